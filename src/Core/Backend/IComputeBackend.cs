@@ -1,0 +1,21 @@
+namespace Tomalign.Core.Backend;
+
+/// <summary>Which backend the user asked for with --device.</summary>
+public enum DeviceKind { Auto, Cpu, Cuda, OpenCL, IlgpuCpu }
+
+/// <summary>
+/// One backend: the managed CPU implementation or an ILGPU accelerator. Stages in Core call
+/// these operations and never a concrete backend. Later issues add their operations here.
+/// </summary>
+public interface IComputeBackend : IDisposable
+{
+    /// <summary>Short name: "cpu", "cuda", "opencl", "ilgpu-cpu".</summary>
+    string Name { get; }
+
+    /// <summary>One line for logs and reports: device name, memory, threads.</summary>
+    string Description { get; }
+
+    bool IsGpu { get; }
+
+    IStackWarper Warper { get; }
+}

@@ -1,0 +1,1 @@
+namespace Tomalign.Kernels; internal static class Placeholder { }
