@@ -1,0 +1,96 @@
+using System.CommandLine;
+using Microsoft.Extensions.Logging;
+using Tomalign.Core;
+
+namespace Tomalign.Cli;
+
+/// <summary>Exit codes of the tomalign command (documented in the README).</summary>
+public static class ExitCodes
+{
+    public const int Ok = 0;
+    /// <summary>An unexpected failure inside Tomalign (a bug): the message says what, --verbose shows the trace.</summary>
+    public const int InternalError = 1;
+    /// <summary>Bad input or options: the message names the file, what is wrong, and the fix.</summary>
+    public const int InputError = 2;
+    /// <summary>verify found a kernel disagreeing with its CPU twin.</summary>
+    public const int VerifyFailed = 3;
+    /// <summary>Interrupted (Ctrl-C).</summary>
+    public const int Cancelled = 130;
+}
+
+/// <summary>What every command gets: output streams, logging, progress.</summary>
+public sealed class CliContext(TextWriter stdout, TextWriter stderr, LogLevel level, bool progress) : IDisposable
+{
+    private readonly ILoggerFactory _factory = LoggerFactory.Create(b =>
+        b.SetMinimumLevel(level).AddProvider(new TextWriterLoggerProvider(stderr, level)));
+
+    public TextWriter Out { get; } = stdout;
+    public TextWriter Err { get; } = stderr;
+    public ILogger Log => _factory.CreateLogger("tomalign");
+    public ILogger<T> LogFor<T>() => _factory.CreateLogger<T>();
+    public IProgress<double> Progress(string label) => new ProgressLine(Err, label, progress);
+    public void Dispose() => _factory.Dispose();
+}
+
+public static class CliApp
+{
+    internal static readonly Option<bool> Verbose = new("--verbose", "-v")
+    { Description = "Show debug messages (and the stack trace of an internal error).", Recursive = true };
+    internal static readonly Option<bool> Quiet = new("--quiet", "-q")
+    { Description = "Show warnings and errors only, no progress.", Recursive = true };
+
+    /// <summary>Runs the command line; returns the exit code. Never throws.</summary>
+    public static int Run(string[] args, TextWriter? stdout = null, TextWriter? stderr = null)
+    {
+        stdout ??= Console.Out;
+        stderr ??= Console.Error;
+        var root = new RootCommand(
+            "Tomalign: align cryo-electron tomography tilt series and reconstruct tomograms, on an NVIDIA GPU or any CPU.")
+        {
+            Verbose, Quiet,
+        };
+        foreach (var command in Commands.All(stdout, stderr)) root.Add(command);
+        var parse = root.Parse(args);
+        var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
+        try
+        {
+            return parse.Invoke(config);
+        }
+        catch (Exception e)
+        {
+            return Report(e, stderr, parse.GetValue(Verbose));
+        }
+    }
+
+    /// <summary>Turns an exception into one clear message and an exit code.</summary>
+    internal static int Report(Exception e, TextWriter stderr, bool verbose)
+    {
+        ProgressLine.ClearIfActive(stderr);
+        switch (e)
+        {
+            case TomalignInputException input:
+                stderr.WriteLine($"error: {input.Message}");
+                return ExitCodes.InputError;
+            case OperationCanceledException:
+                stderr.WriteLine("cancelled: nothing was written for the unfinished output.");
+                return ExitCodes.Cancelled;
+            case FileNotFoundException fnf:
+                stderr.WriteLine($"error: {fnf.FileName ?? fnf.Message}: file not found. Fix: check the path.");
+                return ExitCodes.InputError;
+            case DirectoryNotFoundException dnf:
+                stderr.WriteLine($"error: {dnf.Message} Fix: check the path.");
+                return ExitCodes.InputError;
+            case UnauthorizedAccessException ua:
+                stderr.WriteLine($"error: {ua.Message} Fix: check the file permissions.");
+                return ExitCodes.InputError;
+            case IOException io:
+                stderr.WriteLine($"error: {io.Message} Fix: check the disk space and the path.");
+                return ExitCodes.InputError;
+            default:
+                stderr.WriteLine($"internal error: {e.GetType().Name}: {e.Message}. Please report it with the command line" +
+                    (verbose ? "." : " and the output of --verbose."));
+                if (verbose) stderr.WriteLine(e);
+                return ExitCodes.InternalError;
+        }
+    }
+}

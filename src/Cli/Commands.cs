@@ -1,0 +1,163 @@
+using System.CommandLine;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Tomalign.Core;
+using Tomalign.Core.Backend;
+using Tomalign.Core.Formats;
+using Tomalign.Core.Pipeline;
+using Tomalign.Core.Reporting;
+
+namespace Tomalign.Cli;
+
+/// <summary>The subcommands. Names are an interface: scripts depend on them.</summary>
+internal static partial class Commands
+{
+    internal static CancellationToken Cancellation { get; set; } = CancellationToken.None;
+
+    public static IEnumerable<Command> All(TextWriter stdout, TextWriter stderr)
+    {
+        yield return Simulate(stdout, stderr);
+        yield return Info(stdout, stderr);
+        yield return Apply(stdout, stderr);
+        yield return Verify(stdout, stderr);
+        yield return Bench(stdout, stderr);
+    }
+
+    internal static Option<string> DeviceOption() => new("--device")
+    {
+        Description = "Where heavy work runs: auto (CUDA if present, else the managed CPU path), cpu, cuda, opencl, " +
+                      "or ilgpu-cpu (ILGPU's CPU emulator, for testing kernels). Environment override: TOMALIGN_DEVICE.",
+        DefaultValueFactory = _ => "auto",
+    };
+
+    internal static DeviceKind ParseDevice(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "auto" => DeviceKind.Auto,
+        "cpu" => DeviceKind.Cpu,
+        "cuda" or "gpu" => DeviceKind.Cuda,
+        "opencl" => DeviceKind.OpenCL,
+        "ilgpu-cpu" => DeviceKind.IlgpuCpu,
+        _ => throw new TomalignInputException(null, $"unknown device '{text}'", "use --device auto, cpu, cuda, opencl or ilgpu-cpu"),
+    };
+
+    /// <summary>Wraps a command body: context, logging, one-line errors, exit codes.</summary>
+    internal static void SetBody(Command command, TextWriter stdout, TextWriter stderr, Func<ParseResult, CliContext, int> body)
+    {
+        command.SetAction(parse =>
+        {
+            bool verbose = parse.GetValue(CliApp.Verbose), quiet = parse.GetValue(CliApp.Quiet);
+            var level = verbose ? LogLevel.Debug : quiet ? LogLevel.Warning : LogLevel.Information;
+            using var ctx = new CliContext(stdout, stderr, level, progress: !quiet);
+            try
+            {
+                return body(parse, ctx);
+            }
+            catch (Exception e)
+            {
+                return CliApp.Report(e, stderr, verbose);
+            }
+        });
+    }
+
+    internal static string Fmt(double v, string format = "G6") => v.ToString(format, CultureInfo.InvariantCulture);
+
+    /// <summary>Where a command's JSON report goes: beside its main output, NAME.COMMAND.json.</summary>
+    internal static string ReportPathFor(string output, string command)
+    {
+        string full = Path.GetFullPath(output);
+        string stem = Directory.Exists(full) ? Path.Combine(full, "tomalign") : Path.Combine(Path.GetDirectoryName(full)!, Path.GetFileNameWithoutExtension(full));
+        return $"{stem}.{command}.json";
+    }
+
+    private static Command Info(TextWriter stdout, TextWriter stderr)
+    {
+        var file = new Argument<string>("FILE") { Description = "An MRC file (.mrc, .st, .ali, .rec)." };
+        var noStats = new Option<bool>("--no-stats") { Description = "Header only: skip reading the data for statistics." };
+        var cmd = new Command("info", "Summarise an MRC file: header, pixel size, statistics and NaN/Inf counts.") { file, noStats };
+        SetBody(cmd, stdout, stderr, (p, ctx) =>
+        {
+            string path = p.GetValue(file)!;
+            using var reader = MrcReader.Open(path);
+            var h = reader.Header;
+            var o = ctx.Out;
+            o.WriteLine($"File:          {Path.GetFullPath(path)}");
+            o.WriteLine($"Size:          {h.Nx} × {h.Ny} × {h.Nz} (NX × NY × NZ)");
+            o.WriteLine($"Mode:          {(int)h.Mode} ({DescribeMode(h)})");
+            o.WriteLine($"Byte order:    {(h.BigEndian ? "big-endian" : "little-endian")}");
+            o.WriteLine($"Pixel size:    {Fmt(h.PixelSizeX)} × {Fmt(h.PixelSizeY)} × {Fmt(h.PixelSizeZ)} Å");
+            o.WriteLine($"Origin:        {Fmt(h.OriginX)} {Fmt(h.OriginY)} {Fmt(h.OriginZ)}");
+            o.WriteLine($"Extended hdr:  {h.ExtendedHeaderBytes} bytes{(string.IsNullOrWhiteSpace(h.ExtendedType) ? "" : $" ({h.ExtendedType.Trim()})")}");
+            o.WriteLine($"Header stats:  min {Fmt(h.DMin)}, max {Fmt(h.DMax)}, mean {Fmt(h.DMean)}, rms {Fmt(h.Rms)}");
+            for (int i = 0; i < h.Labels.Count; i++) o.WriteLine($"Label {i,2}:      {h.Labels[i].TrimEnd()}");
+            if (!p.GetValue(noStats))
+            {
+                var s = reader.ComputeStatistics();
+                o.WriteLine($"Data stats:    min {Fmt(s.Min)}, max {Fmt(s.Max)}, mean {Fmt(s.Mean)}, sd {Fmt(s.Rms)}");
+                o.WriteLine($"NaN pixels:    {s.NaNCount}");
+                o.WriteLine($"Inf pixels:    {s.InfCount}");
+                if (s.NaNCount + s.InfCount > 0)
+                    ctx.Log.LogWarning("{File} has {NaN} NaN and {Inf} infinite pixels: later stages will refuse it until they are replaced.",
+                        path, s.NaNCount, s.InfCount);
+            }
+            return ExitCodes.Ok;
+        });
+        return cmd;
+    }
+
+    private static string DescribeMode(MrcHeader h) => h.Mode switch
+    {
+        MrcMode.Int8 => h.Int8Unsigned ? "unsigned 8-bit (IMOD flag)" : "signed 8-bit",
+        MrcMode.Int16 => "signed 16-bit",
+        MrcMode.Float32 => "32-bit float",
+        MrcMode.UInt16 => "unsigned 16-bit",
+        MrcMode.Float16 => "16-bit float",
+        _ => "unknown",
+    };
+
+    internal static MrcMode ParseMode(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "2" or "float" or "float32" => MrcMode.Float32,
+        "12" or "half" or "float16" => MrcMode.Float16,
+        _ => throw new TomalignInputException(null, $"cannot write MRC mode '{text}'", "use --mode float32 (2) or float16 (12)"),
+    };
+
+    private static Command Apply(TextWriter stdout, TextWriter stderr)
+    {
+        var stack = new Argument<string>("STACK") { Description = "The raw (or prealigned) stack, MRC." };
+        var xf = new Option<string>("--xf") { Description = "Transforms raw → aligned, one IMOD .xf line per view (.xf, .prexg, .tltxf).", Required = true };
+        var bin = new Option<int>("--bin") { Description = "Bin the output by N (mean of N×N).", DefaultValueFactory = _ => 1 };
+        var interp = new Option<string>("--interpolation") { Description = "linear (default) or cubic.", DefaultValueFactory = _ => "linear" };
+        interp.AcceptOnlyFromAmong("linear", "cubic");
+        var mode = new Option<string>("--mode") { Description = "Output mode: float32 (2, default) or float16 (12).", DefaultValueFactory = _ => "float32" };
+        var output = new Option<string>("--out", "-o") { Description = "The aligned stack to write (MRC). Written whole or not at all.", Required = true };
+        var device = DeviceOption();
+        var cmd = new Command("apply", "Warp every view by its transform, with optional binning (IMOD newstack -xform): the aligned stack.")
+        { stack, xf, bin, interp, mode, output, device };
+        SetBody(cmd, stdout, stderr, (p, ctx) =>
+        {
+            string input = p.GetValue(stack)!, xfPath = p.GetValue(xf)!, outPath = p.GetValue(output)!;
+            int binning = p.GetValue(bin);
+            if (binning < 1) throw new TomalignInputException(null, $"--bin {binning} is not a binning factor", "use --bin 1 or more");
+            var report = new RunReport("apply", Environment.GetCommandLineArgs().Skip(1));
+            var transforms = ImodText.ReadXf(xfPath);
+            using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
+            report.Device = backend.Description;
+            report.Inputs.AddRange([Path.GetFullPath(input), Path.GetFullPath(xfPath)]);
+            var options = new ApplyOptions
+            {
+                Bin = binning,
+                Interpolation = p.GetValue(interp) == "cubic" ? Interpolation.Cubic : Interpolation.Linear,
+                OutputMode = ParseMode(p.GetValue(mode)!),
+            };
+            var result = report.Stage("apply", () =>
+                new ApplyTransforms(backend, ctx.Log).Run(input, transforms, xfPath, outPath, options, ctx.Progress("apply")));
+            report.Outputs.Add(Path.GetFullPath(outPath));
+            report.Results["outputSize"] = new[] { result.Nx, result.Ny, result.Nz };
+            report.Results["pixelSizeAngstrom"] = result.PixelSizeAngstrom;
+            report.Write(ReportPathFor(outPath, "apply"));
+            ctx.Log.LogInformation("Wrote {Out} ({Nx}×{Ny}×{Nz}) in {Seconds:F2} s", outPath, result.Nx, result.Ny, result.Nz, report.TotalSeconds);
+            return ExitCodes.Ok;
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,106 @@
+using System.CommandLine;
+using Microsoft.Extensions.Logging;
+using Tomalign.Core.Backend;
+using Tomalign.Core.Geometry;
+using Tomalign.Core.Reporting;
+using Tomalign.Core.Simulation;
+using Tomalign.Cpu;
+using Tomalign.Gpu;
+using Tomalign.Gpu.Benchmarks;
+using Tomalign.Gpu.Verification;
+
+namespace Tomalign.Cli;
+
+internal static partial class Commands
+{
+    private static Command Verify(TextWriter stdout, TextWriter stderr)
+    {
+        var device = DeviceOption();
+        var size = new Option<int>("--size") { Description = "Image size for the checks (default: 1024 on a GPU, 96 on ILGPU's CPU emulator)." };
+        var seed = new Option<int?>("--seed") { Description = "Random seed (default: a fresh one, printed)." };
+        var cmd = new Command("verify",
+            "Run every GPU kernel against its CPU twin on fresh random inputs and print a table of relative errors with PASS/FAIL. " +
+            "Without a GPU (or with --device cpu) the kernels run on ILGPU's CPU emulator at a small size.")
+        { device, size, seed };
+        SetBody(cmd, stdout, stderr, (p, ctx) =>
+        {
+            var kind = ParseDevice(p.GetValue(device)!);
+            if (kind == DeviceKind.Cpu) kind = DeviceKind.IlgpuCpu;
+            if (kind == DeviceKind.Auto) kind = GpuBackend.IsCudaAvailable() ? DeviceKind.Cuda : DeviceKind.IlgpuCpu;
+            using var gpu = Backends.CreateAccelerator(kind, ctx);
+            using var cpu = new CpuBackend();
+            int n = p.GetValue(size) is > 0 and var s ? s : gpu.Name == "ilgpu-cpu" ? 96 : 1024;
+            int rngSeed = p.GetValue(seed) ?? Random.Shared.Next();
+            ctx.Out.WriteLine($"Kernels on {gpu.Description}; twins on {cpu.Description}; size {n}, seed {rngSeed}");
+            var rows = KernelVerifier.VerifyAll(gpu, cpu, n, rngSeed);
+            ctx.Out.WriteLine($"{"kernel",-12} {"case",-28} {"max rel. error",14} {"tolerance",10} {"all written",11}  result");
+            foreach (var r in rows)
+                ctx.Out.WriteLine($"{r.Kernel,-12} {r.Case,-28} {r.MaxRelativeError,14:E2} {r.Tolerance,10:E1} {(r.AllWritten ? "yes" : "NO"),11}  {(r.Passed ? "PASS" : "FAIL")}");
+            int failed = rows.Count(r => !r.Passed);
+            ctx.Out.WriteLine(failed == 0 ? $"all {rows.Count} checks passed" : $"{failed} of {rows.Count} checks FAILED");
+            return failed == 0 ? ExitCodes.Ok : ExitCodes.VerifyFailed;
+        });
+        return cmd;
+    }
+
+    private static Command Bench(TextWriter stdout, TextWriter stderr)
+    {
+        var device = DeviceOption();
+        var size = new Option<int>("--size") { Description = "Image size of the simulated series.", DefaultValueFactory = _ => 512 };
+        var views = new Option<int>("--views") { Description = "Number of views (tilts spread over ±60°).", DefaultValueFactory = _ => 41 };
+        var repeats = new Option<int>("--repeats") { Description = "Timed repetitions per stage (the median is shown).", DefaultValueFactory = _ => 3 };
+        var output = new Option<string>("--out", "-o") { Description = "Folder for the JSON report.", DefaultValueFactory = _ => "." };
+        var cmd = new Command("bench",
+            "Time each stage on a simulated series, CPU and GPU side by side, print a table and write it into tomalign.bench.json.")
+        { device, size, views, repeats, output };
+        SetBody(cmd, stdout, stderr, (p, ctx) =>
+        {
+            int n = p.GetValue(size), nv = Math.Max(1, p.GetValue(views)), reps = Math.Max(1, p.GetValue(repeats));
+            var report = new RunReport("bench", Environment.GetCommandLineArgs().Skip(1));
+            var kind = ParseDevice(p.GetValue(device)!);
+            using var cpu = new CpuBackend();
+            IComputeBackend? gpu = null;
+            if (kind != DeviceKind.Cpu)
+            {
+                if (kind == DeviceKind.Auto && !GpuBackend.IsCudaAvailable())
+                    ctx.Log.LogInformation("No CUDA device: timing the CPU path only (use --device ilgpu-cpu to time the kernels on ILGPU's emulator).");
+                else
+                    gpu = Backends.CreateAccelerator(kind == DeviceKind.Auto ? DeviceKind.Cuda : kind, ctx);
+            }
+            using var gpuOwner = gpu;
+            report.Device = gpu?.Description ?? cpu.Description;
+            double step = nv > 1 ? 120.0 / (nv - 1) : 1;
+            var simOptions = new SimulationOptions { Nx = n, Ny = n, TiltMin = nv > 1 ? -60 : 0, TiltMax = nv > 1 ? 60 : 0, TiltStep = step };
+            var rows = new List<BenchRow>();
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            var series = new TiltSeriesSimulator().Simulate(simOptions, ctx.Progress("simulate"));
+            rows.Add(new BenchRow("simulate", $"{n}×{n}×{series.Raw.Nz}", sw.Elapsed.TotalSeconds, null));
+            var xfs = series.AligningTransforms.ToArray();
+            foreach (var (label, options) in new[]
+                     {
+                         ("warp linear", new WarpOptions(1, Interpolation.Linear)),
+                         ("warp cubic", new WarpOptions(1, Interpolation.Cubic)),
+                         ("warp bin 2", new WarpOptions(2, Interpolation.Linear)),
+                     })
+            {
+                double tc = StageBenchmark.TimeWarp(cpu, series.Raw, xfs, options, reps);
+                double? tg = gpu is null ? null : StageBenchmark.TimeWarp(gpu, series.Raw, xfs, options, reps);
+                rows.Add(new BenchRow(label, $"{n}×{n}×{series.Raw.Nz}", tc, tg));
+            }
+            ctx.Out.WriteLine($"CPU: {cpu.Description}");
+            ctx.Out.WriteLine($"GPU: {gpu?.Description ?? "none"}");
+            ctx.Out.WriteLine($"{"stage",-14} {"size",-16} {"cpu s",10} {"gpu s",10} {"speed-up",9}");
+            foreach (var r in rows)
+                ctx.Out.WriteLine($"{r.Stage,-14} {r.Size,-16} {r.CpuSeconds,10:F4} {(r.GpuSeconds is { } g ? g.ToString("F4") : "-"),10} " +
+                                  $"{(r.GpuSeconds is { } g2 && g2 > 0 ? (r.CpuSeconds / g2).ToString("F1") + "×" : "-"),9}");
+            report.Results["table"] = rows;
+            string dir = p.GetValue(output)!;
+            Directory.CreateDirectory(dir);
+            report.Write(Path.Combine(dir, "tomalign.bench.json"));
+            return ExitCodes.Ok;
+        });
+        return cmd;
+    }
+
+    internal sealed record BenchRow(string Stage, string Size, double CpuSeconds, double? GpuSeconds);
+}

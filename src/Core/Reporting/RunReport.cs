@@ -1,0 +1,63 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Tomalign.Core.IO;
+
+namespace Tomalign.Core.Reporting;
+
+/// <summary>
+/// The JSON report every run writes beside its outputs: what ran, on which device, the time
+/// of each stage, the files read and written, and the stage results (numbers people check).
+/// </summary>
+public sealed class RunReport
+{
+    private readonly Stopwatch _total = Stopwatch.StartNew();
+
+    public RunReport(string command, IEnumerable<string> arguments)
+    {
+        Command = command;
+        Arguments = arguments.ToList();
+    }
+
+    public string Tool { get; } = "tomalign";
+    public string Version { get; } = typeof(RunReport).Assembly.GetName().Version?.ToString() ?? "0";
+    public string Command { get; }
+    public List<string> Arguments { get; }
+    public DateTimeOffset StartedUtc { get; } = DateTimeOffset.UtcNow;
+    public string Machine { get; } = $"{Environment.MachineName}, {Environment.ProcessorCount} cores, {Environment.OSVersion}";
+    public string? Device { get; set; }
+    public List<StageTiming> Stages { get; } = new();
+    public List<string> Inputs { get; } = new();
+    public List<string> Outputs { get; } = new();
+    public Dictionary<string, object?> Results { get; } = new();
+    public List<string> Warnings { get; } = new();
+    public double TotalSeconds => _total.Elapsed.TotalSeconds;
+
+    /// <summary>Runs <paramref name="work"/> as a named stage and records its wall time.</summary>
+    public T Stage<T>(string name, Func<T> work)
+    {
+        var sw = Stopwatch.StartNew();
+        try { return work(); }
+        finally { Stages.Add(new StageTiming(name, sw.Elapsed.TotalSeconds)); }
+    }
+
+    public void Stage(string name, Action work) => Stage<object?>(name, () => { work(); return null; });
+
+    private static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+
+    /// <summary>Writes the report atomically to <paramref name="path"/>.</summary>
+    public void Write(string path)
+    {
+        Outputs.Add(Path.GetFullPath(path));
+        AtomicFile.WriteAllText(path, ToJson());
+    }
+}
+
+public sealed record StageTiming(string Name, double Seconds);
