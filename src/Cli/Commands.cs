@@ -21,6 +21,7 @@ internal static partial class Commands
         yield return Apply(stdout, stderr);
         yield return Verify(stdout, stderr);
         yield return Bench(stdout, stderr);
+        yield return Demo(stdout, stderr);
     }
 
     internal static Option<string> DeviceOption() => new("--device")
