@@ -74,7 +74,8 @@ internal static partial class Commands
     {
         var file = new Argument<string>("FILE") { Description = "An MRC file (.mrc, .st, .ali, .rec)." };
         var noStats = new Option<bool>("--no-stats") { Description = "Header only: skip reading the data for statistics." };
-        var cmd = new Command("info", "Summarise an MRC file: header, pixel size, statistics and NaN/Inf counts.") { file, noStats };
+        var angles = new Option<string?>("--angles") { Description = "The series' angle file (.rawtlt/.tlt): checks one angle per view and prints the tilt range." };
+        var cmd = new Command("info", "Summarise an MRC file: header, pixel size, statistics and NaN/Inf counts.") { file, noStats, angles };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             string path = p.GetValue(file)!;
@@ -90,6 +91,11 @@ internal static partial class Commands
             o.WriteLine($"Extended hdr:  {h.ExtendedHeaderBytes} bytes{(string.IsNullOrWhiteSpace(h.ExtendedType) ? "" : $" ({h.ExtendedType.Trim()})")}");
             o.WriteLine($"Header stats:  min {Fmt(h.DMin)}, max {Fmt(h.DMax)}, mean {Fmt(h.DMean)}, rms {Fmt(h.Rms)}");
             for (int i = 0; i < h.Labels.Count; i++) o.WriteLine($"Label {i,2}:      {h.Labels[i].TrimEnd()}");
+            if (p.GetValue(angles) is { } anglesPath)
+            {
+                var tilts = TiltSeriesFiles.ReadAnglesFor(anglesPath, path, h.Nz);
+                o.WriteLine($"Tilts:         {tilts.Length} views from {Fmt(tilts.Min(), "F2")}° to {Fmt(tilts.Max(), "F2")}°");
+            }
             if (!p.GetValue(noStats))
             {
                 var s = reader.ComputeStatistics();

@@ -38,10 +38,7 @@ public sealed class ApplyTransforms
     {
         using var reader = MrcReader.Open(inputPath);
         var h = reader.Header;
-        if (transforms.Count != h.Nz)
-            throw new TomalignInputException(transformsPath,
-                $"has {transforms.Count} transforms but {inputPath} has {h.Nz} views",
-                "give one transform line per view (the .xf must come from the same stack)");
+        TiltSeriesFiles.RequireCount(transformsPath, transforms.Count, "transforms", inputPath, h.Nz);
         if (Path.GetFullPath(inputPath) == Path.GetFullPath(outputPath))
             throw new TomalignInputException(outputPath, "the output would overwrite the input stack",
                 "choose another output name (inputs are never modified)");
