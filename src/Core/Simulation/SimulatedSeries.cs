@@ -1,0 +1,108 @@
+using System.Text.Json;
+using Tomalign.Core.Geometry;
+using Tomalign.Core.Imaging;
+
+namespace Tomalign.Core.Simulation;
+
+/// <summary>A gold bead: a sphere of uniform density, centre in the specimen frame (pixels, relative to the volume centre).</summary>
+public readonly record struct Bead(double X, double Y, double Z, double Radius, double Density);
+
+/// <summary>A 3-D Gaussian blob: density <c>Amplitude·exp(−|X−C|²/(2·Sigma²))</c>, centre in the specimen frame.</summary>
+public readonly record struct Blob(double X, double Y, double Z, double Sigma, double Amplitude);
+
+/// <summary>
+/// A simulated tilt series and its truth. The raw stack holds transmitted intensity relative to
+/// the incident beam (vacuum = 1; with dose D the values are Poisson counts / D).
+/// </summary>
+public sealed class SimulatedSeries
+{
+    internal SimulatedSeries(SimulationOptions options, ImageStack raw, double[] nominalTilts, double[] trueTilts,
+        ViewGeometry[] trueGeometry, Bead[] beads, Blob[] blobs, int referenceView)
+    {
+        Options = options;
+        Raw = raw;
+        NominalTilts = nominalTilts;
+        TrueTilts = trueTilts;
+        TrueGeometry = trueGeometry;
+        AligningTransforms = trueGeometry.Select(g => g.RawToAligned()).ToArray();
+        Beads = beads;
+        Blobs = blobs;
+        ReferenceView = referenceView;
+    }
+
+    public SimulationOptions Options { get; }
+    /// <summary>The raw views (Nx × Ny × views), intensity relative to the incident beam.</summary>
+    public ImageStack Raw { get; }
+    /// <summary>Nominal tilts, one per view (what goes in the .rawtlt).</summary>
+    public double[] NominalTilts { get; }
+    /// <summary>True tilts (nominal + tilt error; what an exact .tlt holds).</summary>
+    public double[] TrueTilts { get; }
+    /// <summary>The true per-view geometry used to project every feature.</summary>
+    public ViewGeometry[] TrueGeometry { get; }
+    /// <summary>Raw → aligned transform per view, <c>TrueGeometry[i].RawToAligned()</c> (the exact .xf).</summary>
+    public Xf[] AligningTransforms { get; }
+    public Bead[] Beads { get; }
+    public Blob[] Blobs { get; }
+    /// <summary>The view nearest zero tilt: magnification exactly 1, shift exactly 0, tilt exactly nominal.</summary>
+    public int ReferenceView { get; }
+
+    /// <summary>
+    /// Image coordinates of every bead's projected centre in <paramref name="view"/>, in the raw
+    /// frame (the model's p plus the centre (NX/2, NY/2)) or in the aligned frame (P·R_y(θ)·X plus
+    /// the centre), in the order of <see cref="Beads"/>. Points may lie outside the image.
+    /// </summary>
+    public IReadOnlyList<(double X, double Y)> TrueBeadProjections(int view, bool aligned)
+    {
+        if ((uint)view >= (uint)TrueGeometry.Length)
+            throw new ArgumentOutOfRangeException(nameof(view), $"view {view} is not in 0…{TrueGeometry.Length - 1}");
+        var g = TrueGeometry[view];
+        double xc = Raw.Nx / 2.0, yc = Raw.Ny / 2.0;
+        var result = new (double X, double Y)[Beads.Length];
+        for (int j = 0; j < Beads.Length; j++)
+        {
+            var b = Beads[j];
+            (double x, double y) = aligned ? g.ProjectAligned(b.X, b.Y, b.Z) : g.ProjectPoint(b.X, b.Y, b.Z);
+            result[j] = (x + xc, y + yc);
+        }
+        return result;
+    }
+
+    /// <summary>Every parameter and the per-view truth as indented JSON (the truth file).</summary>
+    public string ToJson()
+    {
+        var views = Enumerable.Range(0, TrueGeometry.Length).Select(i =>
+        {
+            var g = TrueGeometry[i];
+            var xf = AligningTransforms[i];
+            return new
+            {
+                Index = i,
+                NominalTilt = NominalTilts[i],
+                TrueTilt = TrueTilts[i],
+                AxisAngle = g.AxisAngleDegrees,
+                g.Magnification,
+                g.ShiftX,
+                g.ShiftY,
+                g.XAxisTiltDegrees,
+                Xf = new[] { xf.A11, xf.A12, xf.A21, xf.A22, xf.Dx, xf.Dy },
+                BeadsRaw = TrueBeadProjections(i, aligned: false).Select(p => new[] { p.X, p.Y }).ToArray(),
+                BeadsAligned = TrueBeadProjections(i, aligned: true).Select(p => new[] { p.X, p.Y }).ToArray(),
+            };
+        }).ToArray();
+        var doc = new
+        {
+            Format = "tomalign-simulation-truth/1",
+            Conventions = "p = m·R(α)·P·R_y(θ)·X + d (pixels, relative to the image centre (NX/2, NY/2)); " +
+                          "Xf = raw→aligned (IMOD .xf line A11 A12 A21 A22 DX DY); bead/blob positions in the specimen frame " +
+                          "relative to the volume centre, y along the tilt axis, z across the slab; images hold intensity " +
+                          "relative to the incident beam",
+            Options,
+            Options.ViewCount,
+            ReferenceView,
+            Views = views,
+            Beads,
+            Blobs,
+        };
+        return JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true });
+    }
+}
