@@ -1,0 +1,21 @@
+using Tomalign.Core.Backend;
+
+namespace Tomalign.Cpu;
+
+/// <summary>The managed backend: always available, multi-threaded, the oracle of every GPU operation.</summary>
+public sealed class CpuBackend : IComputeBackend
+{
+    public CpuBackend(int maxThreads = 0)
+    {
+        Threads = maxThreads > 0 ? maxThreads : Environment.ProcessorCount;
+        Warper = new CpuStackWarper(maxThreads);
+    }
+
+    public int Threads { get; }
+    public string Name => "cpu";
+    public string Description => $"managed CPU path, {Threads} threads";
+    public bool IsGpu => false;
+    public IStackWarper Warper { get; }
+
+    public void Dispose() { }
+}
