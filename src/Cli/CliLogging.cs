@@ -7,13 +7,21 @@ namespace Tomalign.Cli;
 /// TextWriter (stderr by default), so that logs, progress and errors never mix with stdout
 /// tables and nothing is lost when the process exits.
 /// </summary>
-internal sealed class TextWriterLoggerProvider(TextWriter writer, LogLevel minimum) : ILoggerProvider
+internal sealed class TextWriterLoggerProvider : ILoggerProvider
 {
     private readonly object _gate = new();
+    private readonly TextWriter _writer;
+    private readonly LogLevel _minimum;
+
+    public TextWriterLoggerProvider(TextWriter writer, LogLevel minimum)
+    {
+        _writer = writer;
+        _minimum = minimum;
+    }
 
     public ILogger CreateLogger(string categoryName) => new Logger(this);
 
-    public void Dispose() => writer.Flush();
+    public void Dispose() => _writer.Flush();
 
     private sealed class Logger(TextWriterLoggerProvider owner) : ILogger
     {
@@ -40,8 +48,6 @@ internal sealed class TextWriterLoggerProvider(TextWriter writer, LogLevel minim
         }
     }
 
-    private readonly TextWriter _writer = writer;
-    private readonly LogLevel _minimum = minimum;
 }
 
 /// <summary>

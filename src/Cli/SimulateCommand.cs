@@ -18,9 +18,10 @@ internal static partial class Commands
         var tiltMax = new Option<double>("--tilt-max") { Description = "Last nominal tilt (degrees).", DefaultValueFactory = _ => d.TiltMax };
         var tiltStep = new Option<double>("--tilt-step") { Description = "Tilt increment (degrees).", DefaultValueFactory = _ => d.TiltStep };
         var axis = new Option<double>("--tilt-axis") { Description = "Tilt-axis angle in the raw image, degrees counter-clockwise from +Y (IMOD's rotation angle).", DefaultValueFactory = _ => d.TiltAxisDegrees };
-        var thickness = new Option<double>("--thickness") { Description = "Specimen thickness in pixels.", DefaultValueFactory = _ => d.ThicknessPixels };
-        var beads = new Option<int>("--beads") { Description = "Number of gold beads.", DefaultValueFactory = _ => d.BeadCount };
-        var beadRadius = new Option<double>("--bead-radius") { Description = "Bead radius in pixels.", DefaultValueFactory = _ => d.BeadRadiusPixels };
+        var thickness = new Option<double?>("--thickness") { Description = "Specimen thickness in pixels (default 120 at 512 px, scaled with --size below that)." };
+        var beads = new Option<int?>("--beads") { Description = "Number of gold beads (default 20 at 512 px, fewer on smaller images)." };
+        var beadRadius = new Option<double?>("--bead-radius") { Description = "Bead radius in pixels (default 5 at 512 px)." };
+        var blobs = new Option<int>("--blobs") { Description = "Number of Gaussian blobs (specimen texture); -1: automatic (one per 500 px² of specimen).", DefaultValueFactory = _ => -1 };
         var dose = new Option<double>("--dose") { Description = "Electrons per pixel per view (0: no shot noise).", DefaultValueFactory = _ => d.DoseElectronsPerPixel };
         var pixel = new Option<double>("--pixel-size") { Description = "Pixel size written to the header, Å.", DefaultValueFactory = _ => 2.0 };
         var seed = new Option<int>("--seed") { Description = "Random seed: the same seed gives the same series.", DefaultValueFactory = _ => d.Seed };
@@ -28,31 +29,44 @@ internal static partial class Commands
             "Simulate a tilt series with known truth: textured slab with gold beads, projected analytically, with shot noise and " +
             "per-view shift, rotation, magnification and tilt errors. Writes NAME.mrc, NAME.rawtlt (nominal), and the truth: " +
             "NAME.tlt, NAME.xf (aligns the raw stack), NAME.beads.txt, NAME.truth.json.")
-        { output, name, size, tiltMin, tiltMax, tiltStep, axis, thickness, beads, beadRadius, dose, pixel, seed };
+        { output, name, size, tiltMin, tiltMax, tiltStep, axis, thickness, beads, beadRadius, blobs, dose, pixel, seed };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             string dir = p.GetValue(output)!, baseName = p.GetValue(name)!;
-            var options = d with
+            var scaled = SimulationOptions.ForSize(p.GetValue(size));
+            var options = scaled with
             {
-                Nx = p.GetValue(size), Ny = p.GetValue(size),
                 TiltMin = p.GetValue(tiltMin), TiltMax = p.GetValue(tiltMax), TiltStep = p.GetValue(tiltStep),
-                TiltAxisDegrees = p.GetValue(axis), ThicknessPixels = p.GetValue(thickness),
-                BeadCount = p.GetValue(beads), BeadRadiusPixels = p.GetValue(beadRadius),
-                DoseElectronsPerPixel = p.GetValue(dose), Seed = p.GetValue(seed),
+                TiltAxisDegrees = p.GetValue(axis), ThicknessPixels = p.GetValue(thickness) ?? scaled.ThicknessPixels,
+                BeadCount = p.GetValue(beads) ?? scaled.BeadCount, BeadRadiusPixels = p.GetValue(beadRadius) ?? scaled.BeadRadiusPixels,
+                BlobCount = p.GetValue(blobs), DoseElectronsPerPixel = p.GetValue(dose), Seed = p.GetValue(seed),
             };
-            try { options.Validate(); }
-            catch (ArgumentException e) { throw new TomalignInputException(null, e.Message, "change the simulate options (see tomalign simulate --help)"); }
             var report = new RunReport("simulate", Environment.GetCommandLineArgs().Skip(1)) { Device = "cpu (managed)" };
-            var series = report.Stage("simulate", () => new TiltSeriesSimulator().Simulate(options, ctx.Progress("simulate")));
+            var series = report.Stage("simulate", () => RunSimulator(options, ctx));
             var files = report.Stage("write", () => SimulationFiles.Write(series, dir, baseName, p.GetValue(pixel)));
             report.Outputs.AddRange(files.All);
             report.Results["views"] = series.Raw.Nz;
             report.Results["size"] = new[] { series.Raw.Nx, series.Raw.Ny };
-            report.Results["beads"] = series.Beads.Count;
+            report.Results["beads"] = series.Beads.Length;
             report.Write(Path.Combine(dir, $"{baseName}.simulate.json"));
             ctx.Log.LogInformation("Simulated {Nz} views of {Nx}×{Ny} into {Dir} in {Seconds:F1} s", series.Raw.Nz, series.Raw.Nx, series.Raw.Ny, dir, report.TotalSeconds);
             return ExitCodes.Ok;
         });
         return cmd;
+    }
+
+    /// <summary>Runs the simulator; options it cannot honour become one input error naming the fix.</summary>
+    internal static SimulatedSeries RunSimulator(SimulationOptions options, CliContext ctx)
+    {
+        try
+        {
+            options.Validate();
+            return new TiltSeriesSimulator().Simulate(options, ctx.Progress("simulate"));
+        }
+        catch (ArgumentException e)
+        {
+            throw new TomalignInputException(null, e.Message.Replace(" (Parameter 'o')", ""),
+                "change the simulate options (see tomalign simulate --help)");
+        }
     }
 }

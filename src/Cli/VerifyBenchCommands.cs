@@ -6,8 +6,8 @@ using Tomalign.Core.Reporting;
 using Tomalign.Core.Simulation;
 using Tomalign.Cpu;
 using Tomalign.Gpu;
-using Tomalign.Gpu.Benchmarks;
-using Tomalign.Gpu.Verification;
+using Tomalign.Core.Backend.Benchmarks;
+using Tomalign.Core.Backend.Verification;
 
 namespace Tomalign.Cli;
 
@@ -26,7 +26,7 @@ internal static partial class Commands
         {
             var kind = ParseDevice(p.GetValue(device)!);
             if (kind == DeviceKind.Cpu) kind = DeviceKind.IlgpuCpu;
-            if (kind == DeviceKind.Auto) kind = GpuBackend.IsCudaAvailable() ? DeviceKind.Cuda : DeviceKind.IlgpuCpu;
+            if (kind == DeviceKind.Auto) kind = BackendFactory.HasCudaDevice() ? DeviceKind.Cuda : DeviceKind.IlgpuCpu;
             using var gpu = Backends.CreateAccelerator(kind, ctx);
             using var cpu = new CpuBackend();
             int n = p.GetValue(size) is > 0 and var s ? s : gpu.Name == "ilgpu-cpu" ? 96 : 1024;
@@ -62,7 +62,7 @@ internal static partial class Commands
             IComputeBackend? gpu = null;
             if (kind != DeviceKind.Cpu)
             {
-                if (kind == DeviceKind.Auto && !GpuBackend.IsCudaAvailable())
+                if (kind == DeviceKind.Auto && !BackendFactory.HasCudaDevice())
                     ctx.Log.LogInformation("No CUDA device: timing the CPU path only (use --device ilgpu-cpu to time the kernels on ILGPU's emulator).");
                 else
                     gpu = Backends.CreateAccelerator(kind == DeviceKind.Auto ? DeviceKind.Cuda : kind, ctx);
@@ -70,7 +70,7 @@ internal static partial class Commands
             using var gpuOwner = gpu;
             report.Device = gpu?.Description ?? cpu.Description;
             double step = nv > 1 ? 120.0 / (nv - 1) : 1;
-            var simOptions = new SimulationOptions { Nx = n, Ny = n, TiltMin = nv > 1 ? -60 : 0, TiltMax = nv > 1 ? 60 : 0, TiltStep = step };
+            var simOptions = SimulationOptions.ForSize(n) with { TiltMin = nv > 1 ? -60 : 0, TiltMax = nv > 1 ? 60 : 0, TiltStep = step };
             var rows = new List<BenchRow>();
             var sw = System.Diagnostics.Stopwatch.StartNew();
             var series = new TiltSeriesSimulator().Simulate(simOptions, ctx.Progress("simulate"));
@@ -83,8 +83,8 @@ internal static partial class Commands
                          ("warp bin 2", new WarpOptions(2, Interpolation.Linear)),
                      })
             {
-                double tc = StageBenchmark.TimeWarp(cpu, series.Raw, xfs, options, reps);
-                double? tg = gpu is null ? null : StageBenchmark.TimeWarp(gpu, series.Raw, xfs, options, reps);
+                double tc = StageBenchmark.TimeWarp(cpu, series.Raw, xfs, options, reps).TotalSeconds;
+                double? tg = gpu is null ? null : StageBenchmark.TimeWarp(gpu, series.Raw, xfs, options, reps).TotalSeconds;
                 rows.Add(new BenchRow(label, $"{n}×{n}×{series.Raw.Nz}", tc, tg));
             }
             ctx.Out.WriteLine($"CPU: {cpu.Description}");

@@ -54,7 +54,7 @@ public sealed class ApplyTransforms
         var dst = new float[chunk * viewOut];
         var fill = new float[chunk];
         var xfs = new Xf[chunk];
-        var writeOptions = MrcWriteOptions.From(h) with
+        var writeOptions = MrcWriter.CopyHeaderOptions(h) with
         {
             PixelSizeAngstrom = h.PixelSizeX * options.Bin,
             Labels = [.. h.Labels.Take(8), $"tomalign apply: {Path.GetFileName(transformsPath)}, bin {options.Bin}"],

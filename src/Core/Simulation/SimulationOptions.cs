@@ -7,6 +7,23 @@ namespace Tomalign.Core.Simulation;
 /// </summary>
 public sealed record SimulationOptions
 {
+    /// <summary>
+    /// Defaults scaled to an n×n image: the 512-pixel defaults (slab 120 px, 20 beads of radius 5)
+    /// shrink with the image so that small test and benchmark series still have room for beads.
+    /// </summary>
+    public static SimulationOptions ForSize(int n)
+    {
+        double f = Math.Min(1.0, n / 512.0);
+        return new SimulationOptions
+        {
+            Nx = n, Ny = n,
+            ThicknessPixels = Math.Max(12, Math.Round(120 * f)),
+            BeadRadiusPixels = Math.Max(2.5, 5 * Math.Sqrt(f)),
+            BeadCount = Math.Max(3, (int)Math.Round(20 * f)),
+            ShiftWalkSigmaPixels = Math.Max(0.5, 2 * f),
+        };
+    }
+
     /// <summary>Image width in pixels.</summary>
     public int Nx { get; init; } = 512;
     /// <summary>Image height in pixels.</summary>

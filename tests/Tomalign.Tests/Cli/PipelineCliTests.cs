@@ -1,0 +1,91 @@
+using System.Text.Json;
+using Tomalign.Cli;
+using Tomalign.Core.Formats;
+using Tomalign.Core.Simulation;
+using Xunit;
+
+namespace Tomalign.Tests.Cli;
+
+/// <summary>
+/// The commands end to end on simulated data: simulate writes a readable series and its truth,
+/// apply with the true .xf puts every bead where the truth says (within 0.1 px), and verify,
+/// bench and demo run and report.
+/// </summary>
+public sealed class PipelineCliTests
+{
+    /// <summary>Noise-free, texture-free views, so that the bead fit measures geometry only (it reads 0.013 px).</summary>
+    [Fact]
+    public void SimulateThenApplyPutsBeadsWhereTheTruthSays()
+    {
+        using var dir = new TempDir();
+        var r = CliRunner.Run("simulate", "--out", dir.Path, "--name", "s", "--size", "192", "--tilt-step", "10", "--seed", "5", "--dose", "0", "--blobs", "0");
+        Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
+        foreach (var f in new[] { "s.mrc", "s.rawtlt", "s.tlt", "s.xf", "s.beads.txt", "s.truth.json", "s.simulate.json" })
+            Assert.True(File.Exists(dir.File(f)), $"{f} missing\n{r}");
+        using (var reader = MrcReader.Open(dir.File("s.mrc")))
+        {
+            Assert.Equal(192, reader.Nx);
+            Assert.Equal(13, reader.Nz);
+            Assert.Equal(13, ImodText.ReadAngles(dir.File("s.rawtlt")).Length);
+            Assert.Equal(13, ImodText.ReadXf(dir.File("s.xf")).Length);
+            Assert.Equal(2.0, reader.Header.PixelSizeX, 3);
+        }
+
+        r = CliRunner.Run("apply", dir.File("s.mrc"), "--xf", dir.File("s.xf"), "--out", dir.File("s.ali"), "--device", "cpu");
+        Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
+        Assert.True(File.Exists(dir.File("s.apply.json")), "apply wrote no report\n" + r);
+
+        // The same series in memory (same seed and options) gives the truth to compare with.
+        var series = new TiltSeriesSimulator().Simulate(SimulationOptions.ForSize(192) with { TiltStep = 10, Seed = 5, DoseElectronsPerPixel = 0, BlobCount = 0 }, null);
+        using var ali = MrcReader.Open(dir.File("s.ali"));
+        var check = BeadCheck.Measure(ali.ReadAll(), series);
+        Assert.True(check.Count >= 3 * series.Raw.Nz, $"only {check.Count} bead fits");
+        Assert.True(check.RmsError < 0.1, $"RMS bead error {check.RmsError:F3} px ≥ 0.1 px ({check.Count} fits, max {check.MaxError:F3})");
+        Assert.True(ImodText.ReadXf(dir.File("s.xf")).Length == series.Raw.Nz);
+    }
+
+    [Fact]
+    public void BeadCheckSeesAWrongTransform()
+    {
+        // The accuracy check can fail: the raw (unaligned) stack is far from the aligned truth.
+        var series = new TiltSeriesSimulator().Simulate(SimulationOptions.ForSize(192) with { TiltStep = 20, Seed = 9 }, null);
+        var check = BeadCheck.Measure(series.Raw, series);
+        Assert.True(!(check.RmsError < 0.5), $"raw stack measured as aligned: RMS {check.RmsError:F3} px over {check.Count} fits");
+    }
+
+    [Fact]
+    public void DemoRunsAndReports()
+    {
+        using var dir = new TempDir();
+        var r = CliRunner.Run("demo", "--out", dir.Path, "--size", "160", "--device", "cpu");
+        Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
+        Assert.Contains("RMS error", r.Out);
+        using var doc = JsonDocument.Parse(File.ReadAllText(dir.File("sim.demo.json")));
+        var results = doc.RootElement.GetProperty("results");
+        Assert.True(results.GetProperty("beadFits").GetInt32() > 0);
+        // Noisy, textured views: the number is bead-fit noise (about 0.3 px), not alignment error;
+        // the clean-data accuracy test above holds the 0.1 px line.
+        double rms = results.GetProperty("beadErrorRmsPixels").GetDouble();
+        Assert.True(rms < 1.0, $"demo bead RMS {rms:F3} px");
+        Assert.Contains(doc.RootElement.GetProperty("stages").EnumerateArray(), s => s.GetProperty("name").GetString() == "apply");
+    }
+
+    [Fact]
+    public void VerifyOnTheEmulatorPasses()
+    {
+        var r = CliRunner.Run("verify", "--device", "ilgpu-cpu", "--size", "32", "--seed", "11");
+        Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
+        Assert.Contains("PASS", r.Out);
+        Assert.DoesNotContain("FAIL", r.Out);
+    }
+
+    [Fact]
+    public void BenchPrintsATableAndWritesJson()
+    {
+        using var dir = new TempDir();
+        var r = CliRunner.Run("bench", "--device", "ilgpu-cpu", "--size", "64", "--views", "3", "--repeats", "1", "--out", dir.Path);
+        Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
+        Assert.Contains("warp linear", r.Out);
+        Assert.True(File.Exists(dir.File("tomalign.bench.json")));
+    }
+}
