@@ -59,7 +59,7 @@ public sealed class PipelineCliTests
         using var dir = new TempDir();
         var r = CliRunner.Run("demo", "--out", dir.Path, "--size", "160", "--device", "cpu");
         Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
-        Assert.Contains("RMS error", r.Out);
+        Assert.Contains("fits, RMS", r.Out);
         using var doc = JsonDocument.Parse(File.ReadAllText(dir.File("sim.demo.json")));
         var results = doc.RootElement.GetProperty("results");
         Assert.True(results.GetProperty("beadFits").GetInt32() > 0);
