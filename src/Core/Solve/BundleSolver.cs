@@ -264,6 +264,8 @@ public sealed class BundleSolver
         var s = new double[nr * nr];
         var g = new double[nr];
         var gate = new object();
+        var isActive = new bool[nr];
+        for (int r = 0; r < nr; r++) isActive[r] = map.Entries[r].Length > 0;
         Parallel.For(0, nl, () => (S: new double[nr * nr], G: new double[nr], E: new double[15 * 8]),
             (j, _, local) =>
             {
@@ -292,21 +294,30 @@ public sealed class BundleSolver
                         local.G[vo + p] -= e0 * gl[0] + e1 * gl[1] + e2 * gl[2];
                     }
                 }
+                // S −= Σ_ab Hvl_a C Hvl_bᵀ over pairs a ≤ b, written into the block of the lower view
+                // index first (upper triangle of view blocks); parameters without a variable are skipped.
                 var sl = local.S;
                 for (int a = 0; a < count; a++)
                 {
                     int va = 5 * problem.View[problem.ByLandmarkObservation[start + a]];
-                    for (int bb = 0; bb < count; bb++)
+                    for (int bb = a; bb < count; bb++)
                     {
                         int kb = problem.ByLandmarkObservation[start + bb];
                         int vb = 5 * problem.View[kb];
                         var hvl = b.ViewLandmark.AsSpan(15 * kb, 15);
+                        bool both = bb != a && va == vb; // a duplicate view: add the transpose too
                         for (int p = 0; p < 5; p++)
                         {
+                            if (!isActive[va + p]) continue;
                             double e0 = e[15 * a + 3 * p], e1 = e[15 * a + 3 * p + 1], e2 = e[15 * a + 3 * p + 2];
-                            int row = (va + p) * nr + vb;
                             for (int q = 0; q < 5; q++)
-                                sl[row + q] -= e0 * hvl[3 * q] + e1 * hvl[3 * q + 1] + e2 * hvl[3 * q + 2];
+                            {
+                                if (!isActive[vb + q]) continue;
+                                double val = e0 * hvl[3 * q] + e1 * hvl[3 * q + 1] + e2 * hvl[3 * q + 2];
+                                if (va <= vb) sl[(va + p) * nr + vb + q] -= val;
+                                else sl[(vb + q) * nr + va + p] -= val;
+                                if (both) sl[(vb + q) * nr + va + p] -= val;
+                            }
                         }
                     }
                 }
@@ -320,6 +331,9 @@ public sealed class BundleSolver
                     for (int t = 0; t < nr; t++) g[t] += local.G[t];
                 }
             });
+        // Mirror the upper view blocks into the lower ones (diagonal blocks are complete).
+        for (int r = 0; r < nr; r++)
+            for (int col = (r / 5 + 1) * 5; col < nr; col++) s[col * nr + r] = s[r * nr + col];
         for (int i = 0; i < nv; i++)
             for (int p = 0; p < 5; p++)
             {
