@@ -72,9 +72,10 @@ internal sealed class BBData
     private static double[] Numbers(string line) =>
         line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(t => double.Parse(t, CultureInfo.InvariantCulture)).ToArray();
 
-    public static BBData Load(string name)
+    public static BBData Load(string name) => LoadFrom(Dir(), name);
+
+    public static BBData LoadFrom(string dir, string name)
     {
-        string dir = Dir();
         var lines = File.ReadAllLines(Path.Combine(dir, name + ".resid")).Skip(1).Where(l => l.Trim().Length > 0).ToList();
         var obs = new List<LandmarkObservation>();
         var res = new List<double>();
