@@ -27,6 +27,28 @@ public sealed record VariableOption(VariableMode Mode, int GroupSize = 1)
     public static VariableOption Grouped(int size) => new(VariableMode.Grouped, size);
     public static VariableOption Linear(int spacing) => new(VariableMode.Linear, spacing);
 
+    /// <summary>
+    /// Parses a command-line value: <c>fixed</c>, <c>per-view</c>, <c>global</c>, <c>grouped:N</c> (blocks of N views)
+    /// or <c>linear:N</c> (anchors every N views). <paramref name="option"/> names the option in the error message.
+    /// </summary>
+    public static VariableOption Parse(string text, string option)
+    {
+        string t = text.Trim().ToLowerInvariant();
+        string[] parts = t.Split(':', 2);
+        int size = 0;
+        bool sized = parts.Length == 2 && int.TryParse(parts[1], System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out size) && size >= 1;
+        return (parts[0], parts.Length) switch
+        {
+            ("fixed", 1) => Fixed,
+            ("per-view" or "perview" or "each", 1) => PerView,
+            ("global" or "one", 1) => Global,
+            ("grouped" or "group", 2) when sized => Grouped(size),
+            ("linear", 2) when sized => Linear(size),
+            _ => throw new TomalignInputException(null, $"{option} '{text}' is not a variable mode",
+                $"use {option} fixed, per-view, global, grouped:N or linear:N (N ≥ 1 views)"),
+        };
+    }
+
     public override string ToString() => Mode switch
     {
         VariableMode.Grouped => $"grouped by {GroupSize}",

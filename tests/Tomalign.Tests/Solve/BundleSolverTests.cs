@@ -93,3 +93,26 @@ public class BundleSolverTests(ITestOutputHelper output)
         Assert.True(r.ViewVariables == 1 + 12 + 10 + 2 * 61, $"{r.ViewVariables} view variables");
     }
 }
+
+public class VariableOptionTests
+{
+    [Theory]
+    [InlineData("fixed", VariableMode.Fixed, 1)]
+    [InlineData("per-view", VariableMode.PerView, 1)]
+    [InlineData(" Global ", VariableMode.Global, 1)]
+    [InlineData("grouped:5", VariableMode.Grouped, 5)]
+    [InlineData("linear:8", VariableMode.Linear, 8)]
+    public void ParsesCommandLineValues(string text, VariableMode mode, int size) =>
+        Assert.Equal(new VariableOption(mode, size), VariableOption.Parse(text, "--tilt"));
+
+    [Theory]
+    [InlineData("grouped")]
+    [InlineData("grouped:0")]
+    [InlineData("linear:x")]
+    [InlineData("sometimes")]
+    public void RejectsOthersWithTheOptionName(string text)
+    {
+        var e = Assert.Throws<Tomalign.Core.TomalignInputException>(() => VariableOption.Parse(text, "--mag"));
+        Assert.Contains("--mag", e.Message);
+    }
+}
