@@ -1,0 +1,546 @@
+using MathNet.Numerics.LinearAlgebra;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Tomalign.Core.Backend;
+using Tomalign.Core.Geometry;
+
+namespace Tomalign.Core.Solve;
+
+/// <summary>
+/// Bundle adjustment of a tilt series (tiltalign's job): per-view rotation, tilt, magnification
+/// and shift, and the 3-D landmark positions, by Levenberg–Marquardt on the reprojection error.
+/// Each iteration eliminates every landmark's 3×3 block (Schur complement), solves the dense
+/// reduced view system by Cholesky and back-substitutes the landmarks.
+/// <para>Gauge: the reference view's tilt and magnification are fixed (by the variable map), the
+/// landmark centroid is the origin (re-centred exactly after each step, shifts compensated), and
+/// the translation null space is pinned in the reduced system so that it stays definite.</para>
+/// </summary>
+public sealed class BundleSolver
+{
+    private readonly IBundleNormalEquations _ne;
+    private readonly ILogger _log;
+
+    public BundleSolver(IBundleNormalEquations normalEquations, ILogger? logger = null)
+    {
+        _ne = normalEquations;
+        _log = logger ?? NullLogger.Instance;
+    }
+
+    public SolveResult Solve(SolveInput input, SolveOptions options)
+    {
+        var notes = new List<string>();
+        var dropped = new List<int>();
+        var result = SolveOnce(input, options, notes, dropped);
+        if (options.DropWorstLandmarks > 0)
+        {
+            var worst = result.Landmarks.Where(l => l.Flagged).OrderByDescending(l => l.Residual.Mean)
+                .Take(options.DropWorstLandmarks).Select(l => l.Id).ToHashSet();
+            if (worst.Count > 0)
+            {
+                notes.Add($"dropped {worst.Count} landmark(s) beyond {options.OutlierSds} SDs and solved again: {string.Join(", ", worst.Order())}");
+                _log.LogInformation("Dropping {Count} worst landmark(s) and solving again", worst.Count);
+                dropped.AddRange(worst);
+                var kept = input.Observations.Where(o => !worst.Contains(o.Landmark)).ToList();
+                result = SolveOnce(input with { Observations = kept }, options, notes, dropped);
+            }
+        }
+        return result;
+    }
+
+    private SolveResult SolveOnce(SolveInput input, SolveOptions options, List<string> notes, List<int> dropped)
+    {
+        int nv = input.ViewCount;
+        if (nv < 2) throw new TomalignInputException(null, $"{nv} tilt angle(s) given", "give one tilt angle per view of the stack");
+        if (input.Width <= 0 || input.Height <= 0) throw new TomalignInputException(null, $"image size {input.Width}×{input.Height}", "give the stack size as NX,NY");
+
+        // Landmarks: dense indexes, those seen in too few views dropped.
+        var byId = new SortedDictionary<int, List<LandmarkObservation>>();
+        foreach (var o in input.Observations)
+        {
+            if ((uint)o.View >= (uint)nv)
+                throw new TomalignInputException(null, $"landmark {o.Landmark} has a point in view {o.View}, but there are {nv} tilt angles", "check that the model and the angle file belong to the same stack");
+            if (!double.IsFinite(o.X) || !double.IsFinite(o.Y))
+                throw new TomalignInputException(null, $"landmark {o.Landmark} has a non-finite position in view {o.View}", "remove or fix the point");
+            if (!byId.TryGetValue(o.Landmark, out var list)) byId[o.Landmark] = list = [];
+            list.Add(o);
+        }
+        var ids = new List<int>();
+        var obsView = new List<int>(); var obsLm = new List<int>(); var obsX = new List<double>(); var obsY = new List<double>();
+        foreach (var (id, list) in byId)
+        {
+            int views = list.Select(o => o.View).Distinct().Count();
+            if (views < options.MinViewsPerLandmark)
+            {
+                notes.Add($"landmark {id} seen in {views} view(s) (< {options.MinViewsPerLandmark}): dropped");
+                dropped.Add(id);
+                continue;
+            }
+            int j = ids.Count; ids.Add(id);
+            foreach (var o in list) { obsView.Add(o.View); obsLm.Add(j); obsX.Add(o.X - input.CenterX); obsY.Add(o.Y - input.CenterY); }
+        }
+        if (ids.Count < 3)
+            throw new TomalignInputException(null, $"only {ids.Count} landmark(s) are seen in at least {options.MinViewsPerLandmark} views", "track more landmarks, or lower the minimum number of views");
+        var problem = new BundleProblem(nv, ids.Count, obsView.ToArray(), obsLm.ToArray(), obsX.ToArray(), obsY.ToArray());
+        var observed = new bool[nv];
+        foreach (int v in problem.View) observed[v] = true;
+        for (int i = 0; i < nv; i++) if (!observed[i]) notes.Add($"view {i} has no observations: its parameters stay at their start values");
+
+        int reference = options.ReferenceView ?? Enumerable.Range(0, nv).Where(i => observed[i]).MinBy(i => Math.Abs(input.TiltDegrees[i]));
+        if ((uint)reference >= (uint)nv || !observed[reference])
+            throw new TomalignInputException(null, $"reference view {reference} is outside the stack or has no observations", "choose a view with landmarks");
+
+        // Start: nominal tilts, the given axis angle, unit magnification; landmarks from their
+        // least-tilted view; shifts from the mean misfit per view; centroid at the origin.
+        var state = new double[BundleLayout.ViewStateSize * nv];
+        double phi = options.XAxisTiltDegrees * Math.PI / 180;
+        for (int i = 0; i < nv; i++)
+        {
+            int o = BundleLayout.ViewStateSize * i;
+            state[o] = input.AxisAngleDegrees * Math.PI / 180;
+            state[o + 1] = input.TiltDegrees[i] * Math.PI / 180;
+            state[o + 2] = 1;
+            state[o + 5] = phi;
+        }
+        var lm = InitialLandmarks(problem, state);
+        var weights = Enumerable.Repeat(1.0, problem.ObservationCount).ToArray();
+        var residual = new double[2 * problem.ObservationCount];
+        _ne.Residuals(problem, state, lm, weights, residual);
+        for (int i = 0; i < nv; i++)
+        {
+            int c = problem.ByViewStart[i + 1] - problem.ByViewStart[i];
+            if (c == 0) continue;
+            double sx = 0, sy = 0;
+            for (int t = problem.ByViewStart[i]; t < problem.ByViewStart[i + 1]; t++) { int k = problem.ByViewObservation[t]; sx += residual[2 * k]; sy += residual[2 * k + 1]; }
+            state[BundleLayout.ViewStateSize * i + 3] -= sx / c;
+            state[BundleLayout.ViewStateSize * i + 4] -= sy / c;
+        }
+        Recentre(state, lm, nv);
+
+        int iterations = 0;
+        SolveStopReason stop;
+        if (options.TwoStage)
+        {
+            var map1 = VariableMap.Build(nv, observed, options.Rotation, VariableOption.Fixed, VariableOption.Fixed, reference, null);
+            (stop, int it) = Minimise(problem, state, lm, weights, map1, options, "stage 1 (magnification 1, nominal tilts)");
+            iterations += it;
+        }
+        var map = VariableMap.Build(nv, observed, options.Rotation, options.Tilt, options.Magnification, reference, notes);
+        (stop, int it2) = Minimise(problem, state, lm, weights, map, options, "full");
+        iterations += it2;
+
+        int rounds = 0;
+        if (options.Robust)
+        {
+            for (rounds = 1; rounds <= options.MaxRobustRounds; rounds++)
+            {
+                _ne.Residuals(problem, state, lm, weights, residual);
+                var w = TukeyWeights(residual, problem.ObservationCount, options.TukeyK);
+                if (w is null) break;
+                double change = 0;
+                for (int k = 0; k < w.Length; k++) change = Math.Max(change, Math.Abs(w[k] - weights[k]));
+                Array.Copy(w, weights, w.Length);
+                (stop, int it) = Minimise(problem, state, lm, weights, map, options, $"robust round {rounds}");
+                iterations += it;
+                if (change < 0.01) break;
+            }
+            rounds = Math.Min(rounds, options.MaxRobustRounds);
+        }
+
+        return Report(input, options, problem, ids, state, lm, weights, map, reference, stop, iterations, rounds, notes, dropped);
+    }
+
+    private static double[] InitialLandmarks(BundleProblem problem, double[] state)
+    {
+        var lm = new double[3 * problem.LandmarkCount];
+        for (int j = 0; j < problem.LandmarkCount; j++)
+        {
+            int best = -1; double bestTilt = double.MaxValue;
+            for (int t = problem.ByLandmarkStart[j]; t < problem.ByLandmarkStart[j + 1]; t++)
+            {
+                int k = problem.ByLandmarkObservation[t];
+                double tilt = Math.Abs(state[BundleLayout.ViewStateSize * problem.View[k] + 1]);
+                if (tilt < bestTilt) { bestTilt = tilt; best = k; }
+            }
+            int o = BundleLayout.ViewStateSize * problem.View[best];
+            double a = state[o], m = state[o + 2];
+            double px = (problem.X[best] - state[o + 3]) / m, py = (problem.Y[best] - state[o + 4]) / m;
+            double u = Math.Cos(a) * px + Math.Sin(a) * py, v = -Math.Sin(a) * px + Math.Cos(a) * py;
+            lm[3 * j] = u / Math.Cos(state[o + 1]);
+            lm[3 * j + 1] = v;
+            lm[3 * j + 2] = 0;
+        }
+        return lm;
+    }
+
+    /// <summary>Moves the landmark centroid to the origin and compensates every view's shift (projections unchanged).</summary>
+    private static void Recentre(double[] state, double[] lm, int nv)
+    {
+        int nl = lm.Length / 3;
+        double tx = 0, ty = 0, tz = 0;
+        for (int j = 0; j < nl; j++) { tx += lm[3 * j]; ty += lm[3 * j + 1]; tz += lm[3 * j + 2]; }
+        tx /= nl; ty /= nl; tz /= nl;
+        for (int j = 0; j < nl; j++) { lm[3 * j] -= tx; lm[3 * j + 1] -= ty; lm[3 * j + 2] -= tz; }
+        Span<double> a = stackalloc double[6];
+        for (int i = 0; i < nv; i++)
+        {
+            var v = state.AsSpan(BundleLayout.ViewStateSize * i, BundleLayout.ViewStateSize);
+            BundleModel.LinearPart(v, a);
+            v[3] += a[0] * tx + a[1] * ty + a[2] * tz;
+            v[4] += a[3] * tx + a[4] * ty + a[5] * tz;
+        }
+    }
+
+    private (SolveStopReason, int) Minimise(BundleProblem problem, double[] state, double[] lm, double[] weights,
+        VariableMap map, SolveOptions options, string stage)
+    {
+        int nv = problem.ViewCount, nl = problem.LandmarkCount, nr = 5 * nv, nvar = map.Count;
+        var blocks = new BundleNormalBlocks(problem);
+        var residual = new double[2 * problem.ObservationCount];
+        var trialState = new double[state.Length];
+        var trialLm = new double[lm.Length];
+        var c = new double[9 * nl];
+        double lambda = 1e-3;
+        _ne.Accumulate(problem, state, lm, weights, blocks);
+        double cost = blocks.Cost;
+        double wsum = weights.Sum();
+        _log.LogInformation("Solve {Stage}: {Variables} view variables, {Landmarks} landmarks, {Observations} observations, start RMS {Rms:F4} px",
+            stage, nvar, nl, problem.ObservationCount, Rms(cost, wsum));
+        var stop = SolveStopReason.MaxIterations;
+        int iter;
+        for (iter = 1; iter <= options.MaxIterations; iter++)
+        {
+            if (cost <= 1e-24 * Math.Max(1, wsum)) { stop = SolveStopReason.ExactFit; iter--; break; }
+            bool accepted = false;
+            double newCost = cost;
+            while (!accepted)
+            {
+                var delta = SolveReduced(problem, blocks, state, map, lambda, c);
+                if (delta is not null)
+                {
+                    Array.Copy(state, trialState, state.Length);
+                    for (int i = 0; i < nv; i++)
+                        for (int p = 0; p < 5; p++) trialState[BundleLayout.ViewStateSize * i + p] += delta[5 * i + p];
+                    BackSubstitute(problem, blocks, delta, c, lm, trialLm);
+                    newCost = _ne.Residuals(problem, trialState, trialLm, weights, residual);
+                    if (double.IsFinite(newCost) && newCost < cost) { accepted = true; break; }
+                }
+                lambda *= 10;
+                if (lambda > 1e16) break;
+            }
+            if (!accepted)
+            {
+                stop = SolveStopReason.NoFurtherDecrease;
+                _log.LogDebug("{Stage} iteration {Iteration}: no step lowers the cost (λ {Lambda:E1})", stage, iter, lambda);
+                break;
+            }
+            Array.Copy(trialState, state, state.Length);
+            Array.Copy(trialLm, lm, lm.Length);
+            Recentre(state, lm, nv);
+            double relative = (cost - newCost) / Math.Max(newCost, 1e-300);
+            _log.LogDebug("{Stage} iteration {Iteration}: RMS {Rms:F5} px, relative change {Change:E2}, λ {Lambda:E1}",
+                stage, iter, Rms(newCost, wsum), relative, lambda);
+            cost = newCost;
+            lambda = Math.Max(lambda / 10, 1e-12);
+            if (relative < options.RelativeTolerance) { stop = SolveStopReason.Converged; break; }
+            _ne.Accumulate(problem, state, lm, weights, blocks);
+            cost = blocks.Cost;
+        }
+        iter = Math.Min(iter, options.MaxIterations);
+        _log.LogInformation("Solve {Stage}: {Stop} after {Iterations} iteration(s), RMS {Rms:F4} px", stage, stop, iter, Rms(cost, wsum));
+        return (stop, iter);
+    }
+
+    private static double Rms(double cost, double wsum) => Math.Sqrt(cost / Math.Max(wsum, 1e-300));
+
+    /// <summary>
+    /// Forms the damped Schur complement in the per-view parameters, maps it to the solved
+    /// variables, pins the translation null space, solves by Cholesky and returns the per-view
+    /// parameter increments (5 per view); null when the system is not positive definite.
+    /// Fills <paramref name="c"/> with each landmark's inverted damped 3×3 block.
+    /// </summary>
+    private static double[]? SolveReduced(BundleProblem problem, BundleNormalBlocks b, double[] state, VariableMap map, double lambda, double[] c)
+    {
+        int nv = problem.ViewCount, nl = problem.LandmarkCount, nr = 5 * nv, nvar = map.Count;
+        var s = new double[nr * nr];
+        var g = new double[nr];
+        var gate = new object();
+        var isActive = new bool[nr];
+        for (int r = 0; r < nr; r++) isActive[r] = map.Entries[r].Length > 0;
+        Parallel.For(0, nl, () => (S: new double[nr * nr], G: new double[nr], E: new double[15 * 8]),
+            (j, _, local) =>
+            {
+                // Damped, inverted landmark block.
+                Span<double> h = stackalloc double[9];
+                b.LandmarkLandmark.AsSpan(9 * j, 9).CopyTo(h);
+                double tr = (h[0] + h[4] + h[8]) / 3;
+                for (int d = 0; d < 3; d++) h[4 * d] += lambda * h[4 * d] + 1e-12 * Math.Max(tr, 1e-300);
+                var cj = c.AsSpan(9 * j, 9);
+                if (!Invert3(h, cj)) { cj.Clear(); return local; }
+                int start = problem.ByLandmarkStart[j], count = problem.ByLandmarkStart[j + 1] - start;
+                if (local.E.Length < 15 * count) local.E = new double[15 * count];
+                var e = local.E;
+                var gl = b.LandmarkGradient.AsSpan(3 * j, 3);
+                for (int a = 0; a < count; a++)
+                {
+                    int k = problem.ByLandmarkObservation[start + a];
+                    var hvl = b.ViewLandmark.AsSpan(15 * k, 15);
+                    int vo = 5 * problem.View[k];
+                    for (int p = 0; p < 5; p++)
+                    {
+                        double e0 = hvl[3 * p] * cj[0] + hvl[3 * p + 1] * cj[3] + hvl[3 * p + 2] * cj[6];
+                        double e1 = hvl[3 * p] * cj[1] + hvl[3 * p + 1] * cj[4] + hvl[3 * p + 2] * cj[7];
+                        double e2 = hvl[3 * p] * cj[2] + hvl[3 * p + 1] * cj[5] + hvl[3 * p + 2] * cj[8];
+                        e[15 * a + 3 * p] = e0; e[15 * a + 3 * p + 1] = e1; e[15 * a + 3 * p + 2] = e2;
+                        local.G[vo + p] -= e0 * gl[0] + e1 * gl[1] + e2 * gl[2];
+                    }
+                }
+                // S −= Σ_ab Hvl_a C Hvl_bᵀ over pairs a ≤ b, written into the block of the lower view
+                // index first (upper triangle of view blocks); parameters without a variable are skipped.
+                var sl = local.S;
+                for (int a = 0; a < count; a++)
+                {
+                    int va = 5 * problem.View[problem.ByLandmarkObservation[start + a]];
+                    for (int bb = a; bb < count; bb++)
+                    {
+                        int kb = problem.ByLandmarkObservation[start + bb];
+                        int vb = 5 * problem.View[kb];
+                        var hvl = b.ViewLandmark.AsSpan(15 * kb, 15);
+                        bool both = bb != a && va == vb; // a duplicate view: add the transpose too
+                        for (int p = 0; p < 5; p++)
+                        {
+                            if (!isActive[va + p]) continue;
+                            double e0 = e[15 * a + 3 * p], e1 = e[15 * a + 3 * p + 1], e2 = e[15 * a + 3 * p + 2];
+                            for (int q = 0; q < 5; q++)
+                            {
+                                if (!isActive[vb + q]) continue;
+                                double val = e0 * hvl[3 * q] + e1 * hvl[3 * q + 1] + e2 * hvl[3 * q + 2];
+                                if (va <= vb) sl[(va + p) * nr + vb + q] -= val;
+                                else sl[(vb + q) * nr + va + p] -= val;
+                                if (both) sl[(vb + q) * nr + va + p] -= val;
+                            }
+                        }
+                    }
+                }
+                return local;
+            },
+            local =>
+            {
+                lock (gate)
+                {
+                    for (int t = 0; t < s.Length; t++) s[t] += local.S[t];
+                    for (int t = 0; t < nr; t++) g[t] += local.G[t];
+                }
+            });
+        // Mirror the upper view blocks into the lower ones (diagonal blocks are complete).
+        for (int r = 0; r < nr; r++)
+            for (int col = (r / 5 + 1) * 5; col < nr; col++) s[col * nr + r] = s[r * nr + col];
+        for (int i = 0; i < nv; i++)
+            for (int p = 0; p < 5; p++)
+            {
+                g[5 * i + p] += b.ViewGradient[5 * i + p];
+                for (int q = 0; q < 5; q++) s[(5 * i + p) * nr + 5 * i + q] += b.ViewView[25 * i + 5 * p + q];
+            }
+
+        // Map to the solved variables: S' = Mᵀ S M, g' = Mᵀ g; damping from diag(Mᵀ Hvv M).
+        var active = Enumerable.Range(0, nr).Where(r => map.Entries[r].Length > 0).ToArray();
+        var sr = new double[nvar * nvar];
+        var gr = new double[nvar];
+        var damp = new double[nvar];
+        foreach (int r1 in active)
+        {
+            foreach (var (v1, w1) in map.Entries[r1]) gr[v1] += w1 * g[r1];
+            foreach (int r2 in active)
+            {
+                double x = s[r1 * nr + r2];
+                if (x == 0) continue;
+                foreach (var (v1, w1) in map.Entries[r1])
+                    foreach (var (v2, w2) in map.Entries[r2]) sr[v1 * nvar + v2] += w1 * w2 * x;
+            }
+        }
+        for (int i = 0; i < nv; i++)
+            for (int p = 0; p < 5; p++)
+                foreach (var (v1, w1) in map.Entries[5 * i + p])
+                    for (int q = 0; q < 5; q++)
+                        foreach (var (v2, w2) in map.Entries[5 * i + q])
+                            if (v1 == v2) damp[v1] += w1 * w2 * b.ViewView[25 * i + 5 * p + q];
+        double meanDiag = 0;
+        for (int v = 0; v < nvar; v++) meanDiag += damp[v];
+        meanDiag = Math.Max(meanDiag / Math.Max(nvar, 1), 1e-300);
+        for (int v = 0; v < nvar; v++) sr[v * nvar + v] += lambda * Math.Max(damp[v], 1e-9 * meanDiag) + 1e-14 * meanDiag;
+
+        // Translation gauge: moving every landmark by t and view i's shift by A_i·t changes nothing;
+        // add c·n nᵀ along those directions (the gradient has no component there).
+        Span<double> av = stackalloc double[6];
+        var n3 = new double[3 * nvar];
+        for (int i = 0; i < nv; i++)
+        {
+            int vx = map.ShiftVariable(i, 3), vy = map.ShiftVariable(i, 4);
+            if (vx < 0 || vy < 0) continue;
+            BundleModel.LinearPart(state.AsSpan(BundleLayout.ViewStateSize * i, BundleLayout.ViewStateSize), av);
+            for (int t = 0; t < 3; t++) { n3[t * nvar + vx] = av[t]; n3[t * nvar + vy] = av[3 + t]; }
+        }
+        for (int t = 0; t < 3; t++)
+        {
+            double norm2 = 0;
+            for (int v = 0; v < nvar; v++) norm2 += n3[t * nvar + v] * n3[t * nvar + v];
+            if (norm2 <= 0) continue;
+            double scale = meanDiag / norm2;
+            for (int v1 = 0; v1 < nvar; v1++)
+            {
+                double a1 = n3[t * nvar + v1];
+                if (a1 == 0) continue;
+                for (int v2 = 0; v2 < nvar; v2++) sr[v1 * nvar + v2] += scale * a1 * n3[t * nvar + v2];
+            }
+        }
+
+        double[] x2;
+        try
+        {
+            var m = Matrix<double>.Build.Dense(nvar, nvar, sr);
+            var rhs = Vector<double>.Build.Dense(nvar, k => -gr[k]);
+            x2 = m.Cholesky().Solve(rhs).ToArray();
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
+        if (x2.Any(v => !double.IsFinite(v))) return null;
+        var delta = new double[nr];
+        foreach (int r in active)
+            foreach (var (v, w) in map.Entries[r]) delta[r] += w * x2[v];
+        return delta;
+    }
+
+    /// <summary>δX_j = −C_j (g_j + Σ_a Hvl_aᵀ δview_a); writes lm + δX into <paramref name="trialLm"/>.</summary>
+    private static void BackSubstitute(BundleProblem problem, BundleNormalBlocks b, double[] delta, double[] c, double[] lm, double[] trialLm)
+    {
+        Parallel.For(0, problem.LandmarkCount, j =>
+        {
+            double r0 = b.LandmarkGradient[3 * j], r1 = b.LandmarkGradient[3 * j + 1], r2 = b.LandmarkGradient[3 * j + 2];
+            for (int t = problem.ByLandmarkStart[j]; t < problem.ByLandmarkStart[j + 1]; t++)
+            {
+                int k = problem.ByLandmarkObservation[t];
+                int vo = 5 * problem.View[k];
+                for (int p = 0; p < 5; p++)
+                {
+                    double d = delta[vo + p];
+                    r0 += b.ViewLandmark[15 * k + 3 * p] * d;
+                    r1 += b.ViewLandmark[15 * k + 3 * p + 1] * d;
+                    r2 += b.ViewLandmark[15 * k + 3 * p + 2] * d;
+                }
+            }
+            for (int q = 0; q < 3; q++)
+                trialLm[3 * j + q] = lm[3 * j + q] - (c[9 * j + 3 * q] * r0 + c[9 * j + 3 * q + 1] * r1 + c[9 * j + 3 * q + 2] * r2);
+        });
+    }
+
+    private static bool Invert3(ReadOnlySpan<double> m, Span<double> inv)
+    {
+        double c00 = m[4] * m[8] - m[5] * m[7], c01 = m[5] * m[6] - m[3] * m[8], c02 = m[3] * m[7] - m[4] * m[6];
+        double det = m[0] * c00 + m[1] * c01 + m[2] * c02;
+        if (!(Math.Abs(det) > 1e-300) || !double.IsFinite(det)) return false;
+        double id = 1 / det;
+        inv[0] = c00 * id; inv[1] = (m[2] * m[7] - m[1] * m[8]) * id; inv[2] = (m[1] * m[5] - m[2] * m[4]) * id;
+        inv[3] = c01 * id; inv[4] = (m[0] * m[8] - m[2] * m[6]) * id; inv[5] = (m[2] * m[3] - m[0] * m[5]) * id;
+        inv[6] = c02 * id; inv[7] = (m[1] * m[6] - m[0] * m[7]) * id; inv[8] = (m[0] * m[4] - m[1] * m[3]) * id;
+        return true;
+    }
+
+    /// <summary>
+    /// Tukey biweight of the residual magnitudes, standardised as tiltalign does: z = (|r| − median) / (MAD/0.6745);
+    /// weight 1 for z ≤ 0, (1 − (z/K)²)² below K, 0 beyond. Null when the scale is zero.
+    /// </summary>
+    internal static double[]? TukeyWeights(double[] residual, int n, double k)
+    {
+        var mag = new double[n];
+        for (int t = 0; t < n; t++) mag[t] = Math.Sqrt(residual[2 * t] * residual[2 * t] + residual[2 * t + 1] * residual[2 * t + 1]);
+        var (median, sd) = RobustScale(mag);
+        if (!(sd > 1e-12)) return null;
+        var w = new double[n];
+        for (int t = 0; t < n; t++)
+        {
+            double z = (mag[t] - median) / sd;
+            w[t] = z <= 0 ? 1 : z < k ? Sq(1 - Sq(z / k)) : 0;
+        }
+        return w;
+    }
+
+    private static double Sq(double x) => x * x;
+
+    /// <summary>Median and normalised MAD (MAD / 0.6745).</summary>
+    internal static (double Median, double Sd) RobustScale(IReadOnlyList<double> values)
+    {
+        if (values.Count == 0) return (double.NaN, double.NaN);
+        double median = Median(values);
+        double mad = Median(values.Select(v => Math.Abs(v - median)).ToList());
+        return (median, mad / 0.6745);
+    }
+
+    private static double Median(IReadOnlyList<double> values)
+    {
+        var s = values.ToArray();
+        Array.Sort(s);
+        int n = s.Length;
+        return n % 2 == 1 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+    }
+
+    private SolveResult Report(SolveInput input, SolveOptions options, BundleProblem problem, List<int> ids, double[] state, double[] lm,
+        double[] weights, VariableMap map, int reference, SolveStopReason stop, int iterations, int rounds, List<string> notes, List<int> dropped)
+    {
+        int nv = problem.ViewCount, n = problem.ObservationCount;
+        var residual = new double[2 * n];
+        _ne.Residuals(problem, state, lm, Enumerable.Repeat(1.0, n).ToArray(), residual);
+        var mag = new double[n];
+        double sumSq = 0;
+        for (int k = 0; k < n; k++) { mag[k] = Math.Sqrt(residual[2 * k] * residual[2 * k] + residual[2 * k + 1] * residual[2 * k + 1]); sumSq += mag[k] * mag[k]; }
+        var (med, sd) = RobustScale(mag);
+        var points = new PointResidual[n];
+        for (int k = 0; k < n; k++)
+        {
+            bool flagged = sd > 0 && (mag[k] - med) / sd > options.OutlierSds;
+            points[k] = new PointResidual(ids[problem.Landmark[k]], problem.View[k], problem.X[k] + input.CenterX, problem.Y[k] + input.CenterY,
+                residual[2 * k], residual[2 * k + 1], weights[k], flagged);
+        }
+        var perView = new ResidualStats[nv];
+        for (int i = 0; i < nv; i++)
+            perView[i] = ResidualStats.Of(Enumerable.Range(problem.ByViewStart[i], problem.ByViewStart[i + 1] - problem.ByViewStart[i]).Select(t => mag[problem.ByViewObservation[t]]));
+        var perLandmark = new ResidualStats[problem.LandmarkCount];
+        for (int j = 0; j < perLandmark.Length; j++)
+            perLandmark[j] = ResidualStats.Of(Enumerable.Range(problem.ByLandmarkStart[j], problem.ByLandmarkStart[j + 1] - problem.ByLandmarkStart[j]).Select(t => mag[problem.ByLandmarkObservation[t]]));
+        var (lmed, lsd) = RobustScale(perLandmark.Select(s => s.Mean).ToList());
+        var landmarks = new SolvedLandmark[problem.LandmarkCount];
+        for (int j = 0; j < landmarks.Length; j++)
+            landmarks[j] = new SolvedLandmark(ids[j], lm[3 * j], lm[3 * j + 1], lm[3 * j + 2], perLandmark[j],
+                lsd > 0 && (perLandmark[j].Mean - lmed) / lsd > options.OutlierSds);
+        var views = new ViewGeometry[nv];
+        for (int i = 0; i < nv; i++)
+        {
+            int o = BundleLayout.ViewStateSize * i;
+            views[i] = new ViewGeometry(state[o + 1] * 180 / Math.PI, state[o] * 180 / Math.PI, state[o + 2], state[o + 3], state[o + 4], state[o + 5] * 180 / Math.PI);
+        }
+        int unknowns = map.Count + 3 * problem.LandmarkCount - 3;
+        string gauge = $"reference view {reference} (tilt {views[reference].TiltDegrees:F2}°): its tilt and magnification are fixed; " +
+                       $"landmark centroid at the origin (x, y, z), shifts relative to it; x-axis tilt fixed at {options.XAxisTiltDegrees:F2}°";
+        var overall = ResidualStats.Of(mag);
+        _log.LogInformation("Residual over {Count} points: mean {Mean:F3} px, SD {Sd:F3}, RMS {Rms:F3}; {Flagged} point(s) and {FlaggedLm} landmark(s) beyond {N} SDs",
+            n, overall.Mean, overall.Sd, overall.Rms, points.Count(p => p.Flagged), landmarks.Count(l => l.Flagged), options.OutlierSds);
+        return new SolveResult
+        {
+            StopReason = stop,
+            Iterations = iterations,
+            RobustRounds = rounds,
+            Views = views,
+            Landmarks = landmarks,
+            Points = points,
+            Overall = overall,
+            PerView = perView,
+            RmsPerAxis = Math.Sqrt(sumSq / (2.0 * n)),
+            Unknowns = unknowns,
+            ViewVariables = map.Count,
+            Gauge = gauge,
+            Notes = notes.ToList(),
+            DroppedLandmarks = dropped.ToList(),
+            ReferenceView = reference,
+        };
+    }
+}

@@ -1,0 +1,97 @@
+namespace Tomalign.Core.Solve;
+
+/// <summary>
+/// How one per-view variable (rotation, tilt, magnification) is solved — tiltalign's
+/// RotOption/TiltOption/MagOption in words:
+/// <list type="bullet">
+/// <item><see cref="Fixed"/>: held at its start value (tiltalign option 0).</item>
+/// <item><see cref="PerView"/>: one variable per view (option 1; for tilt and magnification the
+/// reference view stays fixed, as tiltalign's "all except the minimum tilt").</item>
+/// <item><see cref="Grouped"/>: one variable per block of <see cref="VariableOption.GroupSize"/>
+/// consecutive views (tiltalign's automapped groups; views of a block share the same change from
+/// their start value; the block holding the reference view is fixed for tilt and magnification).</item>
+/// <item><see cref="Linear"/>: variables at anchor views every GroupSize views (aligned on the
+/// reference view), views between two anchors interpolated linearly (tiltalign's linear mapping).</item>
+/// <item><see cref="Global"/>: one variable for all views (tiltalign's "one rotation", option −1).
+/// For tilt and magnification a global change is a gauge freedom (a rotation of the specimen, a
+/// scale of the landmark set), so it is held fixed and the result says so.</item>
+/// </list>
+/// </summary>
+public enum VariableMode { Fixed, PerView, Grouped, Linear, Global }
+
+public sealed record VariableOption(VariableMode Mode, int GroupSize = 1)
+{
+    public static VariableOption Fixed { get; } = new(VariableMode.Fixed);
+    public static VariableOption PerView { get; } = new(VariableMode.PerView);
+    public static VariableOption Global { get; } = new(VariableMode.Global);
+    public static VariableOption Grouped(int size) => new(VariableMode.Grouped, size);
+    public static VariableOption Linear(int spacing) => new(VariableMode.Linear, spacing);
+
+    /// <summary>
+    /// Parses a command-line value: <c>fixed</c>, <c>per-view</c>, <c>global</c>, <c>grouped:N</c> (blocks of N views)
+    /// or <c>linear:N</c> (anchors every N views). <paramref name="option"/> names the option in the error message.
+    /// </summary>
+    public static VariableOption Parse(string text, string option)
+    {
+        string t = text.Trim().ToLowerInvariant();
+        string[] parts = t.Split(':', 2);
+        int size = 0;
+        bool sized = parts.Length == 2 && int.TryParse(parts[1], System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out size) && size >= 1;
+        return (parts[0], parts.Length) switch
+        {
+            ("fixed", 1) => Fixed,
+            ("per-view" or "perview" or "each", 1) => PerView,
+            ("global" or "one", 1) => Global,
+            ("grouped" or "group", 2) when sized => Grouped(size),
+            ("linear", 2) when sized => Linear(size),
+            _ => throw new TomalignInputException(null, $"{option} '{text}' is not a variable mode",
+                $"use {option} fixed, per-view, global, grouped:N or linear:N (N ≥ 1 views)"),
+        };
+    }
+
+    public override string ToString() => Mode switch
+    {
+        VariableMode.Grouped => $"grouped by {GroupSize}",
+        VariableMode.Linear => $"linear between anchors every {GroupSize}",
+        VariableMode.PerView => "per view",
+        VariableMode.Global => "one global value",
+        _ => "fixed",
+    };
+}
+
+/// <summary>Options of a bundle-adjustment solve (the defaults suit gold-bead tilt series).</summary>
+public sealed record SolveOptions
+{
+    public VariableOption Rotation { get; init; } = VariableOption.PerView;
+    public VariableOption Tilt { get; init; } = VariableOption.Grouped(5);
+    public VariableOption Magnification { get; init; } = VariableOption.Grouped(4);
+
+    /// <summary>Reference view (0-based) whose tilt and magnification fix the gauge; null: the view of smallest |tilt|.</summary>
+    public int? ReferenceView { get; init; }
+
+    /// <summary>A fixed x-axis tilt (degrees) applied before the tilt about Y. With free landmarks a
+    /// global x-axis tilt is a gauge freedom (a rotation of the specimen about X), so it is not solved.</summary>
+    public double XAxisTiltDegrees { get; init; }
+
+    /// <summary>Landmarks seen in fewer views are dropped, with a note.</summary>
+    public int MinViewsPerLandmark { get; init; } = 3;
+
+    /// <summary>First solve a reduced problem (magnifications 1, nominal tilts), then the full one.</summary>
+    public bool TwoStage { get; init; } = true;
+
+    public int MaxIterations { get; init; } = 200;
+
+    /// <summary>Converged when an accepted step lowers the cost by less than this fraction.</summary>
+    public double RelativeTolerance { get; init; } = 1e-10;
+
+    /// <summary>Tukey-biweight re-weighting (K = <see cref="TukeyK"/>, scale from the MAD).</summary>
+    public bool Robust { get; init; }
+    public double TukeyK { get; init; } = 4.685;
+    public int MaxRobustRounds { get; init; } = 15;
+
+    /// <summary>Points and landmarks whose residual lies more than this many (robust) SDs above the median are flagged.</summary>
+    public double OutlierSds { get; init; } = 3.0;
+
+    /// <summary>Drop at most this many flagged landmarks (worst first) and re-solve; 0 = never.</summary>
+    public int DropWorstLandmarks { get; init; }
+}
