@@ -1,1 +1,0 @@
-namespace Tomalign.Kernels; internal static class Placeholder { }
