@@ -32,6 +32,8 @@ public sealed class CpuPairCorrelator : IPairCorrelator
         int px = settings.PaddedWidth, py = settings.PaddedHeight, w = px / 2 + 1;
         long frame = (long)px * py, half = 2L * w * py;
         var filter = settings.Filter.HalfSpectrumTable(px, py);
+        var overlapX = settings.OverlapTable(nx, px);
+        var overlapY = settings.OverlapTable(ny, py);
         var viewArray = views.ToArray();
         var stats = statistics.ToArray();
         int chunk = Math.Min(PairsPerChunk, pairs.Length);
@@ -74,7 +76,7 @@ public sealed class CpuPairCorrelator : IPairCorrelator
             _fft.Inverse(product.AsSpan(0, (int)(count * half)), px, py, count, maps.AsSpan(0, (int)(count * frame)));
             Parallel.For(0, count, p =>
             {
-                var (dx, dy, value) = FindPeak(maps.AsSpan((int)(p * frame), (int)frame), px, py, settings);
+                var (dx, dy, value) = FindPeak(maps.AsSpan((int)(p * frame), (int)frame), px, py, settings, overlapX, overlapY);
                 double norm = Math.Sqrt(energy[2 * p] * energy[2 * p + 1]);
                 double strength = norm > 0 ? value / frame / norm : 0;
                 result[start + p] = new CorrelationPeak(dx, dy, double.IsFinite(strength) ? strength : 0);
@@ -96,7 +98,7 @@ public sealed class CpuPairCorrelator : IPairCorrelator
         float cx = nx / 2.0f, cy = ny / 2.0f;
         float b11 = (float)inverse.A11, b12 = (float)inverse.A12, b21 = (float)inverse.A21, b22 = (float)inverse.A22;
         long vo = (long)view * nx * ny;
-        float yc = y - cy;
+        float yc = y - cy, ty = s.Taper(y, ny);
         for (int x = 0; x < nx; x++)
         {
             float xc = x - cx;
@@ -114,9 +116,7 @@ public sealed class CpuPairCorrelator : IPairCorrelator
                 v = top + fy * (bottom - top);
             }
             v = Math.Clamp(v, lo, hi);
-            int e = Math.Min(Math.Min(x, y), Math.Min(nx - 1 - x, ny - 1 - y));
-            float taper = e >= s.TaperPixels ? 1f : (e + 1f) / (s.TaperPixels + 1f);
-            output[ox + x] = (v - mean) * taper;
+            output[ox + x] = (v - mean) * (s.Taper(x, nx) * ty);
         }
     }
 
@@ -135,30 +135,39 @@ public sealed class CpuPairCorrelator : IPairCorrelator
         return sum / ((double)px * py);
     }
 
-    /// <summary>The peak search and sub-pixel fit of <see cref="CorrelationSettings"/>; value is the map at the integer peak.</summary>
-    internal static (double Dx, double Dy, double Value) FindPeak(ReadOnlySpan<float> map, int px, int py, CorrelationSettings s)
+    /// <summary>The peak search and sub-pixel fit of <see cref="CorrelationSettings"/>; value is the raw (not overlap-normalised) map at the integer peak.</summary>
+    internal static (double Dx, double Dy, double Value) FindPeak(ReadOnlySpan<float> map, int px, int py, CorrelationSettings s,
+        float[] overlapX, float[] overlapY)
     {
         float best = float.NegativeInfinity; int bx = 0, by = 0;
         for (int j = 0; j < py; j++)
         {
             int dy = j < py / 2 ? j : j - py;
-            if (Math.Abs(dy) > s.MaxShift) continue;
+            if (Math.Abs(dy) > s.MaxShift || overlapY[j] == 0) continue;
             for (int i = 0; i < px; i++)
             {
                 int dx = i < px / 2 ? i : i - px;
-                if (Math.Abs(dx) > s.MaxShift) continue;
+                if (Math.Abs(dx) > s.MaxShift || overlapX[i] == 0) continue;
                 if (s.ExcludeCentralPeak && Math.Abs(dx) <= 1 && Math.Abs(dy) <= 1) continue;
-                float v = map[j * px + i];
+                float v = Normalised(map, px, i, j, overlapX, overlapY);
                 if (v > best) { best = v; bx = i; by = j; }
             }
         }
         if (float.IsNegativeInfinity(best)) return (0, 0, 0);
         double c0 = best;
-        double xm = map[by * px + (bx + px - 1) % px], xp = map[by * px + (bx + 1) % px];
-        double ym = map[((by + py - 1) % py) * px + bx], yp = map[((by + 1) % py) * px + bx];
+        double xm = Normalised(map, px, (bx + px - 1) % px, by, overlapX, overlapY), xp = Normalised(map, px, (bx + 1) % px, by, overlapX, overlapY);
+        double ym = Normalised(map, px, bx, (by + py - 1) % py, overlapX, overlapY), yp = Normalised(map, px, bx, (by + 1) % py, overlapX, overlapY);
         double ddx = Parabola(xm, c0, xp), ddy = Parabola(ym, c0, yp);
         int ix = bx < px / 2 ? bx : bx - px, iy = by < py / 2 ? by : by - py;
-        return (ix + ddx, iy + ddy, c0);
+        return (ix + ddx, iy + ddy, map[by * px + bx]);
+    }
+
+    /// <summary>c / O at (i, j); a neighbour outside the searched overlap keeps its raw value.</summary>
+    private static float Normalised(ReadOnlySpan<float> map, int px, int i, int j, float[] overlapX, float[] overlapY)
+    {
+        float o = overlapX[i] * overlapY[j];
+        float v = map[j * px + i];
+        return o > 0 ? v / o : v;
     }
 
     internal static double Parabola(double m, double c, double p)

@@ -21,8 +21,8 @@ public sealed class GpuPairCorrelator : IPairCorrelator, IDisposable
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, CorrelationShape> _prepare;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, CorrelationShape> _crossPower;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<double>, CorrelationShape> _energyRows;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, CorrelationShape> _rowMax;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, CorrelationShape> _pairPeak;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, CorrelationShape> _rowMax;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, CorrelationShape> _pairPeak;
 
     public GpuPairCorrelator(Accelerator accelerator, IDeviceFft2D? fft = null)
     {
@@ -31,8 +31,8 @@ public sealed class GpuPairCorrelator : IPairCorrelator, IDisposable
         _prepare = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, CorrelationShape>(CorrelationKernels.Prepare);
         _crossPower = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, CorrelationShape>(CorrelationKernels.CrossPower);
         _energyRows = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<double>, CorrelationShape>(CorrelationKernels.EnergyRows);
-        _rowMax = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, CorrelationShape>(CorrelationKernels.RowMax);
-        _pairPeak = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, CorrelationShape>(CorrelationKernels.PairPeak);
+        _rowMax = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, CorrelationShape>(CorrelationKernels.RowMax);
+        _pairPeak = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, CorrelationShape>(CorrelationKernels.PairPeak);
     }
 
     public string FftName => _fft.Name;
@@ -59,6 +59,8 @@ public sealed class GpuPairCorrelator : IPairCorrelator, IDisposable
         using var viewBuffer = _accelerator.Allocate1D<float>(views.Length);
         viewBuffer.View.CopyFromCPU(ref MemoryMarshal.GetReference(views), views.Length);
         using var filterBuffer = _accelerator.Allocate1D(settings.Filter.HalfSpectrumTable(px, py));
+        using var overlapX = _accelerator.Allocate1D(settings.OverlapTable(nx, px));
+        using var overlapY = _accelerator.Allocate1D(settings.OverlapTable(ny, py));
         using var imageView = _accelerator.Allocate1D<int>(2 * chunk);
         using var parameters = _accelerator.Allocate1D<float>(2 * chunk * CorrelationKernels.ParametersPerImage);
         using var prepared = _accelerator.Allocate1D<float>(2 * chunk * frame);
@@ -101,8 +103,8 @@ public sealed class GpuPairCorrelator : IPairCorrelator, IDisposable
             _energyRows(2 * count * py, spec, filterBuffer.View, energyRows.View, shape);
             _crossPower((int)(prod.Length / 2), spec, filterBuffer.View, prod, shape);
             _fft.Inverse(prod, map, px, py, count);
-            _rowMax(count * py, map, rowValue.View, rowX.View, shape);
-            _pairPeak(count, map, rowValue.View, rowX.View, peaks.View, shape);
+            _rowMax(count * py, map, overlapX.View, overlapY.View, rowValue.View, rowX.View, shape);
+            _pairPeak(count, map, overlapX.View, overlapY.View, rowValue.View, rowX.View, peaks.View, shape);
             _accelerator.Synchronize();
 
             var peakHost = peaks.View.SubView(0, 3 * count).GetAsArray1D();

@@ -60,9 +60,21 @@ internal static class CorrelationKernels
             v = top + fy * (bottom - top);
         }
         v = v < lo ? lo : v > hi ? hi : v;
-        int e = XMathMin(XMathMin(x, y), XMathMin(s.Nx - 1 - x, s.Ny - 1 - y));
-        float taper = e >= s.Taper ? 1f : (e + 1f) / (s.Taper + 1f);
-        prepared[i] = (v - mean) * taper;
+        prepared[i] = (v - mean) * (Taper(x, s.Nx, s.Taper) * Taper(y, s.Ny, s.Taper));
+    }
+
+    private static float Taper(int x, int n, int taper)
+    {
+        int e = XMathMin(x, n - 1 - x);
+        return e >= taper ? 1f : (e + 1f) / (taper + 1f);
+    }
+
+    /// <summary>c / O at (i, j) of map offset o; a neighbour outside the searched overlap keeps its raw value.</summary>
+    private static float Normalised(ArrayView<float> maps, long o, int px, int i, int j, ArrayView<float> overlapX, ArrayView<float> overlapY)
+    {
+        float ov = overlapX[i] * overlapY[j];
+        float v = maps[o + (long)j * px + i];
+        return ov > 0 ? v / ov : v;
     }
 
     private static int XMathMin(int a, int b) => a < b ? a : b;
@@ -95,21 +107,22 @@ internal static class CorrelationKernels
     }
 
     /// <summary>Threads: one per (pair, map row j). The largest allowed value of the row and its x index (first wins).</summary>
-    internal static void RowMax(Index1D i, ArrayView<float> maps, ArrayView<float> rowValue, ArrayView<int> rowX, CorrelationShape s)
+    internal static void RowMax(Index1D i, ArrayView<float> maps, ArrayView<float> overlapX, ArrayView<float> overlapY,
+        ArrayView<float> rowValue, ArrayView<int> rowX, CorrelationShape s)
     {
         int j = (int)(i % s.Py);
         int dy = j < s.Py / 2 ? j : j - s.Py;
         float best = float.NegativeInfinity; int bx = -1;
-        if ((dy < 0 ? -dy : dy) <= s.MaxShift)
+        if ((dy < 0 ? -dy : dy) <= s.MaxShift && overlapY[j] != 0)
         {
-            long o = (long)i.X * s.Px;
+            long o = (long)(i.X / s.Py) * s.Px * s.Py;
             for (int x = 0; x < s.Px; x++)
             {
                 int dx = x < s.Px / 2 ? x : x - s.Px;
                 int adx = dx < 0 ? -dx : dx, ady = dy < 0 ? -dy : dy;
-                if (adx > s.MaxShift) continue;
+                if (adx > s.MaxShift || overlapX[x] == 0) continue;
                 if (s.ExcludeCentral != 0 && adx <= 1 && ady <= 1) continue;
-                float v = maps[o + x];
+                float v = Normalised(maps, o, s.Px, x, j, overlapX, overlapY);
                 if (v > best) { best = v; bx = x; }
             }
         }
@@ -117,8 +130,8 @@ internal static class CorrelationKernels
         rowX[i] = bx;
     }
 
-    /// <summary>Threads: one per pair. Best row (first wins), then the parabolic sub-pixel fit: peaks[3p..3p+2] = dx, dy, value.</summary>
-    internal static void PairPeak(Index1D index, ArrayView<float> maps, ArrayView<float> rowValue, ArrayView<int> rowX, ArrayView<float> peaks, CorrelationShape s)
+    /// <summary>Threads: one per pair. Best row (first wins), then the parabolic sub-pixel fit: peaks[3p..3p+2] = dx, dy, raw map value at the peak.</summary>
+    internal static void PairPeak(Index1D index, ArrayView<float> maps, ArrayView<float> overlapX, ArrayView<float> overlapY, ArrayView<float> rowValue, ArrayView<int> rowX, ArrayView<float> peaks, CorrelationShape s)
     {
         int p = index.X;
         float best = float.NegativeInfinity; int bx = -1, by = -1;
@@ -129,12 +142,14 @@ internal static class CorrelationKernels
         }
         if (bx < 0) { peaks[3L * p] = 0; peaks[3L * p + 1] = 0; peaks[3L * p + 2] = 0; return; }
         long o = (long)p * s.Px * s.Py;
-        float xm = maps[o + (long)by * s.Px + (bx + s.Px - 1) % s.Px], xp = maps[o + (long)by * s.Px + (bx + 1) % s.Px];
-        float ym = maps[o + (long)((by + s.Py - 1) % s.Py) * s.Px + bx], yp = maps[o + (long)((by + 1) % s.Py) * s.Px + bx];
+        float xm = Normalised(maps, o, s.Px, (bx + s.Px - 1) % s.Px, by, overlapX, overlapY);
+        float xp = Normalised(maps, o, s.Px, (bx + 1) % s.Px, by, overlapX, overlapY);
+        float ym = Normalised(maps, o, s.Px, bx, (by + s.Py - 1) % s.Py, overlapX, overlapY);
+        float yp = Normalised(maps, o, s.Px, bx, (by + 1) % s.Py, overlapX, overlapY);
         int ix = bx < s.Px / 2 ? bx : bx - s.Px, iy = by < s.Py / 2 ? by : by - s.Py;
         peaks[3L * p] = ix + Parabola(xm, best, xp);
         peaks[3L * p + 1] = iy + Parabola(ym, best, yp);
-        peaks[3L * p + 2] = best;
+        peaks[3L * p + 2] = maps[o + (long)by * s.Px + bx];
     }
 
     private static float Parabola(float m, float c, float p)

@@ -29,18 +29,23 @@ public readonly record struct ViewStatistics(double Mean, double StdDev);
 /// upper neighbour clamped; a source outside [0, nx−1]×[0, ny−1] gives the view mean.</item>
 /// <item>v is clipped to mean ± ClipStdDevs·SD (0: no clip), which damps gold beads and hot
 /// pixels so the specimen, not a few strong points, decides the peak.</item>
-/// <item>The output is (v − mean)·w, with the taper w = min(1, (e + 1)/(TaperPixels + 1)) and e
-/// the distance in pixels to the nearest view edge.</item>
+/// <item>The output is (v − mean)·t(x)·t(y), with the separable taper
+/// t(x) = min(1, (e + 1)/(TaperPixels + 1)), e the distance in pixels to the nearer edge along that axis.</item>
 /// </list>
-/// Then C = F_ref·conj(F_moving)·H (H: <see cref="BandPassFilter.HalfSpectrumTable"/>), c = F⁻¹C,
-/// and the peak is the largest c over shifts (dx, dy) (wrapped to −P/2 … P/2−1) with |dx|, |dy| ≤
-/// MaxShift, skipping |dx|, |dy| ≤ 1 when ExcludeCentralPeak. Sub-pixel: a parabola through the
-/// peak and its two neighbours along x and along y separately (wrapped), offset clamped to ±1.
+/// Then C = F_ref·conj(F_moving)·H (H: <see cref="BandPassFilter.HalfSpectrumTable"/>) and c = F⁻¹C.
+/// With NormalizeOverlap, c(d) is divided by the overlap of the two taper windows at shift d,
+/// O(d) = Ox(dx)·Oy(dy), Ox(dx) = Σ_x t(x)·t(x+dx) / Σ_x t(x)² (<see cref="OverlapTable"/>), and only
+/// shifts with O ≥ MinimumOverlap are searched: a fixed window otherwise pulls every peak toward
+/// zero shift (by about the squared peak width over the image size, systematically).
+/// The peak is the largest (normalised) c over shifts (dx, dy) (wrapped to −P/2 … P/2−1) with
+/// |dx|, |dy| ≤ MaxShift, skipping |dx|, |dy| ≤ 1 when ExcludeCentralPeak. Sub-pixel: a parabola
+/// through the peak and its two neighbours along x and along y separately (wrapped, normalised
+/// the same way), offset clamped to ±1.
 /// </summary>
 public sealed record CorrelationSettings
 {
     public CorrelationSettings(int paddedWidth, int paddedHeight, int taperPixels, BandPassFilter filter,
-        double clipStdDevs = 0, bool excludeCentralPeak = false, int maxShift = int.MaxValue)
+        double clipStdDevs = 0, bool excludeCentralPeak = false, int maxShift = int.MaxValue, bool normalizeOverlap = true)
     {
         if (!Fft.FftSize.IsGood(paddedWidth) || !Fft.FftSize.IsGood(paddedHeight))
             throw new ArgumentException($"padded size {paddedWidth}×{paddedHeight} must be a product of 2, 3, 5");
@@ -50,6 +55,41 @@ public sealed record CorrelationSettings
         PaddedWidth = paddedWidth; PaddedHeight = paddedHeight; TaperPixels = taperPixels;
         Filter = filter ?? throw new ArgumentNullException(nameof(filter));
         ClipStdDevs = clipStdDevs; ExcludeCentralPeak = excludeCentralPeak; MaxShift = maxShift;
+        NormalizeOverlap = normalizeOverlap;
+    }
+
+    /// <summary>Shifts whose window overlap is below this fraction are not searched (with NormalizeOverlap).</summary>
+    public const double MinimumOverlap = 0.25;
+
+    public bool NormalizeOverlap { get; }
+
+    /// <summary>The taper of one axis of a view of n pixels at pixel x.</summary>
+    public float Taper(int x, int n)
+    {
+        int e = Math.Min(x, n - 1 - x);
+        return e >= TaperPixels ? 1f : (e + 1f) / (TaperPixels + 1f);
+    }
+
+    /// <summary>
+    /// Ox along one axis for a view of n pixels in a padded length p: entry i is the relative overlap
+    /// at the wrapped shift d = i &lt; p/2 ? i : i − p, or 0 where it is below MinimumOverlap.
+    /// All ones without NormalizeOverlap.
+    /// </summary>
+    public float[] OverlapTable(int n, int p)
+    {
+        var t = new float[p];
+        if (!NormalizeOverlap) { Array.Fill(t, 1f); return t; }
+        double self = 0;
+        for (int x = 0; x < n; x++) self += (double)Taper(x, n) * Taper(x, n);
+        for (int i = 0; i < p; i++)
+        {
+            int d = i < p / 2 ? i : i - p;
+            double sum = 0;
+            for (int x = Math.Max(0, -d); x < Math.Min(n, n - d); x++) sum += (double)Taper(x, n) * Taper(x + d, n);
+            double o = sum / self;
+            t[i] = o >= MinimumOverlap ? (float)o : 0f;
+        }
+        return t;
     }
 
     public int PaddedWidth { get; }
