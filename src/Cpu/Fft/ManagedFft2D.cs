@@ -120,24 +120,27 @@ public sealed class ManagedFft2D : IFft2D
         var plan = Plan(ny);
         int w = nx / 2 + 1, blocks = (w + ColumnBlock - 1) / ColumnBlock;
         double sign = inverse ? -1.0 : 1.0;
-        Parallel.For(0, batch * blocks, () => new double[4 * ny * ColumnBlock], (idx, _, s) =>
+        // Column c of a block sits at c·ld in the scratch; ld = ny + 8 keeps power-of-two lengths
+        // from mapping every column of the block onto the same cache sets.
+        int ld = ny + 8;
+        Parallel.For(0, batch * blocks, () => new double[2 * ld * ColumnBlock + 2 * ny], (idx, _, s) =>
         {
             float* spec = (float*)data;
             int b = idx / blocks, c0 = (idx % blocks) * ColumnBlock, nc = Math.Min(ColumnBlock, w - c0);
             float* img = spec + 2L * b * ny * w;
-            var re = s.AsSpan(0, ny * ColumnBlock); var im = s.AsSpan(ny * ColumnBlock, ny * ColumnBlock);
+            var re = s.AsSpan(0, ld * ColumnBlock); var im = s.AsSpan(ld * ColumnBlock, ld * ColumnBlock);
             for (int y = 0; y < ny; y++)
             {
                 float* row = img + 2L * (y * w + c0);
-                for (int c = 0; c < nc; c++) { re[c * ny + y] = row[2 * c]; im[c * ny + y] = sign * row[2 * c + 1]; }
+                for (int c = 0; c < nc; c++) { re[c * ld + y] = row[2 * c]; im[c * ld + y] = sign * row[2 * c + 1]; }
             }
-            var t0 = s.AsSpan(2 * ny * ColumnBlock, ny); var t1 = s.AsSpan(3 * ny * ColumnBlock, ny);
+            var t0 = s.AsSpan(2 * ld * ColumnBlock, ny); var t1 = s.AsSpan(2 * ld * ColumnBlock + ny, ny);
             for (int c = 0; c < nc; c++)
-                plan.Forward(re.Slice(c * ny, ny), im.Slice(c * ny, ny), t0, t1);
+                plan.Forward(re.Slice(c * ld, ny), im.Slice(c * ld, ny), t0, t1);
             for (int y = 0; y < ny; y++)
             {
                 float* row = img + 2L * (y * w + c0);
-                for (int c = 0; c < nc; c++) { row[2 * c] = (float)re[c * ny + y]; row[2 * c + 1] = (float)(sign * im[c * ny + y]); }
+                for (int c = 0; c < nc; c++) { row[2 * c] = (float)re[c * ld + y]; row[2 * c + 1] = (float)(sign * im[c * ld + y]); }
             }
             return s;
         }, _ => { });
