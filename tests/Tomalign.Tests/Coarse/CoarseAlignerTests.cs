@@ -123,6 +123,20 @@ public class CoarseAlignerTests
     }
 
     [Fact]
+    public void IlgpuCorrelatorGivesTheSameAlignment()
+    {
+        var (stack, tilts, _) = Series(64, 60, 85, 5, 6, seed: 8, walk: 3);
+        var options = new CoarseAlignOptions { TiltAxisDegrees = 85, Filter = new BandPassFilter(0.02, 0.25, 0.05) };
+        var cpu = new CoarseAligner(new CpuPairCorrelator()).Align(stack, tilts, options);
+        using var fixture = new Tomalign.Tests.Fft.IlgpuCpuFixture();
+        using var correlator = new Tomalign.Gpu.GpuPairCorrelator(fixture.Accelerator);
+        var gpu = new CoarseAligner(correlator).Align(stack, tilts, options);
+        for (int i = 0; i < tilts.Length; i++)
+            Assert.True(Math.Abs(cpu.Prexg[i].Dx - gpu.Prexg[i].Dx) < 0.02 && Math.Abs(cpu.Prexg[i].Dy - gpu.Prexg[i].Dy) < 0.02,
+                $"view {i}: cpu ({cpu.Prexg[i].Dx:F3}, {cpu.Prexg[i].Dy:F3}) ilgpu ({gpu.Prexg[i].Dx:F3}, {gpu.Prexg[i].Dy:F3})");
+    }
+
+    [Fact]
     public void RejectsAngleCountMismatch()
     {
         var stack = new ImageStack(32, 32, 3);
