@@ -35,6 +35,8 @@ public sealed record CoarseAlignOptions
     public double TaperFraction { get; init; } = 0.1;
     /// <summary>Largest shift searched between neighbours, unbinned pixels; 0: no limit beyond the window overlap.</summary>
     public double MaxShiftPixels { get; init; }
+    /// <summary>tiltxcorr -cumulative: after the batch, correlate each view with the mean of the views already aligned toward zero tilt (sequential).</summary>
+    public bool CumulativeReference { get; init; }
     /// <summary>Also correlate each view with its second neighbour; the shifts then come from a robust least-squares fit over both.</summary>
     public bool SecondNeighbours { get; init; }
     /// <summary>A view whose mean is below this fraction of the median view mean is treated as blank.</summary>
@@ -156,6 +158,12 @@ public sealed class CoarseAligner
         var t = new (double X, double Y)[pairs.Count];
         for (int p = 0; p < pairs.Count; p++) t[p] = (peaks[p].Dx * bin, peaks[p].Dy * bin);
         var (solved, weights) = SolveAxisOffsets(pairs, t, good, referenceView, nz);
+        if (options.CumulativeReference)
+        {
+            var binnedAxis = solved.Select(a => (a.X / bin, a.Y / bin)).ToArray();
+            RefineCumulative(correlated, nx, ny, good, referenceView, tiltDegrees, ux, uy, settings, binnedAxis);
+            solved = binnedAxis.Select(a => (a.Item1 * bin, a.Item2 * bin)).ToArray();
+        }
         var axis = new (double X, double Y)?[nz];
         foreach (int v in good) axis[v] = solved[v];
         axis[referenceView] = (0, 0);
@@ -191,6 +199,70 @@ public sealed class CoarseAligner
 
         var prexg = ComposeToReference(prexf, referenceView);
         return new CoarseAlignResult(prexf, prexg, referenceView, bin, px, py, results, blank, warnings);
+    }
+
+    /// <summary>
+    /// tiltxcorr -cumulative (Renken): outward from the reference on each side, view v is
+    /// correlated with the mean of the views already aligned on that side (and the reference),
+    /// each resampled into the frame of v's neighbour r toward zero: p_u = M·(p_r − D_r) + D_u with
+    /// M the perpendicular scaling cos θ_u / cos θ_r. Sequential (one pair per call), so slower
+    /// than the batch; it averages the reference's noise down. Offsets in binned pixels.
+    /// </summary>
+    private void RefineCumulative(float[] views, int nx, int ny, int[] good, int referenceView, IReadOnlyList<double> tilts,
+        double ux, double uy, CorrelationSettings settings, (double X, double Y)[] axis)
+    {
+        int frame = nx * ny;
+        axis[referenceView] = (0, 0);
+        var means = ViewStatisticsCalculator.Compute(views, nx, ny, views.Length / frame);
+        foreach (int side in new[] { 1, -1 })
+        {
+            var chain = good.Where(v => side > 0 ? v > referenceView : v < referenceView).OrderBy(v => side * v).ToArray();
+            var aligned = new List<int> { referenceView };
+            int r = referenceView;
+            foreach (int v in chain)
+            {
+                var two = new float[2 * frame];
+                var sum = two.AsSpan(0, frame);
+                double cr = Math.Cos(tilts[r] * Math.PI / 180);
+                foreach (int u in aligned)
+                {
+                    double f = Math.Cos(tilts[u] * Math.PI / 180) / cr - 1;
+                    double m11 = 1 + f * ux * ux, m12 = f * ux * uy, m22 = 1 + f * uy * uy;
+                    var (drx, dry) = axis[r]; var (dux, duy) = axis[u];
+                    float fill = (float)means[u].Mean;
+                    long vo = (long)u * frame;
+                    for (int y = 0; y < ny; y++)
+                        for (int x = 0; x < nx; x++)
+                        {
+                            double qx = x - nx / 2.0 - drx, qy = y - ny / 2.0 - dry;
+                            double sx = m11 * qx + m12 * qy + dux + nx / 2.0, sy = m12 * qx + m22 * qy + duy + ny / 2.0;
+                            float value = fill;
+                            if (sx >= 0 && sy >= 0 && sx <= nx - 1 && sy <= ny - 1)
+                            {
+                                int x0 = (int)sx, y0 = (int)sy, x1 = Math.Min(x0 + 1, nx - 1), y1 = Math.Min(y0 + 1, ny - 1);
+                                float fx = (float)(sx - x0), fy = (float)(sy - y0);
+                                float a = views[vo + y0 * nx + x0], b = views[vo + y0 * nx + x1], c = views[vo + y1 * nx + x0], d = views[vo + y1 * nx + x1];
+                                float top = a + fx * (b - a), bottom = c + fx * (d - c);
+                                value = top + fy * (bottom - top);
+                            }
+                            sum[y * nx + x] += value;
+                        }
+                }
+                float scale = 1f / aligned.Count;
+                for (int i = 0; i < frame; i++) sum[i] *= scale;
+                views.AsSpan(v * frame, frame).CopyTo(two.AsSpan(frame));
+                double s = Math.Cos(tilts[r] * Math.PI / 180) / Math.Max(1e-6, Math.Cos(tilts[v] * Math.PI / 180));
+                var S = new Xf(1 + (s - 1) * ux * ux, (s - 1) * ux * uy, (s - 1) * ux * uy, 1 + (s - 1) * uy * uy, 0, 0);
+                var peak = _correlator.Correlate(two, nx, ny, 2, ViewStatisticsCalculator.Compute(two, nx, ny, 2),
+                    new[] { new CorrelationPair(0, 1, S) }, settings)[0];
+                // D_v = S⁻¹·(D_r − t)
+                var inv = S.Inverse();
+                double wx = axis[r].X - peak.Dx, wy = axis[r].Y - peak.Dy;
+                axis[v] = (inv.A11 * wx + inv.A12 * wy, inv.A21 * wx + inv.A22 * wy);
+                aligned.Add(v);
+                r = v;
+            }
+        }
     }
 
     /// <summary>

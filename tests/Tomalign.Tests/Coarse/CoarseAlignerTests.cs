@@ -68,6 +68,15 @@ public class CoarseAlignerTests
     }
 
     [Fact]
+    public void CumulativeReferenceRecoversShifts()
+    {
+        var (stack, tilts, shifts) = Series(160, 128, 85, 15, 4, seed: 1);
+        var result = new CoarseAligner(new CpuPairCorrelator()).Align(stack, tilts,
+            new CoarseAlignOptions { TiltAxisDegrees = 85, Filter = new BandPassFilter(0.02, 0.25, 0.05), ClipStdDevs = 0, CumulativeReference = true });
+        AssertShifts(result, shifts, 0.35);
+    }
+
+    [Fact]
     public void StretchIsAboutTheAxisNotTheImageCentre()
     {
         // Large shifts at high tilt: stretching about the centre without correcting would be off by (S − 1)·d.
