@@ -202,3 +202,36 @@ public sealed class PairCorrelatorTests_IlgpuCpu : PairCorrelatorTestBody, IClas
         }
     }
 }
+
+/// <summary>The correlator on CUDA with cuFFT: skipped where no CUDA device is present.</summary>
+public sealed class PairCorrelatorTests_Cuda : PairCorrelatorTestBody, IClassFixture<CudaFixture>
+{
+    private readonly CudaFixture _fixture;
+    private IPairCorrelator? _correlator;
+    public PairCorrelatorTests_Cuda(CudaFixture fixture) => _fixture = fixture;
+    protected override IPairCorrelator Correlator => _correlator ??= new GpuPairCorrelator(_fixture.Accelerator!);
+
+    [SkippableFact]
+    public void RecoversShifts()
+    {
+        Skip.If(_fixture.Accelerator is null, _fixture.SkipReason);
+        Assert.Equal("cufft", ((GpuPairCorrelator)Correlator).FftName);
+        CheckRecoversShifts(256, 9);
+    }
+
+    [SkippableFact]
+    public void AgreesWithCpuWithin001Pixel()
+    {
+        Skip.If(_fixture.Accelerator is null, _fixture.SkipReason);
+        int n = 256, nz = 9;
+        var (views, _) = ShiftedViews(n, nz, 20, seed: 31);
+        var pairs = Enumerable.Range(1, nz - 1).Select(k => new CorrelationPair(k - 1, k, new Xf(1 + 0.01 * k, 0, 0, 1, 0, 0))).ToArray();
+        var settings = new CorrelationSettings(288, 270, 20, new BandPassFilter(0.03, 0.25, 0.05), clipStdDevs: 3, excludeCentralPeak: true);
+        var stats = ViewStatisticsCalculator.Compute(views, n, n, nz);
+        var cpu = new CpuPairCorrelator().Correlate(views, n, n, nz, stats, pairs, settings);
+        var gpu = Correlator.Correlate(views, n, n, nz, stats, pairs, settings);
+        for (int p = 0; p < pairs.Length; p++)
+            Assert.True(Math.Abs(cpu[p].Dx - gpu[p].Dx) <= 0.01 && Math.Abs(cpu[p].Dy - gpu[p].Dy) <= 0.01,
+                $"pair {p}: cpu ({cpu[p].Dx:F4}, {cpu[p].Dy:F4}) cuda ({gpu[p].Dx:F4}, {gpu[p].Dy:F4})");
+    }
+}
