@@ -1,0 +1,70 @@
+using System.Runtime.InteropServices;
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using Tomalign.Core.Backend;
+
+namespace Tomalign.Gpu.Fft;
+
+/// <summary>
+/// A batched 2-D real ↔ complex FFT on device buffers, with the layout and conventions of
+/// <see cref="IFft2D"/> (half spectrum of (nx/2+1)×ny complex per image as float pairs,
+/// unnormalised both ways). Inverse may overwrite its input spectrum (cuFFT's C2R does).
+/// </summary>
+public interface IDeviceFft2D : IDisposable
+{
+    string Name { get; }
+    void Forward(ArrayView<float> real, ArrayView<float> spectrum, int nx, int ny, int batch);
+    void Inverse(ArrayView<float> spectrum, ArrayView<float> real, int nx, int ny, int batch);
+}
+
+/// <summary>Chooses the device FFT: cuFFT on CUDA accelerators, the ILGPU Stockham kernels elsewhere.</summary>
+public static class DeviceFft
+{
+    public static IDeviceFft2D Create(Accelerator accelerator) =>
+        accelerator is CudaAccelerator cuda ? new CuFftDeviceFft(cuda) : new StockhamDeviceFft(accelerator);
+}
+
+/// <summary>
+/// <see cref="IFft2D"/> on host memory through a device FFT: uploads, transforms, downloads.
+/// For tests, verification and benchmarks; stages keep data on the device and call the
+/// <see cref="IDeviceFft2D"/> directly.
+/// </summary>
+public sealed class GpuFft2D : IFft2D, IDisposable
+{
+    private readonly Accelerator _accelerator;
+
+    public GpuFft2D(Accelerator accelerator, IDeviceFft2D? fft = null)
+    {
+        _accelerator = accelerator ?? throw new ArgumentNullException(nameof(accelerator));
+        Device = fft ?? DeviceFft.Create(accelerator);
+    }
+
+    public IDeviceFft2D Device { get; }
+
+    public string Name => Device.Name;
+
+    public void Forward(ReadOnlySpan<float> real, int nx, int ny, int batch, Span<float> spectrum)
+    {
+        Fft2DArguments.Validate(real.Length, spectrum.Length, nx, ny, batch);
+        using var r = _accelerator.Allocate1D<float>(real.Length);
+        using var s = _accelerator.Allocate1D<float>(spectrum.Length);
+        r.View.CopyFromCPU(ref MemoryMarshal.GetReference(real), real.Length);
+        Device.Forward(r.View, s.View, nx, ny, batch);
+        _accelerator.Synchronize();
+        s.View.CopyToCPU(ref MemoryMarshal.GetReference(spectrum), spectrum.Length);
+    }
+
+    public void Inverse(ReadOnlySpan<float> spectrum, int nx, int ny, int batch, Span<float> real)
+    {
+        Fft2DArguments.Validate(real.Length, spectrum.Length, nx, ny, batch);
+        using var r = _accelerator.Allocate1D<float>(real.Length);
+        using var s = _accelerator.Allocate1D<float>(spectrum.Length);
+        s.View.CopyFromCPU(ref MemoryMarshal.GetReference(spectrum), spectrum.Length);
+        Device.Inverse(s.View, r.View, nx, ny, batch);
+        _accelerator.Synchronize();
+        r.View.CopyToCPU(ref MemoryMarshal.GetReference(real), real.Length);
+    }
+
+    public void Dispose() => Device.Dispose();
+}
