@@ -16,6 +16,7 @@ public sealed class CpuBackend : IComputeBackend
     public string Description => $"managed CPU path, {Threads} threads";
     public bool IsGpu => false;
     public IStackWarper Warper { get; }
+    public IBundleNormalEquations BundleNormalEquations { get; } = new CpuBundleNormalEquations();
 
     public void Dispose() { }
 }

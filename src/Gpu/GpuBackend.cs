@@ -16,6 +16,7 @@ public sealed class GpuBackend : IComputeBackend
 {
     private readonly Context _context;
     private readonly Lazy<IComputeBackend>? _fallback;
+    private readonly Lazy<GpuBundleNormalEquations> _bundle;
 
     /// <param name="context">taken over: disposed with the backend.</param>
     /// <param name="accelerator">taken over: disposed with the backend.</param>
@@ -25,6 +26,7 @@ public sealed class GpuBackend : IComputeBackend
         _context = context ?? throw new ArgumentNullException(nameof(context));
         Accelerator = accelerator ?? throw new ArgumentNullException(nameof(accelerator));
         DeviceWarper = new GpuStackWarper(accelerator);
+        _bundle = new Lazy<GpuBundleNormalEquations>(() => new GpuBundleNormalEquations(Accelerator));
         if (cpuFallback is null)
         {
             Warper = DeviceWarper;
@@ -69,9 +71,13 @@ public sealed class GpuBackend : IComputeBackend
 
     public IStackWarper Warper { get; }
 
+    /// <summary>The bundle-adjustment normal equations on this device (kernels compiled on first use).</summary>
+    public IBundleNormalEquations BundleNormalEquations => _bundle.Value;
+
     public void Dispose()
     {
         if (_fallback is { IsValueCreated: true }) _fallback.Value.Dispose();
+        if (_bundle.IsValueCreated) _bundle.Value.Dispose();
         Accelerator.Dispose();
         _context.Dispose();
     }

@@ -18,4 +18,7 @@ public interface IComputeBackend : IDisposable
     bool IsGpu { get; }
 
     IStackWarper Warper { get; }
+
+    /// <summary>Residuals and normal-equation blocks of the bundle adjustment (the solve stage).</summary>
+    IBundleNormalEquations BundleNormalEquations { get; }
 }

@@ -1,0 +1,117 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Tomalign.Core;
+using Tomalign.Core.Formats;
+using Tomalign.Core.Reporting;
+using Tomalign.Core.Solve;
+
+namespace Tomalign.Cli;
+
+internal static partial class Commands
+{
+    private static Command Solve(TextWriter stdout, TextWriter stderr)
+    {
+        var d = new SolveOptions();
+        var model = new Option<string>("--model", "-m") { Description = "Landmark model: IMOD binary .fid/.mod (one contour per landmark, z = view), or model2point text (object contour x y z).", Required = true };
+        var angles = new Option<string>("--angles", "-a") { Description = "Nominal tilt angles, one per view (.rawtlt/.tlt).", Required = true };
+        var size = new Option<string?>("--size") { Description = "Stack size NX,NY (pixels); default: the model header's image size." };
+        var prexg = new Option<string?>("--prexg") { Description = "The prealignment (.prexg) of the stack the model was made on: ROOT.xf = .prexg then .tltxf (xfproduct)." };
+        var rotation = new Option<string>("--rotation") { Description = "Rotation variables: fixed, per-view, global, grouped:N, linear:N.", DefaultValueFactory = _ => "per-view" };
+        var tilt = new Option<string>("--tilt") { Description = "Tilt-angle variables (the reference view stays fixed).", DefaultValueFactory = _ => "grouped:5" };
+        var mag = new Option<string>("--mag") { Description = "Magnification variables (the reference view stays at 1).", DefaultValueFactory = _ => "grouped:4" };
+        var axis = new Option<double>("--tilt-axis") { Description = "Starting tilt-axis angle, degrees counter-clockwise from +Y (IMOD's rotation angle).", DefaultValueFactory = _ => 0 };
+        var reference = new Option<int?>("--reference-view") { Description = "0-based view whose tilt and magnification fix the gauge; default: the view nearest zero tilt." };
+        var xtilt = new Option<double>("--x-axis-tilt") { Description = "Fixed x-axis tilt (degrees), written to ROOT.xtilt.", DefaultValueFactory = _ => 0 };
+        var robust = new Option<bool>("--robust") { Description = "Tukey-biweight re-weighting (K 4.685, scale from the MAD), as tiltalign's robust fitting." };
+        var sds = new Option<double>("--outlier-sds") { Description = "Flag points and landmarks beyond this many robust SDs.", DefaultValueFactory = _ => d.OutlierSds };
+        var drop = new Option<int>("--drop-worst") { Description = "Drop up to N flagged landmarks (worst first) and solve again.", DefaultValueFactory = _ => 0 };
+        var minViews = new Option<int>("--min-views") { Description = "Landmarks seen in fewer views are dropped.", DefaultValueFactory = _ => d.MinViewsPerLandmark };
+        var pixel = new Option<double>("--pixel-size") { Description = "Pixel size (Å) written to fid.xyz.", DefaultValueFactory = _ => 1 };
+        var name = new Option<string?>("--name") { Description = "Base name of the outputs; default: the model's file name." };
+        var output = new Option<string>("--out", "-o") { Description = "Folder for the outputs.", Required = true };
+        var device = DeviceOption();
+        var cmd = new Command("solve",
+            "Bundle adjustment of a tilt series from tracked landmarks (IMOD tiltalign): per-view rotation, tilt, magnification " +
+            "and shift, 3-D landmark positions. Writes ROOT.tltxf, ROOT.xf (with --prexg), ROOT.tlt, ROOT.xtilt, ROOT.resid, " +
+            "ROOTfid.xyz, ROOT.solve.txt and ROOT.solve.json.")
+        { model, angles, size, prexg, rotation, tilt, mag, axis, reference, xtilt, robust, sds, drop, minViews, pixel, name, output, device };
+        SetBody(cmd, stdout, stderr, (p, ctx) =>
+        {
+            string modelPath = p.GetValue(model)!, anglesPath = p.GetValue(angles)!, dir = p.GetValue(output)!;
+            var report = new RunReport("solve", Environment.GetCommandLineArgs().Skip(1));
+            var m = report.Stage("read", () => ReadLandmarkModel(modelPath));
+            var tilts = ImodText.ReadAngles(anglesPath);
+            var (nx, ny) = ParseSize(p.GetValue(size), m, modelPath);
+            var observations = m.ToObservations();
+            int maxView = observations.Count == 0 ? -1 : observations.Max(o => o.View);
+            if (observations.Count == 0) throw new TomalignInputException(modelPath, "the model has no points", "track landmarks first (beads or patches)");
+            if (maxView >= tilts.Length || observations.Min(o => o.View) < 0)
+                throw new TomalignInputException(anglesPath, $"has {tilts.Length} angles but the model has points on view {maxView} (z = {maxView})",
+                    "give the angle file of the stack the model was made on (one angle per view)");
+            var prexgPath = p.GetValue(prexg);
+            var prexgXf = prexgPath is null ? null : ImodText.ReadXf(prexgPath);
+            var options = d with
+            {
+                Rotation = VariableOption.Parse(p.GetValue(rotation)!, "--rotation"),
+                Tilt = VariableOption.Parse(p.GetValue(tilt)!, "--tilt"),
+                Magnification = VariableOption.Parse(p.GetValue(mag)!, "--mag"),
+                ReferenceView = p.GetValue(reference),
+                XAxisTiltDegrees = p.GetValue(xtilt),
+                Robust = p.GetValue(robust),
+                OutlierSds = p.GetValue(sds),
+                DropWorstLandmarks = p.GetValue(drop),
+                MinViewsPerLandmark = p.GetValue(minViews),
+            };
+            var input = new SolveInput(observations, nx, ny, tilts, p.GetValue(axis));
+            using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
+            report.Device = backend.Description;
+            report.Inputs.AddRange(new[] { modelPath, anglesPath, prexgPath }.OfType<string>().Select(Path.GetFullPath));
+            var result = report.Stage("solve", () => new BundleSolver(backend.BundleNormalEquations, ctx.Log).Solve(input, options));
+            string root = p.GetValue(name) ?? Path.GetFileNameWithoutExtension(modelPath);
+            var files = report.Stage("write", () => SolveFiles.Write(result, input, options, dir, root, prexgXf, prexgPath,
+                p.GetValue(pixel), id => m.LandmarkKey(id)));
+            report.Outputs.AddRange(files.All.Select(Path.GetFullPath));
+            report.Results["observations"] = result.ObservationCount;
+            report.Results["landmarks"] = result.Landmarks.Length;
+            report.Results["residualMean"] = result.Overall.Mean;
+            report.Results["residualSd"] = result.Overall.Sd;
+            report.Results["residualRms"] = result.Overall.Rms;
+            report.Results["stopReason"] = result.StopReason.ToString();
+            report.Results["iterations"] = result.Iterations;
+            report.Results["flaggedPoints"] = result.FlaggedPointCount;
+            report.Results["gauge"] = result.Gauge;
+            report.Warnings.AddRange(result.Notes);
+            report.Write(Path.Combine(dir, root + ".run.json"));
+            ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"Solved {result.ObservationCount} observations of {result.Landmarks.Length} landmarks in {tilts.Length} views: residual mean {result.Overall.Mean:F3} px, SD {result.Overall.Sd:F3}, RMS {result.Overall.Rms:F3} ({result.StopReason}, {result.Iterations} iterations)"));
+            foreach (var note in result.Notes) ctx.Log.LogWarning("{Note}", note);
+            return ExitCodes.Ok;
+        });
+        return cmd;
+    }
+
+    /// <summary>A binary IMOD model when the file starts with "IMOD", else model2point text.</summary>
+    internal static ImodModel ReadLandmarkModel(string path)
+    {
+        if (!File.Exists(path)) throw new TomalignInputException(path, "the model file does not exist", "check the path");
+        var head = new byte[4];
+        using (var f = File.OpenRead(path)) f.ReadExactly(head, 0, (int)Math.Min(4, f.Length));
+        return Encoding.ASCII.GetString(head) == "IMOD" ? ImodModel.Read(path) : ImodModel.ReadPointText(path);
+    }
+
+    private static (int, int) ParseSize(string? text, ImodModel m, string modelPath)
+    {
+        if (text is null)
+        {
+            if (m.XMax > 0 && m.YMax > 0) return (m.XMax, m.YMax);
+            throw new TomalignInputException(modelPath, "the model does not carry the image size", "give --size NX,NY (the stack the model was made on)");
+        }
+        var t = text.Split(',', 'x', 'X');
+        if (t.Length == 2 && int.TryParse(t[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out int nx) &&
+            int.TryParse(t[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out int ny) && nx > 0 && ny > 0)
+            return (nx, ny);
+        throw new TomalignInputException(null, $"--size '{text}' is not NX,NY", "give the stack size as two positive integers, e.g. --size 512,512");
+    }
+}
