@@ -33,9 +33,9 @@ internal static partial class Commands
             int rngSeed = p.GetValue(seed) ?? Random.Shared.Next();
             ctx.Out.WriteLine($"Kernels on {gpu.Description}; twins on {cpu.Description}; size {n}, seed {rngSeed}");
             var rows = KernelVerifier.VerifyAll(gpu, cpu, n, rngSeed);
-            ctx.Out.WriteLine($"{"kernel",-12} {"case",-28} {"max rel. error",14} {"tolerance",10} {"all written",11}  result");
+            ctx.Out.WriteLine($"{"kernel",-12} {"case",-36} {"max rel. error",14} {"tolerance",10} {"all written",11}  result");
             foreach (var r in rows)
-                ctx.Out.WriteLine($"{r.Kernel,-12} {r.Case,-28} {r.MaxRelativeError,14:E2} {r.Tolerance,10:E1} {(r.AllWritten ? "yes" : "NO"),11}  {(r.Passed ? "PASS" : "FAIL")}");
+                ctx.Out.WriteLine($"{r.Kernel,-12} {r.Case,-36} {r.MaxRelativeError,14:E2} {r.Tolerance,10:E1} {(r.AllWritten ? "yes" : "NO"),11}  {(r.Passed ? "PASS" : "FAIL")}");
             int failed = rows.Count(r => !r.Passed);
             ctx.Out.WriteLine(failed == 0 ? $"all {rows.Count} checks passed" : $"{failed} of {rows.Count} checks FAILED");
             return failed == 0 ? ExitCodes.Ok : ExitCodes.VerifyFailed;

@@ -10,7 +10,7 @@ public sealed record VerifyResult(string Kernel, string Case, double MaxRelative
 /// (the `verify` command, and Auto's check before trusting a device). Only needs the backend
 /// interfaces, so it lives in Core.
 /// </summary>
-public static class KernelVerifier
+public static partial class KernelVerifier
 {
     /// <summary>
     /// Tolerance of the warp, in units of the reference's peak magnitude (see <see cref="MaxRelativeError"/>).
@@ -36,6 +36,7 @@ public static class KernelVerifier
         foreach (var interpolation in new[] { Interpolation.Linear, Interpolation.Cubic })
             foreach (int bin in new[] { 1, 2 })
                 results.Add(VerifyWarp(gpu, cpu, nx, ny, nz, new WarpOptions(bin, interpolation), random));
+        results.AddRange(VerifyBundle(gpu, cpu, BundleSizeFor(gpu, size), random));
         return results;
     }
 
