@@ -1,0 +1,97 @@
+using Tomalign.Core.Backend;
+using Tomalign.Core.Coarse;
+using Tomalign.Core.Geometry;
+using Tomalign.Core.Imaging;
+using Tomalign.Core.Patches;
+using Tomalign.Core.Simulation;
+using Tomalign.Core.Solve;
+using Tomalign.Cpu;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Tomalign.Tests.Patches;
+
+public sealed class PatchTrackerTests(ITestOutputHelper output)
+{
+    [Theory]
+    [InlineData(new[] { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 }, 4, 1, "0-3 3-6 6-9")]
+    [InlineData(new[] { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 }, 4, 1, "0-3 3-6 6-9 7-10")]
+    [InlineData(new[] { 2, 3, 4 }, 16, 4, "2-4")]
+    [InlineData(new[] { 0, 1, 2, 5, 6, 7, 8 }, 0, 0, "0-2 5-8")]
+    public void TracksAreCutIntoOverlappingPieces(int[] views, int length, int overlap, string expected)
+    {
+        var pieces = PatchTracker.Pieces(views, length, overlap).Select(p => $"{p[0]}-{p[^1]}");
+        Assert.Equal(expected, string.Join(" ", pieces));
+    }
+
+    /// <summary>
+    /// Raw simulated series → coarse alignment → prealigned stack → patch tracking → robust solve:
+    /// the final transforms (.prexg then the solved .tltxf) put every bead where the truth puts it,
+    /// after the gauge (a 3-D translation of the specimen, which no tilt series can fix).
+    /// </summary>
+    [Fact]
+    public void MarkerlessAlignmentRecoversTheTrueGeometry()
+    {
+        const int n = 384;
+        var series = new TiltSeriesSimulator().Simulate(SimulationOptions.ForSize(n) with { Seed = 21 });
+        var tilts = series.NominalTilts;
+        double axis = series.Options.TiltAxisDegrees;
+        var coarse = new CoarseAligner(new CpuPairCorrelator()).Align(series.Raw, tilts, new CoarseAlignOptions { TiltAxisDegrees = axis });
+        var cpu = new CpuBackend();
+        var pre = new ImageStack(n, n, series.Raw.Nz);
+        var fill = new float[series.Raw.Nz];
+        Array.Fill(fill, 1f);
+        cpu.Warper.Warp(series.Raw.Data, n, n, series.Raw.Nz, coarse.Prexg, fill, new WarpOptions(1, Interpolation.Linear), pre.Data);
+
+        var track = new PatchTracker(new CpuPairCorrelator()).Track(pre, tilts, new PatchTrackOptions { TiltAxisDegrees = axis, Bin = 2 });
+        output.WriteLine($"{track.Patches} patches ({track.FeaturelessPatches} featureless), {track.Landmarks} pieces, {track.Observations.Count} observations, median strength {track.MedianStrength:F3}");
+        Assert.True(track.Landmarks >= 20, $"only {track.Landmarks} landmark pieces");
+        Assert.True(track.Observations.Count >= 10 * series.Raw.Nz, $"only {track.Observations.Count} observations");
+
+        var solved = new BundleSolver(new CpuBundleNormalEquations()).Solve(
+            new SolveInput(track.Observations, n, n, tilts, axis), new SolveOptions { Robust = true });
+        output.WriteLine($"solve: {solved.StopReason}, residual mean {solved.Overall.Mean:F3} px, RMS {solved.Overall.Rms:F3}, flagged {solved.FlaggedPointCount}");
+
+        var final = Enumerable.Range(0, series.Raw.Nz).Select(i => Xf.Product(coarse.Prexg[i], solved.Views[i].RawToAligned())).ToArray();
+        double error = AlignmentErrorAfterGauge(series, final);
+        double coarseError = AlignmentErrorAfterGauge(series, coarse.Prexg.Select(g => Xf.Product(g, Xf.RotationScale(-axis, 1, 0, 0))).ToArray());
+        double rotErr = Math.Sqrt(Enumerable.Range(0, series.Raw.Nz).Average(i => Math.Pow(solved.Views[i].AxisAngleDegrees - series.TrueGeometry[i].AxisAngleDegrees, 2)));
+        double tiltErr = Math.Sqrt(Enumerable.Range(0, series.Raw.Nz).Average(i => Math.Pow(solved.Views[i].TiltDegrees - series.TrueTilts[i], 2)));
+        output.WriteLine($"alignment error after the gauge: {error:F3} px (coarse only: {coarseError:F3} px); rotation RMS error {rotErr:F3}°, tilt {tiltErr:F3}°");
+        // Measured (seed 21, 384², 41 views, 20 e/px, bin 2, pieces of 16): about 230 pieces, residual mean 0.91 px,
+        // alignment error 0.70 px after the gauge (coarse alone 0.82 px; the true bead positions through the same
+        // solve model 0.44 px). Markerless tracking is not yet as good as it must become (issue 7/8: ≤ 0.5 px).
+        Assert.True(track.Landmarks >= 150, $"only {track.Landmarks} landmark pieces");
+        Assert.True(solved.Overall.Mean < 1.2, $"residual mean {solved.Overall.Mean:F3} px");
+        Assert.True(error < 1.0, $"alignment error {error:F3} px after the gauge");
+    }
+
+    /// <summary>
+    /// RMS distance, over all beads and views, between where the transforms put each bead's raw
+    /// projection and its true aligned projection, after removing the best 3-D translation of the
+    /// specimen (in view i it moves the aligned image by (tx·cosθ + tz·sinθ, ty)).
+    /// </summary>
+    internal static double AlignmentErrorAfterGauge(SimulatedSeries series, Xf[] rawToAligned)
+    {
+        double cx = series.Raw.Nx / 2.0, cy = series.Raw.Ny / 2.0;
+        var rows = new List<(double C, double S, double Ex, double Ey)>();
+        for (int i = 0; i < series.Raw.Nz; i++)
+        {
+            var raw = series.TrueBeadProjections(i, aligned: false);
+            var ali = series.TrueBeadProjections(i, aligned: true);
+            double t = series.TrueTilts[i] * Math.PI / 180;
+            for (int j = 0; j < raw.Count; j++)
+            {
+                var (x, y) = rawToAligned[i].Apply(raw[j].X, raw[j].Y, cx, cy);
+                rows.Add((Math.Cos(t), Math.Sin(t), x - ali[j].X, y - ali[j].Y));
+            }
+        }
+        // ty = mean ey; (tx, tz) by 2×2 least squares on ex = tx·c + tz·s.
+        double ty = rows.Average(r => r.Ey);
+        double scc = rows.Sum(r => r.C * r.C), sss = rows.Sum(r => r.S * r.S), scs = rows.Sum(r => r.C * r.S);
+        double sec = rows.Sum(r => r.Ex * r.C), ses = rows.Sum(r => r.Ex * r.S);
+        double det = scc * sss - scs * scs;
+        double tx = (sec * sss - ses * scs) / det, tz = (ses * scc - sec * scs) / det;
+        return Math.Sqrt(rows.Average(r => Math.Pow(r.Ex - tx * r.C - tz * r.S, 2) + Math.Pow(r.Ey - ty, 2)));
+    }
+}
