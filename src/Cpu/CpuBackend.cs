@@ -1,4 +1,5 @@
 using Tomalign.Core.Backend;
+using Tomalign.Cpu.Fft;
 
 namespace Tomalign.Cpu;
 
@@ -9,6 +10,8 @@ public sealed class CpuBackend : IComputeBackend
     {
         Threads = maxThreads > 0 ? maxThreads : Environment.ProcessorCount;
         Warper = new CpuStackWarper(maxThreads);
+        Fft = new ManagedFft2D();
+        PairCorrelator = new CpuPairCorrelator(Fft);
     }
 
     public int Threads { get; }
@@ -16,6 +19,8 @@ public sealed class CpuBackend : IComputeBackend
     public string Description => $"managed CPU path, {Threads} threads";
     public bool IsGpu => false;
     public IStackWarper Warper { get; }
+    public IFft2D Fft { get; }
+    public IPairCorrelator PairCorrelator { get; }
 
     public void Dispose() { }
 }

@@ -18,4 +18,10 @@ public interface IComputeBackend : IDisposable
     bool IsGpu { get; }
 
     IStackWarper Warper { get; }
+
+    /// <summary>Batched 2-D real ↔ complex FFT on host buffers (verification, benchmarks, later stages).</summary>
+    IFft2D Fft { get; }
+
+    /// <summary>Batched cross-correlation of view pairs (the coarse stage).</summary>
+    IPairCorrelator PairCorrelator { get; }
 }

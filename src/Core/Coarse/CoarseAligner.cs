@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Tomalign.Core.Backend;
 using Tomalign.Core.Fft;
+using Tomalign.Core.Formats;
 using Tomalign.Core.Geometry;
 using Tomalign.Core.Imaging;
 
@@ -197,7 +198,7 @@ public sealed class CoarseAligner
             }
         }
 
-        var prexg = ComposeToReference(prexf, referenceView);
+        var prexg = ImodText.XfToXg(prexf, referenceView);   // xftoxg -nfit 0 with the reference view
         return new CoarseAlignResult(prexf, prexg, referenceView, bin, px, py, results, blank, warnings);
     }
 
@@ -333,16 +334,6 @@ public sealed class CoarseAligner
 
     /// <summary>The smallest binning that brings the larger side to at most <paramref name="target"/> pixels.</summary>
     public static int AutoBin(int nx, int ny, int target) => Math.Max(1, (int)Math.Ceiling(Math.Max(nx, ny) / (double)target));
-
-    /// <summary>xftoxg -nfit 0 with a reference view: g[ref] = identity, outward by products of the f lines.</summary>
-    internal static Xf[] ComposeToReference(Xf[] f, int referenceView)
-    {
-        var g = new Xf[f.Length];
-        g[referenceView] = Xf.Identity;
-        for (int i = referenceView + 1; i < f.Length; i++) g[i] = Xf.Product(f[i], g[i - 1]);
-        for (int i = referenceView - 1; i >= 0; i--) g[i] = Xf.Product(f[i + 1].Inverse(), g[i + 1]);
-        return g;
-    }
 
     private static int ReferenceView(IReadOnlyList<double> tilts, bool[] blank)
     {
