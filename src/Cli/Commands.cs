@@ -18,6 +18,7 @@ internal static partial class Commands
     {
         yield return Simulate(stdout, stderr);
         yield return Info(stdout, stderr);
+        yield return Coarse(stdout, stderr);
         yield return Apply(stdout, stderr);
         yield return Solve(stdout, stderr);
         yield return Verify(stdout, stderr);

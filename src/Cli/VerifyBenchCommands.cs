@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using Tomalign.Core.Backend;
+using Tomalign.Core.Coarse;
 using Tomalign.Core.Geometry;
 using Tomalign.Core.Reporting;
 using Tomalign.Core.Simulation;
@@ -33,9 +34,9 @@ internal static partial class Commands
             int rngSeed = p.GetValue(seed) ?? Random.Shared.Next();
             ctx.Out.WriteLine($"Kernels on {gpu.Description}; twins on {cpu.Description}; size {n}, seed {rngSeed}");
             var rows = KernelVerifier.VerifyAll(gpu, cpu, n, rngSeed);
-            ctx.Out.WriteLine($"{"kernel",-12} {"case",-36} {"max rel. error",14} {"tolerance",10} {"all written",11}  result");
+            ctx.Out.WriteLine($"{"kernel",-20} {"case",-36} {"max rel. error",14} {"tolerance",10} {"all written",11}  result");
             foreach (var r in rows)
-                ctx.Out.WriteLine($"{r.Kernel,-12} {r.Case,-36} {r.MaxRelativeError,14:E2} {r.Tolerance,10:E1} {(r.AllWritten ? "yes" : "NO"),11}  {(r.Passed ? "PASS" : "FAIL")}");
+                ctx.Out.WriteLine($"{r.Kernel,-20} {r.Case,-36} {r.MaxRelativeError,14:E2} {r.Tolerance,10:E1} {(r.AllWritten ? "yes" : "NO"),11}  {(r.Passed ? "PASS" : "FAIL")}");
             int failed = rows.Count(r => !r.Passed);
             ctx.Out.WriteLine(failed == 0 ? $"all {rows.Count} checks passed" : $"{failed} of {rows.Count} checks FAILED");
             return failed == 0 ? ExitCodes.Ok : ExitCodes.VerifyFailed;
@@ -87,11 +88,26 @@ internal static partial class Commands
                 double? tg = gpu is null ? null : StageBenchmark.TimeWarp(gpu, series.Raw, xfs, options, reps).TotalSeconds;
                 rows.Add(new BenchRow(label, $"{n}×{n}×{series.Raw.Nz}", tc, tg));
             }
+            // Coarse alignment's heavy part at full size (bin 1), settings and pairs as CoarseAligner builds them.
+            var coarseOptions = new CoarseAlignOptions { TiltAxisDegrees = simOptions.TiltAxisDegrees };
+            var settings = CoarseAligner.CorrelationSettingsFor(n, n, 1, coarseOptions);
+            int px = settings.PaddedWidth, py = settings.PaddedHeight, nz = series.Raw.Nz;
+            double tfc = StageBenchmark.TimeFft(cpu, px, py, nz, reps).TotalSeconds;
+            double? tfg = gpu is null ? null : StageBenchmark.TimeFft(gpu, px, py, nz, reps).TotalSeconds;
+            rows.Add(new BenchRow("fft r2c+c2r", $"{px}×{py}×{nz}", tfc, tfg));
+            if (nz > 1)
+            {
+                var pairs = Enumerable.Range(1, nz - 1)
+                    .Select(v => CoarseAligner.NeighbourPair(v, v - 1, series.NominalTilts, simOptions.TiltAxisDegrees, out _)).ToArray();
+                double tcc = StageBenchmark.TimeCorrelation(cpu, series.Raw.Data, n, n, nz, pairs, settings, reps).TotalSeconds;
+                double? tcg = gpu is null ? null : StageBenchmark.TimeCorrelation(gpu, series.Raw.Data, n, n, nz, pairs, settings, reps).TotalSeconds;
+                rows.Add(new BenchRow("correlate pairs", $"{pairs.Length}×{n}² → {px}×{py}", tcc, tcg));
+            }
             ctx.Out.WriteLine($"CPU: {cpu.Description}");
             ctx.Out.WriteLine($"GPU: {gpu?.Description ?? "none"}");
-            ctx.Out.WriteLine($"{"stage",-14} {"size",-16} {"cpu s",10} {"gpu s",10} {"speed-up",9}");
+            ctx.Out.WriteLine($"{"stage",-16} {"size",-22} {"cpu s",10} {"gpu s",10} {"speed-up",9}");
             foreach (var r in rows)
-                ctx.Out.WriteLine($"{r.Stage,-14} {r.Size,-16} {r.CpuSeconds,10:F4} {(r.GpuSeconds is { } g ? g.ToString("F4") : "-"),10} " +
+                ctx.Out.WriteLine($"{r.Stage,-16} {r.Size,-22} {r.CpuSeconds,10:F4} {(r.GpuSeconds is { } g ? g.ToString("F4") : "-"),10} " +
                                   $"{(r.GpuSeconds is { } g2 && g2 > 0 ? (r.CpuSeconds / g2).ToString("F1") + "×" : "-"),9}");
             report.Results["table"] = rows;
             string dir = p.GetValue(output)!;

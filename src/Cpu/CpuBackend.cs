@@ -1,4 +1,5 @@
 using Tomalign.Core.Backend;
+using Tomalign.Cpu.Fft;
 
 namespace Tomalign.Cpu;
 
@@ -9,6 +10,8 @@ public sealed class CpuBackend : IComputeBackend
     {
         Threads = maxThreads > 0 ? maxThreads : Environment.ProcessorCount;
         Warper = new CpuStackWarper(maxThreads);
+        Fft = new ManagedFft2D();
+        PairCorrelator = new CpuPairCorrelator(Fft);
     }
 
     public int Threads { get; }
@@ -17,6 +20,8 @@ public sealed class CpuBackend : IComputeBackend
     public bool IsGpu => false;
     public IStackWarper Warper { get; }
     public IBundleNormalEquations BundleNormalEquations { get; } = new CpuBundleNormalEquations();
+    public IFft2D Fft { get; }
+    public IPairCorrelator PairCorrelator { get; }
 
     public void Dispose() { }
 }

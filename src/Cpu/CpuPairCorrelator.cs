@@ -148,6 +148,9 @@ public sealed class CpuPairCorrelator : IPairCorrelator
             {
                 int dx = i < px / 2 ? i : i - px;
                 if (Math.Abs(dx) > s.MaxShift || overlapX[i] == 0) continue;
+                // The 2-D overlap decides, not each axis alone: at a corner shift each axis may pass
+                // while the product is ~1/16 and would amplify noise 16× (it did, on 192² series).
+                if (s.NormalizeOverlap && overlapX[i] * overlapY[j] < CorrelationSettings.MinimumOverlap) continue;
                 if (s.ExcludeCentralPeak && Math.Abs(dx) <= 1 && Math.Abs(dy) <= 1) continue;
                 float v = Normalised(map, px, i, j, overlapX, overlapY);
                 if (v > best) { best = v; bx = i; by = j; }

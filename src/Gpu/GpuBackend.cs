@@ -4,19 +4,26 @@ using ILGPU.Runtime.CPU;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Tomalign.Core.Backend;
+using Tomalign.Gpu.Fft;
 
 namespace Tomalign.Gpu;
 
 /// <summary>
 /// An ILGPU backend: owns one Context and one Accelerator (CUDA, OpenCL, or ILGPU's CPU
-/// accelerator for tests). Its warper falls back to <paramref name="cpuFallback"/> when the
-/// device runs out of memory.
+/// accelerator for tests). Its warper and pair correlator fall back to the CPU backend that
+/// <c>cpuFallback</c> creates when the device runs out of memory. The FFT and the correlator
+/// share one device FFT (cuFFT on CUDA, the Stockham kernels elsewhere) and are built on first
+/// use, so commands that only warp do not compile their kernels.
 /// </summary>
 public sealed class GpuBackend : IComputeBackend
 {
     private readonly Context _context;
     private readonly Lazy<IComputeBackend>? _fallback;
     private readonly Lazy<GpuBundleNormalEquations> _bundle;
+    private readonly Lazy<IDeviceFft2D> _deviceFft;
+    private readonly Lazy<GpuFft2D> _fft;
+    private readonly Lazy<GpuPairCorrelator> _devicePairCorrelator;
+    private readonly Lazy<IPairCorrelator> _pairCorrelator;
 
     /// <param name="context">taken over: disposed with the backend.</param>
     /// <param name="accelerator">taken over: disposed with the backend.</param>
@@ -27,14 +34,21 @@ public sealed class GpuBackend : IComputeBackend
         Accelerator = accelerator ?? throw new ArgumentNullException(nameof(accelerator));
         DeviceWarper = new GpuStackWarper(accelerator);
         _bundle = new Lazy<GpuBundleNormalEquations>(() => new GpuBundleNormalEquations(Accelerator));
+        _deviceFft = new Lazy<IDeviceFft2D>(() => DeviceFft.Create(accelerator));
+        _fft = new Lazy<GpuFft2D>(() => new GpuFft2D(accelerator, _deviceFft.Value));
+        _devicePairCorrelator = new Lazy<GpuPairCorrelator>(() => new GpuPairCorrelator(accelerator, _deviceFft.Value));
         if (cpuFallback is null)
         {
             Warper = DeviceWarper;
+            _pairCorrelator = new Lazy<IPairCorrelator>(() => _devicePairCorrelator.Value);
         }
         else
         {
-            _fallback = new Lazy<IComputeBackend>(cpuFallback);
-            Warper = new FallbackStackWarper(DeviceWarper, () => _fallback.Value.Warper, logger ?? NullLogger.Instance, Name);
+            var fallback = _fallback = new Lazy<IComputeBackend>(cpuFallback);
+            var log = logger ?? NullLogger.Instance;
+            Warper = new FallbackStackWarper(DeviceWarper, () => fallback.Value.Warper, log, Name);
+            _pairCorrelator = new Lazy<IPairCorrelator>(() =>
+                new FallbackPairCorrelator(_devicePairCorrelator.Value, () => fallback.Value.PairCorrelator, log, Name));
         }
     }
 
@@ -73,11 +87,21 @@ public sealed class GpuBackend : IComputeBackend
 
     /// <summary>The bundle-adjustment normal equations on this device (kernels compiled on first use).</summary>
     public IBundleNormalEquations BundleNormalEquations => _bundle.Value;
+    /// <summary>The device FFT on host buffers (uploads, transforms, downloads).</summary>
+    public IFft2D Fft => _fft.Value;
+
+    /// <summary>The pair correlator, with the CPU fallback when one was given.</summary>
+    public IPairCorrelator PairCorrelator => _pairCorrelator.Value;
+
+    /// <summary>The device pair correlator without the CPU fallback.</summary>
+    public GpuPairCorrelator DevicePairCorrelator => _devicePairCorrelator.Value;
 
     public void Dispose()
     {
         if (_fallback is { IsValueCreated: true }) _fallback.Value.Dispose();
         if (_bundle.IsValueCreated) _bundle.Value.Dispose();
+        // GpuFft2D and GpuPairCorrelator own nothing but the shared device FFT (plans, twiddles, work buffers).
+        if (_deviceFft.IsValueCreated) _deviceFft.Value.Dispose();
         Accelerator.Dispose();
         _context.Dispose();
     }

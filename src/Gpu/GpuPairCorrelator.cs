@@ -48,7 +48,8 @@ public sealed class GpuPairCorrelator : IPairCorrelator, IDisposable
         if (pairs.Length == 0) return result;
         int px = settings.PaddedWidth, py = settings.PaddedHeight, w = px / 2 + 1;
         long frame = (long)px * py, half = 2L * w * py;
-        var shape = new CorrelationShape(nx, ny, px, py, settings.TaperPixels, Math.Min(settings.MaxShift, Math.Max(px, py)), settings.ExcludeCentralPeak ? 1 : 0);
+        var shape = new CorrelationShape(nx, ny, px, py, settings.TaperPixels, Math.Min(settings.MaxShift, Math.Max(px, py)), settings.ExcludeCentralPeak ? 1 : 0,
+            settings.NormalizeOverlap ? (float)CorrelationSettings.MinimumOverlap : 0f);
 
         // Per pair on the device: 2 prepared frames, 2 half spectra, 1 product, 1 map (+ FFT work ≈ 2 complex frames).
         long bytesPerPair = sizeof(float) * (2 * frame + 2 * half + half + frame + 4 * frame) + 64L * py;

@@ -5,9 +5,10 @@ namespace Tomalign.Kernels;
 /// <summary>Sizes of one correlation launch (views nx×ny, padded frames px×py).</summary>
 internal readonly struct CorrelationShape
 {
-    public CorrelationShape(int nx, int ny, int px, int py, int taper, int maxShift, int excludeCentral)
+    public CorrelationShape(int nx, int ny, int px, int py, int taper, int maxShift, int excludeCentral, float minimumOverlap = 0f)
     {
         Nx = nx; Ny = ny; Px = px; Py = py; Taper = taper; MaxShift = maxShift; ExcludeCentral = excludeCentral;
+        MinimumOverlap = minimumOverlap;
         Ox = (px - nx) / 2; Oy = (py - ny) / 2; W = px / 2 + 1;
     }
 
@@ -22,6 +23,8 @@ internal readonly struct CorrelationShape
     public int MaxShift { get; }
     /// <summary>1: skip shifts with |dx|, |dy| ≤ 1.</summary>
     public int ExcludeCentral { get; }
+    /// <summary>Skip shifts whose 2-D window overlap overlapX·overlapY is below this (0: only the per-axis tables decide).</summary>
+    public float MinimumOverlap { get; }
 }
 
 /// <summary>
@@ -120,7 +123,7 @@ internal static class CorrelationKernels
             {
                 int dx = x < s.Px / 2 ? x : x - s.Px;
                 int adx = dx < 0 ? -dx : dx, ady = dy < 0 ? -dy : dy;
-                if (adx > s.MaxShift || overlapX[x] == 0) continue;
+                if (adx > s.MaxShift || overlapX[x] == 0 || overlapX[x] * overlapY[j] < s.MinimumOverlap) continue;
                 if (s.ExcludeCentral != 0 && adx <= 1 && ady <= 1) continue;
                 float v = Normalised(maps, o, s.Px, x, j, overlapX, overlapY);
                 if (v > best) { best = v; bx = x; }

@@ -21,4 +21,10 @@ public interface IComputeBackend : IDisposable
 
     /// <summary>Residuals and normal-equation blocks of the bundle adjustment (the solve stage).</summary>
     IBundleNormalEquations BundleNormalEquations { get; }
+
+    /// <summary>Batched 2-D real ↔ complex FFT on host buffers (verification, benchmarks, later stages).</summary>
+    IFft2D Fft { get; }
+
+    /// <summary>Batched cross-correlation of view pairs (the coarse stage).</summary>
+    IPairCorrelator PairCorrelator { get; }
 }

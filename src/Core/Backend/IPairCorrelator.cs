@@ -73,7 +73,8 @@ public sealed record CorrelationSettings
     /// <summary>
     /// Ox along one axis for a view of n pixels in a padded length p: entry i is the relative overlap
     /// at the wrapped shift d = i &lt; p/2 ? i : i − p, or 0 where it is below MinimumOverlap.
-    /// All ones without NormalizeOverlap.
+    /// All ones without NormalizeOverlap. The search also skips shifts whose product Ox·Oy is
+    /// below MinimumOverlap (each axis passing is not enough).
     /// </summary>
     public float[] OverlapTable(int n, int p)
     {

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Tomalign.Core.Backend;
 using Tomalign.Core.Fft;
+using Tomalign.Core.Formats;
 using Tomalign.Core.Geometry;
 using Tomalign.Core.Imaging;
 
@@ -109,17 +110,14 @@ public sealed class CoarseAligner
             _logger.LogWarning("{Warning}", w);
         }
 
-        int px = FftSize.NextGoodEven((int)Math.Ceiling(nx * (1 + 2 * options.PadFraction)));
-        int py = FftSize.NextGoodEven((int)Math.Ceiling(ny * (1 + 2 * options.PadFraction)));
-        int taper = Math.Max(1, (int)Math.Round(options.TaperFraction * Math.Min(nx, ny)));
-        int maxShift = options.MaxShiftPixels > 0 ? Math.Max(1, (int)Math.Ceiling(options.MaxShiftPixels / bin)) : int.MaxValue;
+        var settings = CorrelationSettingsFor(nx, ny, bin, options);
+        int px = settings.PaddedWidth, py = settings.PaddedHeight;
         float[] correlated = binned;
         if (options.ClipStdDevs > 0)
         {
             correlated = DampHighContrast(binned, nx, ny, nz, options.DampSmoothingPixels, options.ClipStdDevs, isBlankView: FlagBlank(nz, blank));
             stats = ViewStatisticsCalculator.Compute(correlated, nx, ny, nz);
         }
-        var settings = new CorrelationSettings(px, py, taper, options.Filter, 0, options.ExcludeCentralPeak, maxShift);
 
         // Chain of good views: each good view is paired with the previous good one (and, with
         // SecondNeighbours, the one before that); all pairs go to the correlator in one batch.
@@ -134,12 +132,7 @@ public sealed class CoarseAligner
             for (int j = step; j < good.Length; j++)
             {
                 int v = good[j], previous = good[j - step];
-                bool viewIsMoving = Math.Abs(tiltDegrees[v]) >= Math.Abs(tiltDegrees[previous]);
-                int reference = viewIsMoving ? previous : v, moving = viewIsMoving ? v : previous;
-                double cr = Math.Cos(tiltDegrees[reference] * Math.PI / 180), cm = Math.Cos(tiltDegrees[moving] * Math.PI / 180);
-                double s = cm > 1e-6 ? cr / cm : 1;
-                var stretch = new Xf(1 + (s - 1) * ux * ux, (s - 1) * ux * uy, (s - 1) * ux * uy, 1 + (s - 1) * uy * uy, 0, 0);
-                pairs.Add(new CorrelationPair(reference, moving, stretch));
+                pairs.Add(NeighbourPair(v, previous, tiltDegrees, options.TiltAxisDegrees, out double s));
                 pairViews.Add((v, previous, s));
             }
 
@@ -197,7 +190,7 @@ public sealed class CoarseAligner
             }
         }
 
-        var prexg = ComposeToReference(prexf, referenceView);
+        var prexg = ImodText.XfToXg(prexf, referenceView);   // xftoxg -nfit 0 with the reference view
         return new CoarseAlignResult(prexf, prexg, referenceView, bin, px, py, results, blank, warnings);
     }
 
@@ -331,18 +324,40 @@ public sealed class CoarseAligner
         return (axis, weights);
     }
 
+    /// <summary>
+    /// How the coarse stage correlates binned views of nx×ny (binning <paramref name="bin"/>): each
+    /// side padded by PadFraction and up to an even FFT-friendly size, the taper TaperFraction of the
+    /// shorter side, the filter and the shift limit of <paramref name="options"/>. The clip is done
+    /// beforehand (<see cref="DampHighContrast"/>), so the settings do not clip again.
+    /// </summary>
+    public static CorrelationSettings CorrelationSettingsFor(int nx, int ny, int bin, CoarseAlignOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (bin < 1) throw new ArgumentOutOfRangeException(nameof(bin));
+        int px = FftSize.NextGoodEven((int)Math.Ceiling(nx * (1 + 2 * options.PadFraction)));
+        int py = FftSize.NextGoodEven((int)Math.Ceiling(ny * (1 + 2 * options.PadFraction)));
+        int taper = Math.Max(1, (int)Math.Round(options.TaperFraction * Math.Min(nx, ny)));
+        int maxShift = options.MaxShiftPixels > 0 ? Math.Max(1, (int)Math.Ceiling(options.MaxShiftPixels / bin)) : int.MaxValue;
+        return new CorrelationSettings(px, py, taper, options.Filter, 0, options.ExcludeCentralPeak, maxShift);
+    }
+
+    /// <summary>
+    /// The pair of <paramref name="view"/> and its neighbour <paramref name="previous"/>: the one with
+    /// the larger |tilt| moves and is stretched by s = cos θ_ref / cos θ_moving perpendicular to the
+    /// tilt axis (at <paramref name="tiltAxisDegrees"/> from +Y).
+    /// </summary>
+    public static CorrelationPair NeighbourPair(int view, int previous, IReadOnlyList<double> tiltDegrees, double tiltAxisDegrees, out double stretch)
+    {
+        double alpha = tiltAxisDegrees * Math.PI / 180, ux = Math.Cos(alpha), uy = Math.Sin(alpha);
+        bool viewIsMoving = Math.Abs(tiltDegrees[view]) >= Math.Abs(tiltDegrees[previous]);
+        int reference = viewIsMoving ? previous : view, moving = viewIsMoving ? view : previous;
+        double cr = Math.Cos(tiltDegrees[reference] * Math.PI / 180), cm = Math.Cos(tiltDegrees[moving] * Math.PI / 180);
+        double s = stretch = cm > 1e-6 ? cr / cm : 1;
+        return new CorrelationPair(reference, moving, new Xf(1 + (s - 1) * ux * ux, (s - 1) * ux * uy, (s - 1) * ux * uy, 1 + (s - 1) * uy * uy, 0, 0));
+    }
+
     /// <summary>The smallest binning that brings the larger side to at most <paramref name="target"/> pixels.</summary>
     public static int AutoBin(int nx, int ny, int target) => Math.Max(1, (int)Math.Ceiling(Math.Max(nx, ny) / (double)target));
-
-    /// <summary>xftoxg -nfit 0 with a reference view: g[ref] = identity, outward by products of the f lines.</summary>
-    internal static Xf[] ComposeToReference(Xf[] f, int referenceView)
-    {
-        var g = new Xf[f.Length];
-        g[referenceView] = Xf.Identity;
-        for (int i = referenceView + 1; i < f.Length; i++) g[i] = Xf.Product(f[i], g[i - 1]);
-        for (int i = referenceView - 1; i >= 0; i--) g[i] = Xf.Product(f[i + 1].Inverse(), g[i + 1]);
-        return g;
-    }
 
     private static int ReferenceView(IReadOnlyList<double> tilts, bool[] blank)
     {

@@ -30,7 +30,7 @@ public sealed class BadInputTests
         return (stack, xf);
     }
 
-    private static void AssertCleanFailure(CliRunner.Outcome r, string fileName, string mustMention, TempDir dir, params string[] expectedFiles)
+    internal static void AssertCleanFailure(CliRunner.Outcome r, string fileName, string mustMention, TempDir dir, params string[] expectedFiles)
     {
         Assert.True(r.ExitCode == ExitCodes.InputError, r.ToString());
         string[] errorLines = r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith("error:")).ToArray();

@@ -77,6 +77,8 @@ public sealed class PipelineCliTests
         Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
         Assert.Contains("PASS", r.Out);
         Assert.DoesNotContain("FAIL", r.Out);
+        Assert.Contains("fft (ilgpu-stockham)", r.Out);
+        Assert.Contains("pair correlation", r.Out);
     }
 
     [Fact]
@@ -86,6 +88,8 @@ public sealed class PipelineCliTests
         var r = CliRunner.Run("bench", "--device", "ilgpu-cpu", "--size", "64", "--views", "3", "--repeats", "1", "--out", dir.Path);
         Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
         Assert.Contains("warp linear", r.Out);
+        Assert.Contains("fft r2c+c2r", r.Out);
+        Assert.Contains("correlate pairs", r.Out);
         Assert.True(File.Exists(dir.File("tomalign.bench.json")));
     }
 }

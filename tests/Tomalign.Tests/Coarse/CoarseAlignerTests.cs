@@ -67,6 +67,37 @@ public class CoarseAlignerTests
             Assert.True(Math.Abs(result.Prexf[i].Dx + (shifts[i].X - shifts[i - 1].X)) < 0.35, $"prexf {i}: {result.Prexf[i].Dx:F2} vs {-(shifts[i].X - shifts[i - 1].X):F2}");
     }
 
+    /// <summary>
+    /// xftoxg -nfit 0 written out by hand for pure translations (what coarse produces): the
+    /// reference line is the identity, lines after it add the .prexf shifts outward, lines before
+    /// it subtract them. Independent of ImodText.XfToXg, which CoarseAligner uses.
+    /// </summary>
+    internal static void AssertPrexgChainsPrexf(CoarseAlignResult result)
+    {
+        int r = result.ReferenceView, n = result.Prexf.Length;
+        Assert.Equal(Xf.Identity, result.Prexg[r]);
+        for (int i = 0; i < n; i++)
+        {
+            double ex = 0, ey = 0;
+            for (int k = r + 1; k <= i; k++) { ex += result.Prexf[k].Dx; ey += result.Prexf[k].Dy; }
+            for (int k = i + 1; k <= r; k++) { ex -= result.Prexf[k].Dx; ey -= result.Prexf[k].Dy; }
+            Assert.Equal((1.0, 0.0, 0.0, 1.0), (result.Prexg[i].A11, result.Prexg[i].A12, result.Prexg[i].A21, result.Prexg[i].A22));
+            Assert.True(Math.Abs(result.Prexg[i].Dx - ex) < 1e-9 && Math.Abs(result.Prexg[i].Dy - ey) < 1e-9,
+                $"prexg {i}: ({result.Prexg[i].Dx}, {result.Prexg[i].Dy}), expected the chained prexf shifts ({ex}, {ey})");
+        }
+    }
+
+    [Fact]
+    public void PrexgIsThePrexfChainedToTheReferenceView()
+    {
+        var (stack, tilts, _) = Series(96, 96, 85, 9, 5, seed: 6, walk: 4);
+        var result = new CoarseAligner(new CpuPairCorrelator()).Align(stack, tilts,
+            new CoarseAlignOptions { TiltAxisDegrees = 85, Filter = new BandPassFilter(0.02, 0.25, 0.05), ClipStdDevs = 0 });
+        Assert.Equal(4, result.ReferenceView);
+        Assert.Contains(result.Prexf, f => Math.Abs(f.Dx) > 0.5);   // a real chain, not all identities
+        AssertPrexgChainsPrexf(result);
+    }
+
     [Fact]
     public void CumulativeReferenceRecoversShifts()
     {

@@ -40,6 +40,54 @@ public static class StageBenchmark
         return TimeSpan.FromSeconds(Median(times));
     }
 
+    /// <summary>
+    /// Median wall time of a forward plus an inverse FFT of <paramref name="batch"/> random
+    /// nx×ny frames (host buffers in and out, so a GPU time includes the transfers), after one
+    /// untimed warm-up (plans, kernel compilation).
+    /// </summary>
+    public static TimeSpan TimeFft(IComputeBackend backend, int nx, int ny, int batch, int repeats)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        if (repeats < 1) throw new ArgumentOutOfRangeException(nameof(repeats), "at least one repeat");
+        var real = new float[(long)nx * ny * batch];
+        var random = new Random(1);
+        for (int i = 0; i < real.Length; i++) real[i] = (float)random.NextDouble();
+        var spectrum = new float[Fft2DArguments.SpectrumLength(nx, ny, batch)];
+        var back = new float[real.Length];
+        return Time(() =>
+        {
+            backend.Fft.Forward(real, nx, ny, batch, spectrum);
+            backend.Fft.Inverse(spectrum, nx, ny, batch, back);
+        }, repeats);
+    }
+
+    /// <summary>
+    /// Median wall time of one batched correlation of <paramref name="pairs"/> (views uploaded
+    /// each call, as the coarse stage does), after one untimed warm-up.
+    /// </summary>
+    public static TimeSpan TimeCorrelation(IComputeBackend backend, float[] views, int nx, int ny, int nz,
+        CorrelationPair[] pairs, CorrelationSettings settings, int repeats)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(views);
+        if (repeats < 1) throw new ArgumentOutOfRangeException(nameof(repeats), "at least one repeat");
+        var stats = ViewStatisticsCalculator.Compute(views, nx, ny, nz);
+        return Time(() => backend.PairCorrelator.Correlate(views, nx, ny, nz, stats, pairs, settings), repeats);
+    }
+
+    private static TimeSpan Time(Action once, int repeats)
+    {
+        once();
+        var times = new double[repeats];
+        for (int r = 0; r < repeats; r++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            once();
+            times[r] = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        }
+        return TimeSpan.FromSeconds(Median(times));
+    }
+
     /// <summary>Output pixels per second of a warp that took <paramref name="time"/>.</summary>
     public static double PixelsPerSecond(ImageStack stack, WarpOptions options, TimeSpan time) =>
         (double)options.OutputWidth(stack.Nx) * options.OutputHeight(stack.Ny) * stack.Nz / time.TotalSeconds;

@@ -37,7 +37,84 @@ public static partial class KernelVerifier
             foreach (int bin in new[] { 1, 2 })
                 results.Add(VerifyWarp(gpu, cpu, nx, ny, nz, new WarpOptions(bin, interpolation), random));
         results.AddRange(VerifyBundle(gpu, cpu, BundleSizeFor(gpu, size), random));
+        // FFT: FFT-friendly, non-square, and odd along y at small sizes (32 → 32×25, 96 → 96×75).
+        results.AddRange(VerifyFft(gpu, cpu, Fft.FftSize.NextGood(size), Fft.FftSize.NextGood(size * 3 / 4 + 1), 3, random));
+        // Correlation: at most 64 px on ILGPU's CPU emulator (~1 µs per thread), the full size on a GPU.
+        results.Add(VerifyCorrelation(gpu, cpu, Math.Max(16, gpu.IsGpu ? size : Math.Min(size, 64)), random));
         return results;
+    }
+
+    /// <summary>
+    /// Tolerance of the FFT, relative to the spectrum's peak: float32 transforms with O(log n)
+    /// rounding per output (≈ 6e-8·log2(n)·a few) differ from each other by ≲ 5e-6 at 1024²;
+    /// 2e-5 leaves headroom and still catches a wrong twiddle (≥ 1e-3).
+    /// </summary>
+    public const double FftTolerance = 2e-5;
+
+    /// <summary>Correlation peaks of the two backends must agree within this many pixels.</summary>
+    public const double PeakTolerancePixels = 0.01;
+
+    /// <summary>Forward and inverse 2-D FFT of fresh random images, GPU against the managed FFT.</summary>
+    public static IEnumerable<VerifyResult> VerifyFft(IComputeBackend gpu, IComputeBackend cpu, int nx, int ny, int batch, Random random)
+    {
+        var real = new float[(long)nx * ny * batch];
+        for (int i = 0; i < real.Length; i++) real[i] = (float)(random.NextDouble() * 2 - 1);
+        long n = Fft2DArguments.SpectrumLength(nx, ny, batch);
+        var expected = new float[n]; var actual = new float[n];
+        Array.Fill(expected, float.NaN); Array.Fill(actual, float.NaN);
+        cpu.Fft.Forward(real, nx, ny, batch, expected);
+        gpu.Fft.Forward(real, nx, ny, batch, actual);
+        bool written = !actual.Any(float.IsNaN);
+        double error = MaxRelativeError(actual, expected);
+        yield return new VerifyResult($"fft ({gpu.Fft.Name})", $"{nx}×{ny}×{batch} forward", error, FftTolerance, written, written && error <= FftTolerance);
+
+        var back = new float[real.Length]; var backCpu = new float[real.Length];
+        Array.Fill(back, float.NaN); Array.Fill(backCpu, float.NaN);
+        cpu.Fft.Inverse(expected, nx, ny, batch, backCpu);
+        gpu.Fft.Inverse(expected, nx, ny, batch, back);
+        written = !back.Any(float.IsNaN);
+        error = MaxRelativeError(back, backCpu);
+        yield return new VerifyResult($"fft ({gpu.Fft.Name})", $"{nx}×{ny}×{batch} inverse", error, FftTolerance, written, written && error <= FftTolerance);
+    }
+
+    /// <summary>
+    /// Batched pair correlation on a smooth random field and shifted, noisy copies of it (a clear
+    /// peak, so both sides pick the same pixel), with stretch, filter and central-peak exclusion:
+    /// the largest difference of the sub-pixel peaks, in pixels.
+    /// </summary>
+    public static VerifyResult VerifyCorrelation(IComputeBackend gpu, IComputeBackend cpu, int size, Random random)
+    {
+        int nx = size, ny = size - 2, nz = 4;
+        var field = new float[nx * ny];
+        for (int i = 0; i < field.Length; i++) field[i] = (float)random.NextDouble();
+        var views = new float[nx * ny * nz];
+        for (int z = 0; z < nz; z++)
+            for (int y = 0; y < ny; y++)
+                for (int x = 0; x < nx; x++)
+                {
+                    float sum = 0;
+                    for (int j = -1; j <= 1; j++)
+                        for (int i = -1; i <= 1; i++)
+                            sum += field[((y + j + 2 * z + ny) % ny) * nx + (x + i - z + nx) % nx];
+                    views[(z * ny + y) * nx + x] = sum + 0.2f * (float)random.NextDouble();
+                }
+        var pairs = Enumerable.Range(1, nz - 1).Select(k => new CorrelationPair(k - 1, k,
+            new Geometry.Xf(1 + 0.02 * k, 0.01, 0.01, 1, 0, 0))).ToArray();
+        int p = Fft.FftSize.NextGoodEven(size + size / 8);
+        var settings = new CorrelationSettings(p, Fft.FftSize.NextGoodEven(ny + size / 8), Math.Max(1, size / 16),
+            new Coarse.BandPassFilter(0.03, 0.25, 0.05), excludeCentralPeak: true);
+        var stats = ViewStatisticsCalculator.Compute(views, nx, ny, nz);
+        var expected = cpu.PairCorrelator.Correlate(views, nx, ny, nz, stats, pairs, settings);
+        var actual = gpu.PairCorrelator.Correlate(views, nx, ny, nz, stats, pairs, settings);
+        double worst = 0;
+        bool finite = true;
+        for (int i = 0; i < pairs.Length; i++)
+        {
+            finite &= double.IsFinite(actual[i].Dx) && double.IsFinite(actual[i].Dy);
+            worst = Math.Max(worst, Math.Max(Math.Abs(actual[i].Dx - expected[i].Dx), Math.Abs(actual[i].Dy - expected[i].Dy)));
+        }
+        if (!finite) worst = double.PositiveInfinity;
+        return new VerifyResult("pair correlation", $"{pairs.Length} pairs of {nx}×{ny} (peak px)", worst, PeakTolerancePixels, finite, finite && worst <= PeakTolerancePixels);
     }
 
     /// <summary>One warp case on fresh random data and transforms drawn from <paramref name="random"/>.</summary>

@@ -3,12 +3,17 @@ using Microsoft.Extensions.Logging;
 using Tomalign.Core;
 using Tomalign.Core.Coarse;
 using Tomalign.Core.Formats;
+using Tomalign.Core.Imaging;
 using Tomalign.Core.Reporting;
 
 namespace Tomalign.Cli;
 
 internal static partial class Commands
 {
+    /// <summary>
+    /// IMOD tiltxcorr: coarse alignment of a raw stack by cross-correlating neighbouring views.
+    /// Writes NAME.prexf, NAME.prexg and NAME.coarse.json into --out; the inputs are only read.
+    /// </summary>
     private static Command Coarse(TextWriter stdout, TextWriter stderr)
     {
         var d = new CoarseAlignOptions();
@@ -20,7 +25,8 @@ internal static partial class Commands
         var radius2 = new Option<double>("--radius2") { Description = "Low-pass: radius where the Gaussian fall-off starts, cycles/pixel (IMOD FilterRadius2).", DefaultValueFactory = _ => d.Filter.Radius2 };
         var sigma2 = new Option<double>("--sigma2") { Description = "Low-pass: sigma of the fall-off, cycles/pixel (IMOD FilterSigma2).", DefaultValueFactory = _ => d.Filter.Sigma2 };
         var exclude = new Option<bool>("--exclude-central-peak") { Description = "Ignore the correlation peak at zero shift (fixed-pattern noise of the camera)." };
-        var clip = new Option<double>("--clip") { Description = "Damp beads and hot pixels: clip the smoothed views to median ± N robust SDs; 0: off.", DefaultValueFactory = _ => d.ClipStdDevs };
+        var clip = new Option<double>("--clip") { Description = "Damp beads and hot pixels: clip the smoothed views to median ± N robust SDs; 0: off (plain tiltxcorr).", DefaultValueFactory = _ => d.ClipStdDevs };
+        var cumulative = new Option<bool>("--cumulative") { Description = "Then correlate each view with the mean of the views already aligned toward zero tilt (tiltxcorr -cumulative; sequential, slower)." };
         var maxShift = new Option<double>("--max-shift") { Description = "Largest shift between neighbours, unbinned pixels; 0: no limit.", DefaultValueFactory = _ => 0 };
         var name = new Option<string?>("--name") { Description = "Base name of the outputs (default: the stack's name)." };
         var output = new Option<string>("--out", "-o") { Description = "Folder for NAME.prexf, NAME.prexg and NAME.coarse.json.", Required = true };
@@ -29,11 +35,13 @@ internal static partial class Commands
             "Coarse alignment by cross-correlation of neighbouring views with cosine stretch (IMOD tiltxcorr): writes NAME.prexf " +
             "(line i aligns view i to view i−1), NAME.prexg (every view to the view nearest zero tilt; use it with `tomalign apply`) " +
             "and NAME.coarse.json with the peak strength of every pair.")
-        { stack, angles, axis, bin, sigma1, radius2, sigma2, exclude, clip, maxShift, name, output, device };
+        { stack, angles, axis, bin, sigma1, radius2, sigma2, exclude, clip, cumulative, maxShift, name, output, device };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             string input = p.GetValue(stack)!, anglesPath = p.GetValue(angles)!, dir = p.GetValue(output)!;
             string baseName = p.GetValue(name) ?? Path.GetFileNameWithoutExtension(input);
+            if (string.IsNullOrWhiteSpace(baseName) || baseName.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
+                throw new TomalignInputException(null, $"--name '{baseName}' is not a file name", "give a plain name without folders, e.g. --name series1");
             int binning = p.GetValue(bin);
             if (binning < 0) throw new TomalignInputException(null, $"--bin {binning} is not a binning factor", "use --bin 0 (automatic) or 1 or more");
             BandPassFilter filter;
@@ -42,22 +50,19 @@ internal static partial class Commands
             var options = d with
             {
                 TiltAxisDegrees = p.GetValue(axis), Bin = binning, Filter = filter, ExcludeCentralPeak = p.GetValue(exclude),
-                ClipStdDevs = p.GetValue(clip), MaxShiftPixels = p.GetValue(maxShift),
+                ClipStdDevs = p.GetValue(clip), CumulativeReference = p.GetValue(cumulative), MaxShiftPixels = p.GetValue(maxShift),
             };
             try { options.Validate(); }
             catch (ArgumentException e) { throw new TomalignInputException(null, e.Message, "check the coarse options (tomalign coarse --help)"); }
 
             var report = new RunReport("coarse", Environment.GetCommandLineArgs().Skip(1));
             report.Inputs.AddRange([Path.GetFullPath(input), Path.GetFullPath(anglesPath)]);
-            var data = report.Stage("read", () =>
-            {
-                using var reader = MrcReader.Open(input);
-                return reader.ReadAll();
-            });
-            var tilts = TiltSeriesFiles.ReadAnglesFor(anglesPath, input, data.Nz);
-            foreach (float v in data.Data)
-                if (!float.IsFinite(v))
-                    throw new TomalignInputException(input, "the stack has NaN or infinite pixels", "replace them first (tomalign info shows how many)");
+            var (data, tilts) = report.Stage("read", () => ReadSeries(input, anglesPath, ctx.Progress("read")));
+            int effectiveBin = binning > 0 ? binning : CoarseAligner.AutoBin(data.Nx, data.Ny, options.AutoBinTargetPixels);
+            if (data.Nx / effectiveBin < 8 || data.Ny / effectiveBin < 8)
+                throw new TomalignInputException(input, $"views of {data.Nx}×{data.Ny} binned by {effectiveBin} are too small to correlate (under 8 pixels)",
+                    "use a smaller --bin (or 0 for automatic), on views of at least 8×8 pixels");
+
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;
             var result = report.Stage("coarse", () => new CoarseAligner(backend.PairCorrelator, ctx.Log).Align(data, tilts, options));
@@ -68,10 +73,14 @@ internal static partial class Commands
             ImodText.WriteXf(prexg, result.Prexg);
             report.Outputs.AddRange([Path.GetFullPath(prexf), Path.GetFullPath(prexg)]);
             report.Warnings.AddRange(result.Warnings);
+            report.Results["views"] = data.Nz;
             report.Results["referenceView"] = result.ReferenceView;
+            report.Results["tiltAxisDegrees"] = options.TiltAxisDegrees;
             report.Results["bin"] = result.Bin;
             report.Results["paddedSize"] = new[] { result.PaddedWidth, result.PaddedHeight };
             report.Results["filter"] = new { sigma1 = filter.Sigma1, radius2 = filter.Radius2, sigma2 = filter.Sigma2 };
+            report.Results["clipStdDevs"] = options.ClipStdDevs;
+            report.Results["cumulativeReference"] = options.CumulativeReference;
             report.Results["blankViews"] = result.BlankViews;
             report.Results["pairs"] = result.Pairs.Select(r => new
             {
@@ -79,10 +88,39 @@ internal static partial class Commands
                 peakStrength = r.Strength, peakDx = r.PeakDx, peakDy = r.PeakDy, dx = r.Dx, dy = r.Dy, fitWeight = r.FitWeight,
             }).ToArray();
             report.Write(Path.Combine(dir, baseName + ".coarse.json"));
-            ctx.Log.LogInformation("Coarse alignment of {Nz} views ({Pairs} pairs, bin {Bin}) in {Seconds:F2} s: {Prexf}, {Prexg}",
-                data.Nz, result.Pairs.Count, result.Bin, report.TotalSeconds, prexf, prexg);
+            ctx.Log.LogInformation("Coarse alignment of {Nz} views ({Pairs} pairs, bin {Bin}, reference view {Reference}) in {Seconds:F2} s: {Prexf}, {Prexg}",
+                data.Nz, result.Pairs.Count, result.Bin, result.ReferenceView, report.TotalSeconds, prexf, prexg);
             return ExitCodes.Ok;
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// Reads a raw stack view by view (with progress) and its angle file, one angle per view; a
+    /// NaN or infinite pixel is an input error naming the first bad view.
+    /// </summary>
+    internal static (ImageStack Stack, double[] Tilts) ReadSeries(string stackPath, string anglesPath, IProgress<double> progress)
+    {
+        using var reader = MrcReader.Open(stackPath);
+        var tilts = TiltSeriesFiles.ReadAnglesFor(anglesPath, stackPath, reader.Nz);
+        for (int i = 0; i < tilts.Length; i++)
+            if (Math.Abs(tilts[i]) >= 90)
+                throw new TomalignInputException(anglesPath, $"the angle of view {i} is {Fmt(tilts[i])}°, not a tilt between −90° and 90°",
+                    "give the tilt of every view in degrees");
+        var data = new ImageStack(reader.Nx, reader.Ny, reader.Nz);
+        for (int z = 0; z < reader.Nz; z++)
+        {
+            Cancellation.ThrowIfCancellationRequested();
+            var view = data.View(z);
+            reader.ReadSection(z, view);
+            int bad = 0;
+            foreach (float v in view)
+                if (!float.IsFinite(v)) bad++;
+            if (bad > 0)
+                throw new TomalignInputException(stackPath, $"view {z} has {bad} NaN or infinite pixels",
+                    "replace them first (e.g. IMOD ccderaser or clip), or drop the view from the stack and its angle file");
+            progress.Report((z + 1.0) / reader.Nz);
+        }
+        return (data, tilts);
     }
 }
