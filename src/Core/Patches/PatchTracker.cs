@@ -18,7 +18,7 @@ public sealed record PatchTrackOptions
     public int PatchSize { get; init; }
     /// <summary>Fraction by which neighbouring patches overlap (0 … 0.9).</summary>
     public double Overlap { get; init; } = 0.75;
-    /// <summary>Binning before correlation; 0 = automatic (binned images of about 512 pixels).</summary>
+    /// <summary>Binning before correlation; 0 = automatic (binned images of about <see cref="PatchTracker.AutoBinTargetPixels"/> pixels).</summary>
     public int Bin { get; init; }
     /// <summary>Tracks are cut into pieces of this many views (0 = whole tracks); pieces overlap by <see cref="PieceOverlap"/>.</summary>
     public int PieceLength { get; init; } = 16;
@@ -68,6 +68,13 @@ public sealed record PatchTrackResult(IReadOnlyList<LandmarkObservation> Observa
 /// </summary>
 public sealed class PatchTracker(IPairCorrelator correlator, ILogger? logger = null)
 {
+    /// <summary>
+    /// Automatic binning brings the larger side to about this many pixels. Measured on simulated
+    /// series at 20 e/px (seed 21): 1024² at bin 1/2/4 gave peak strength 0.16/0.52/0.82 and an
+    /// alignment error of 13.4/1.8/1.3 px after the gauge; 384² at bin 1/2: 1.49/0.76 px.
+    /// </summary>
+    public const int AutoBinTargetPixels = 256;
+
     private readonly IPairCorrelator _correlator = correlator ?? throw new ArgumentNullException(nameof(correlator));
     private readonly ILogger _logger = logger ?? NullLogger.Instance;
 
@@ -81,7 +88,7 @@ public sealed class PatchTracker(IPairCorrelator correlator, ILogger? logger = n
         if (tiltDegrees.Count != nz) throw new ArgumentException($"{tiltDegrees.Count} tilt angles for {nz} views");
         var warnings = new List<string>();
 
-        int bin = options.Bin > 0 ? options.Bin : CoarseAligner.AutoBin(stack.Nx, stack.Ny, 512);
+        int bin = options.Bin > 0 ? options.Bin : CoarseAligner.AutoBin(stack.Nx, stack.Ny, AutoBinTargetPixels);
         var (binned, nx, ny) = CoarseAligner.BinStack(stack, bin);
         // Gold beads and hot pixels clipped (as the coarse stage does): a bead outweighs the specimen in a
         // patch, and beads on the two surfaces move differently, so the peak would jump between them.

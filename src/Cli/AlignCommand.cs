@@ -1,0 +1,171 @@
+using System.CommandLine;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Tomalign.Core;
+using Tomalign.Core.Backend;
+using Tomalign.Core.Coarse;
+using Tomalign.Core.Formats;
+using Tomalign.Core.Geometry;
+using Tomalign.Core.Imaging;
+using Tomalign.Core.Patches;
+using Tomalign.Core.Reporting;
+using Tomalign.Core.Solve;
+
+namespace Tomalign.Cli;
+
+internal static partial class Commands
+{
+    /// <summary>What `align` produced: the files the next stage reads.</summary>
+    internal sealed record AlignOutcome(string Prexg, string Fid, string Xf, string Tlt, SolveResult Solve, CoarseAlignResult? Coarse);
+
+    /// <summary>
+    /// coarse → landmarks (markerless patches, or gold beads) → solve, in one go: IMOD's etomo
+    /// alignment steps, or AreTomo's alignment. Resumable: with --resume, a stage whose output
+    /// already exists in --out is read back instead of being redone.
+    /// </summary>
+    private static Command Align(TextWriter stdout, TextWriter stderr)
+    {
+        var stack = new Argument<string>("STACK") { Description = "The raw tilt series, MRC (.mrc/.st)." };
+        var angles = new Option<string>("--angles") { Description = "Nominal tilt angles, one per view (.rawtlt).", Required = true };
+        var axis = new Option<double>("--tilt-axis") { Description = "Tilt-axis angle in the raw image, degrees counter-clockwise from +Y (IMOD's rotation angle).", Required = true };
+        var markerless = new Option<bool>("--markerless") { Description = "Landmarks from patch tracking (no gold beads)." };
+        var beadDiameter = new Option<double?>("--bead-diameter") { Description = "Gold bead diameter in pixels: landmarks from bead tracking." };
+        var beads = new Option<int>("--beads") { Description = "Number of beads to seed and track (with --bead-diameter).", DefaultValueFactory = _ => 25 };
+        var rotation = new Option<string>("--rotation") { Description = "Solve: rotation variables (fixed, per-view, global, grouped:N, linear:N).", DefaultValueFactory = _ => "per-view" };
+        var tilt = new Option<string>("--tilt") { Description = "Solve: tilt-angle variables.", DefaultValueFactory = _ => "grouped:5" };
+        var mag = new Option<string>("--mag") { Description = "Solve: magnification variables.", DefaultValueFactory = _ => "grouped:4" };
+        var resume = new Option<bool>("--resume") { Description = "Reuse the outputs of stages already in --out (NAME.prexg, NAME.fid)." };
+        var name = new Option<string?>("--name") { Description = "Base name of the outputs (default: the stack's name)." };
+        var output = new Option<string>("--out", "-o") { Description = "Folder for every output.", Required = true };
+        var device = DeviceOption();
+        var cmd = new Command("align",
+            "Align a raw tilt series in one go: coarse (NAME.prexf/.prexg) → landmarks (--markerless: patch tracking; --bead-diameter: " +
+            "gold beads) into NAME.fid → bundle-adjustment solve (NAME.xf, .tlt, .tltxf, .xtilt, .resid, fid.xyz, .solve.txt/.json). " +
+            "`tomalign apply STACK --xf NAME.xf` then gives the aligned stack.")
+        { stack, angles, axis, markerless, beadDiameter, beads, rotation, tilt, mag, resume, name, output, device };
+        SetBody(cmd, stdout, stderr, (p, ctx) =>
+        {
+            string input = p.GetValue(stack)!, anglesPath = p.GetValue(angles)!, dir = p.GetValue(output)!;
+            string baseName = p.GetValue(name) ?? Path.GetFileNameWithoutExtension(input);
+            bool isMarkerless = p.GetValue(markerless);
+            double? diameter = p.GetValue(beadDiameter);
+            if (isMarkerless == diameter.HasValue)
+                throw new TomalignInputException(null, isMarkerless ? "both --markerless and --bead-diameter were given" : "no landmark kind was chosen",
+                    "give either --markerless or --bead-diameter PX");
+            var solveOptions = new SolveOptions
+            {
+                Rotation = VariableOption.Parse(p.GetValue(rotation)!, "--rotation"),
+                Tilt = VariableOption.Parse(p.GetValue(tilt)!, "--tilt"),
+                Magnification = VariableOption.Parse(p.GetValue(mag)!, "--mag"),
+                Robust = true,
+            };
+            var report = new RunReport("align", Environment.GetCommandLineArgs().Skip(1));
+            using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
+            report.Device = backend.Description;
+            var outcome = RunAlign(ctx, report, backend, input, anglesPath, p.GetValue(axis), isMarkerless, diameter, p.GetValue(beads),
+                solveOptions, dir, baseName, p.GetValue(resume));
+            report.Write(Path.Combine(dir, baseName + ".align.json"));
+            ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"Aligned {outcome.Solve.Views.Length} views: {outcome.Solve.ObservationCount} observations of {outcome.Solve.Landmarks.Length} landmarks, residual mean {outcome.Solve.Overall.Mean:F3} px (RMS {outcome.Solve.Overall.Rms:F3}); transforms {outcome.Xf}"));
+            return ExitCodes.Ok;
+        });
+        return cmd;
+    }
+
+    /// <summary>The align stages, shared by `align`, `run` and `demo`.</summary>
+    internal static AlignOutcome RunAlign(CliContext ctx, RunReport report, IComputeBackend backend, string input, string anglesPath,
+        double tiltAxis, bool markerless, double? beadDiameter, int beadCount, SolveOptions solveOptions, string dir, string baseName, bool resume)
+    {
+        if (string.IsNullOrWhiteSpace(baseName) || baseName.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
+            throw new TomalignInputException(null, $"--name '{baseName}' is not a file name", "give a plain name without folders, e.g. --name series1");
+        if (beadDiameter is { } bd && !(bd > 0))
+            throw new TomalignInputException(null, $"--bead-diameter {bd} is not a size", "give the bead diameter in pixels, e.g. --bead-diameter 10");
+        report.Inputs.AddRange([Path.GetFullPath(input), Path.GetFullPath(anglesPath)]);
+        var (data, tilts) = report.Stage("read", () => ReadSeries(input, anglesPath, ctx.Progress("read")));
+        Directory.CreateDirectory(dir);
+        string P(string ext) => Path.Combine(dir, baseName + ext);
+
+        // 1. Coarse.
+        Xf[] prexg;
+        CoarseAlignResult? coarse = null;
+        if (resume && File.Exists(P(".prexg")))
+        {
+            prexg = TiltSeriesFiles.ReadXfFor(P(".prexg"), input, data.Nz);
+            ctx.Log.LogInformation("resume: coarse alignment read from {File}", P(".prexg"));
+        }
+        else
+        {
+            var c = report.Stage("coarse", () => new CoarseAligner(backend.PairCorrelator, ctx.Log).Align(data, tilts, new CoarseAlignOptions { TiltAxisDegrees = tiltAxis }));
+            coarse = c;
+            prexg = c.Prexg;
+            ImodText.WriteXf(P(".prexf"), c.Prexf);
+            ImodText.WriteXf(P(".prexg"), c.Prexg);
+            report.Outputs.AddRange([Path.GetFullPath(P(".prexf")), Path.GetFullPath(P(".prexg"))]);
+            report.Warnings.AddRange(c.Warnings);
+            report.Results["coarsePeakStrengths"] = c.Pairs.Select(r => r.Strength).ToArray();
+        }
+
+        // 2. Landmarks on the prealigned stack.
+        List<LandmarkObservation> observations;
+        if (resume && File.Exists(P(".fid")))
+        {
+            observations = ImodModel.Read(P(".fid")).ToObservations();
+            ctx.Log.LogInformation("resume: landmarks read from {File}", P(".fid"));
+        }
+        else
+        {
+            var pre = report.Stage("prealign", () => Prealign(backend, data, prexg));
+            observations = report.Stage("landmarks", () => Landmarks(ctx, report, backend, pre, tilts, tiltAxis, markerless, beadDiameter, beadCount, input));
+            ImodModel.FromObservations(observations, data.Nx, data.Ny, data.Nz).Write(P(".fid"));
+            report.Outputs.Add(Path.GetFullPath(P(".fid")));
+        }
+
+        // 3. Solve, combined with the prealignment.
+        var solveInput = new SolveInput(observations, data.Nx, data.Ny, tilts, tiltAxis);
+        var result = report.Stage("solve", () => new BundleSolver(backend.BundleNormalEquations, ctx.Log).Solve(solveInput, solveOptions));
+        var files = SolveFiles.Write(result, solveInput, solveOptions, dir, baseName, prexg, P(".prexg"));
+        report.Outputs.AddRange(files.All.Select(Path.GetFullPath));
+        report.Warnings.AddRange(result.Notes);
+        report.Results["observations"] = result.ObservationCount;
+        report.Results["landmarks"] = result.Landmarks.Length;
+        report.Results["residualMean"] = result.Overall.Mean;
+        report.Results["residualRms"] = result.Overall.Rms;
+        report.Results["residualPerView"] = result.PerView.Select(v => v.Mean).ToArray();
+        report.Results["solvedTilts"] = result.Views.Select(v => v.TiltDegrees).ToArray();
+        report.Results["solvedRotations"] = result.Views.Select(v => v.AxisAngleDegrees).ToArray();
+        report.Results["solvedMagnifications"] = result.Views.Select(v => v.Magnification).ToArray();
+        report.Results["gauge"] = result.Gauge;
+        return new AlignOutcome(P(".prexg"), P(".fid"), files.Xf!, files.Tlt, result, coarse);
+    }
+
+    internal static ImageStack Prealign(IComputeBackend backend, ImageStack data, Xf[] prexg)
+    {
+        var pre = new ImageStack(data.Nx, data.Ny, data.Nz);
+        var fill = new float[data.Nz];
+        for (int z = 0; z < data.Nz; z++)
+        {
+            double sum = 0;
+            foreach (float v in data.ReadView(z)) sum += v;
+            fill[z] = (float)(sum / data.ViewLength);
+        }
+        backend.Warper.Warp(data.Data, data.Nx, data.Ny, data.Nz, prexg, fill, new WarpOptions(1, Interpolation.Linear), pre.Data);
+        return pre;
+    }
+
+    private static List<LandmarkObservation> Landmarks(CliContext ctx, RunReport report, IComputeBackend backend, ImageStack pre, double[] tilts,
+        double tiltAxis, bool markerless, double? beadDiameter, int beadCount, string input)
+    {
+        if (!markerless)
+            throw new TomalignInputException(null, "bead tracking is not in this build yet (issue 5)", "use --markerless, or track beads elsewhere and run `tomalign solve`");
+        PatchTrackResult r;
+        try { r = new PatchTracker(backend.PairCorrelator, ctx.Log).Track(pre, tilts, new PatchTrackOptions { TiltAxisDegrees = tiltAxis }, ctx.Progress("patch")); }
+        catch (ArgumentException e) { throw new TomalignInputException(input, e.Message, "markerless alignment needs views of at least about 150 pixels"); }
+        if (r.Landmarks == 0)
+            throw new TomalignInputException(input, "no patch could be tracked over enough views", "check --tilt-axis; a featureless series cannot be aligned markerless");
+        report.Warnings.AddRange(r.Warnings);
+        report.Results["patches"] = r.Patches;
+        report.Results["patchPieces"] = r.Landmarks;
+        report.Results["patchMedianStrength"] = r.MedianStrength;
+        return r.Observations.ToList();
+    }
+}

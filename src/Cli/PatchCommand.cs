@@ -1,0 +1,112 @@
+using System.CommandLine;
+using Microsoft.Extensions.Logging;
+using Tomalign.Core;
+using Tomalign.Core.Backend;
+using Tomalign.Core.Coarse;
+using Tomalign.Core.Formats;
+using Tomalign.Core.Imaging;
+using Tomalign.Core.Patches;
+using Tomalign.Core.Reporting;
+
+namespace Tomalign.Cli;
+
+internal static partial class Commands
+{
+    /// <summary>
+    /// Markerless landmarks (IMOD tiltxcorr patch tracking): tracks a grid of patches through the
+    /// prealigned series and writes them as an IMOD fiducial model for `tomalign solve`.
+    /// </summary>
+    private static Command Patch(TextWriter stdout, TextWriter stderr)
+    {
+        var d = new PatchTrackOptions();
+        var stack = new Argument<string>("STACK") { Description = "The tilt series, MRC: the raw stack with --prexg, or an already prealigned stack without it." };
+        var angles = new Option<string>("--angles") { Description = "Tilt angles, one per view (.rawtlt/.tlt).", Required = true };
+        var prexg = new Option<string?>("--prexg") { Description = "Coarse alignment of the raw stack (from `tomalign coarse`); the stack is prealigned with it in memory." };
+        var axis = new Option<double>("--tilt-axis") { Description = "Tilt-axis angle, degrees counter-clockwise from +Y (IMOD's rotation angle).", Required = true };
+        var size = new Option<int>("--patch-size") { Description = "Patch edge in unbinned pixels; 0: a third of the binned image.", DefaultValueFactory = _ => 0 };
+        var overlap = new Option<double>("--overlap") { Description = "Fraction by which neighbouring patches overlap.", DefaultValueFactory = _ => d.Overlap };
+        var bin = new Option<int>("--bin") { Description = "Binning for the correlation; 0: automatic (about 512 pixels).", DefaultValueFactory = _ => 0 };
+        var piece = new Option<int>("--piece-length") { Description = "Cut tracks into pieces of this many views (IMOD LengthAndOverlap); 0: whole tracks.", DefaultValueFactory = _ => d.PieceLength };
+        var pieceOverlap = new Option<int>("--piece-overlap") { Description = "Views shared by consecutive pieces.", DefaultValueFactory = _ => d.PieceOverlap };
+        var name = new Option<string?>("--name") { Description = "Base name of the outputs (default: the stack's name)." };
+        var output = new Option<string>("--out", "-o") { Description = "Folder for NAME.fid, NAME.fid.txt and NAME.patch.json.", Required = true };
+        var device = DeviceOption();
+        var cmd = new Command("patch",
+            "Markerless landmarks by patch tracking (IMOD tiltxcorr -SizeOfPatchesXandY): a grid of patches on the view nearest zero tilt, " +
+            "followed view by view with cosine-stretched correlation, cut into overlapping pieces; writes NAME.fid (IMOD model, " +
+            "prealigned-stack coordinates, z = view) for `tomalign solve --model NAME.fid --prexg ...`.")
+        { stack, angles, prexg, axis, size, overlap, bin, piece, pieceOverlap, name, output, device };
+        SetBody(cmd, stdout, stderr, (p, ctx) =>
+        {
+            string input = p.GetValue(stack)!, anglesPath = p.GetValue(angles)!, dir = p.GetValue(output)!;
+            string baseName = p.GetValue(name) ?? Path.GetFileNameWithoutExtension(input);
+            if (string.IsNullOrWhiteSpace(baseName) || baseName.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
+                throw new TomalignInputException(null, $"--name '{baseName}' is not a file name", "give a plain name without folders, e.g. --name series1");
+            var options = d with
+            {
+                TiltAxisDegrees = p.GetValue(axis), PatchSize = p.GetValue(size), Overlap = p.GetValue(overlap), Bin = p.GetValue(bin),
+                PieceLength = p.GetValue(piece), PieceOverlap = p.GetValue(pieceOverlap),
+            };
+            try { options.Validate(); }
+            catch (ArgumentException e) { throw new TomalignInputException(null, e.Message, "check the patch options (tomalign patch --help)"); }
+
+            var report = new RunReport("patch", Environment.GetCommandLineArgs().Skip(1));
+            report.Inputs.AddRange([Path.GetFullPath(input), Path.GetFullPath(anglesPath)]);
+            var (data, tilts) = report.Stage("read", () => ReadSeries(input, anglesPath, ctx.Progress("read")));
+            using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
+            report.Device = backend.Description;
+            var prexgPath = p.GetValue(prexg);
+            if (prexgPath is not null)
+            {
+                report.Inputs.Add(Path.GetFullPath(prexgPath));
+                var xfs = TiltSeriesFiles.ReadXfFor(prexgPath, input, data.Nz);
+                data = report.Stage("prealign", () =>
+                {
+                    var pre = new ImageStack(data.Nx, data.Ny, data.Nz);
+                    var fill = new float[data.Nz];
+                    for (int z = 0; z < data.Nz; z++)
+                    {
+                        double sum = 0;
+                        foreach (float v in data.ReadView(z)) sum += v;
+                        fill[z] = (float)(sum / data.ViewLength);
+                    }
+                    backend.Warper.Warp(data.Data, data.Nx, data.Ny, data.Nz, xfs, fill, new WarpOptions(1, Interpolation.Linear), pre.Data);
+                    return pre;
+                });
+            }
+            PatchTrackResult result;
+            try
+            {
+                result = report.Stage("track", () => new PatchTracker(backend.PairCorrelator, ctx.Log).Track(data, tilts, options, ctx.Progress("patch")));
+            }
+            catch (ArgumentException e)
+            {
+                throw new TomalignInputException(input, e.Message, "use a smaller --patch-size or --bin for views this size");
+            }
+            if (result.Landmarks == 0)
+                throw new TomalignInputException(input, "no patch could be tracked over enough views",
+                    "check --tilt-axis and the .prexg (the stack must be prealigned), or try larger patches");
+
+            Directory.CreateDirectory(dir);
+            string fid = Path.Combine(dir, baseName + ".fid"), text = Path.Combine(dir, baseName + ".fid.txt");
+            var model = ImodModel.FromObservations(result.Observations, data.Nx, data.Ny, data.Nz);
+            model.Write(fid);
+            Tomalign.Core.IO.AtomicFile.WriteAllLines(text, result.Observations.Select(o =>
+                FormattableString.Invariant($"{o.Landmark + 1} {o.X:F3} {o.Y:F3} {o.View}")));
+            report.Outputs.AddRange([Path.GetFullPath(fid), Path.GetFullPath(text)]);
+            report.Warnings.AddRange(result.Warnings);
+            report.Results["patches"] = result.Patches;
+            report.Results["featurelessPatches"] = result.FeaturelessPatches;
+            report.Results["landmarks"] = result.Landmarks;
+            report.Results["observations"] = result.Observations.Count;
+            report.Results["patchSize"] = result.PatchSize;
+            report.Results["bin"] = result.Bin;
+            report.Results["referenceView"] = result.ReferenceView;
+            report.Results["medianPeakStrength"] = result.MedianStrength;
+            report.Write(Path.Combine(dir, baseName + ".patch.json"));
+            ctx.Out.WriteLine($"Tracked {result.Patches} patches into {result.Landmarks} landmark pieces, {result.Observations.Count} observations: {fid}");
+            return ExitCodes.Ok;
+        });
+        return cmd;
+    }
+}
