@@ -23,6 +23,7 @@ internal static partial class Commands
         yield return Patch(stdout, stderr);
         yield return Solve(stdout, stderr);
         yield return Align(stdout, stderr);
+        yield return Reconstruct(stdout, stderr);
         yield return Verify(stdout, stderr);
         yield return Bench(stdout, stderr);
         yield return Demo(stdout, stderr);

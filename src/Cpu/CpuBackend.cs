@@ -22,6 +22,7 @@ public sealed class CpuBackend : IComputeBackend
     public IBundleNormalEquations BundleNormalEquations { get; } = new CpuBundleNormalEquations();
     public IFft2D Fft { get; }
     public IPairCorrelator PairCorrelator { get; }
+    public IBackprojector Backprojector { get; } = new CpuBackprojector();
 
     public void Dispose() { }
 }

@@ -20,6 +20,7 @@ public sealed class GpuBackend : IComputeBackend
     private readonly Context _context;
     private readonly Lazy<IComputeBackend>? _fallback;
     private readonly Lazy<GpuBundleNormalEquations> _bundle;
+    private readonly Lazy<GpuBackprojector> _backprojector;
     private readonly Lazy<IDeviceFft2D> _deviceFft;
     private readonly Lazy<GpuFft2D> _fft;
     private readonly Lazy<GpuPairCorrelator> _devicePairCorrelator;
@@ -34,6 +35,7 @@ public sealed class GpuBackend : IComputeBackend
         Accelerator = accelerator ?? throw new ArgumentNullException(nameof(accelerator));
         DeviceWarper = new GpuStackWarper(accelerator);
         _bundle = new Lazy<GpuBundleNormalEquations>(() => new GpuBundleNormalEquations(Accelerator));
+        _backprojector = new Lazy<GpuBackprojector>(() => new GpuBackprojector(Accelerator));
         _deviceFft = new Lazy<IDeviceFft2D>(() => DeviceFft.Create(accelerator));
         _fft = new Lazy<GpuFft2D>(() => new GpuFft2D(accelerator, _deviceFft.Value));
         _devicePairCorrelator = new Lazy<GpuPairCorrelator>(() => new GpuPairCorrelator(accelerator, _deviceFft.Value));
@@ -87,6 +89,9 @@ public sealed class GpuBackend : IComputeBackend
 
     /// <summary>The bundle-adjustment normal equations on this device (kernels compiled on first use).</summary>
     public IBundleNormalEquations BundleNormalEquations => _bundle.Value;
+
+    /// <summary>Backprojection and forward projection on this device (kernels compiled on first use).</summary>
+    public IBackprojector Backprojector => _backprojector.Value;
     /// <summary>The device FFT on host buffers (uploads, transforms, downloads).</summary>
     public IFft2D Fft => _fft.Value;
 

@@ -27,4 +27,7 @@ public interface IComputeBackend : IDisposable
 
     /// <summary>Batched cross-correlation of view pairs (the coarse stage).</summary>
     IPairCorrelator PairCorrelator { get; }
+
+    /// <summary>Backprojection and forward projection of Y slabs (the reconstruction stage).</summary>
+    IBackprojector Backprojector { get; }
 }

@@ -122,6 +122,19 @@ public sealed class MrcReader : IDisposable
         ReadPixels(firstZ * Header.SectionPixels, destination[..(int)pixels]);
     }
 
+    /// <summary>Reads rows <paramref name="firstY"/> … of section <paramref name="z"/> (a Y slab: rows·Nx pixels).</summary>
+    public void ReadRows(int z, int firstY, int rows, Span<float> destination)
+    {
+        ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
+        if ((uint)z >= (uint)Nz) throw new ArgumentOutOfRangeException(nameof(z), $"section {z} outside 0..{Nz - 1} of {Path}");
+        if (firstY < 0 || rows < 0 || firstY + rows > Ny)
+            throw new ArgumentOutOfRangeException(nameof(firstY), $"rows {firstY}..{firstY + rows - 1} outside 0..{Ny - 1} of {Path}");
+        long pixels = (long)rows * Nx;
+        if (destination.Length < pixels)
+            throw new ArgumentException($"destination holds {destination.Length} floats, {pixels} needed", nameof(destination));
+        ReadPixels(z * Header.SectionPixels + (long)firstY * Nx, destination[..(int)pixels]);
+    }
+
     private void ReadPixels(long firstPixel, Span<float> destination)
     {
         var h = Header;

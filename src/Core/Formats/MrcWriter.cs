@@ -44,6 +44,7 @@ public sealed class MrcWriter : IDisposable
     private readonly MrcWriteOptions _options;
     private readonly PixelStats[] _sectionStats;
     private readonly bool[] _written;
+    private readonly int[] _rowsWritten;
     private readonly long _dataOffset;
     private bool _committed, _disposed;
 
@@ -53,6 +54,7 @@ public sealed class MrcWriter : IDisposable
         Nx = nx; Ny = ny; Nz = nz; Mode = mode; _options = options;
         _sectionStats = new PixelStats[nz];
         _written = new bool[nz];
+        _rowsWritten = new int[nz];
         _dataOffset = MrcHeader.Size + (long)(options.ExtendedHeader?.Length ?? 0);
     }
 
@@ -121,51 +123,79 @@ public sealed class MrcWriter : IDisposable
         if (source.Length < (long)section * count)
             throw new ArgumentException($"source holds {source.Length} floats, {(long)section * count} needed", nameof(source));
         int bpp = Mode.BytesPerPixel();
+        for (int k = 0; k < count; k++)
+        {
+            int z = firstZ + k;
+            var stats = PixelStats.Empty;
+            WritePixels(source.Slice(k * section, section), _dataOffset + (long)z * section * bpp, ref stats, $"section {z}");
+            _sectionStats[z] = stats;
+            _rowsWritten[z] = Ny;
+            _written[z] = true;
+        }
+    }
+
+    /// <summary>
+    /// Writes rows <paramref name="firstY"/> … of section <paramref name="z"/> (a Y slab of a
+    /// volume streamed by rows). A section counts as written once all its rows are; write each
+    /// row once.
+    /// </summary>
+    public void WriteRows(int z, int firstY, int rows, ReadOnlySpan<float> source)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_committed) throw new InvalidOperationException($"{Path} is already committed");
+        if ((uint)z >= (uint)Nz) throw new ArgumentOutOfRangeException(nameof(z), $"section {z} outside 0..{Nz - 1}");
+        if (firstY < 0 || rows < 0 || firstY + rows > Ny)
+            throw new ArgumentOutOfRangeException(nameof(firstY), $"rows {firstY}..{firstY + rows - 1} outside 0..{Ny - 1}");
+        if (source.Length < (long)rows * Nx)
+            throw new ArgumentException($"source holds {source.Length} floats, {(long)rows * Nx} needed", nameof(source));
+        int bpp = Mode.BytesPerPixel();
+        var stats = _rowsWritten[z] == 0 ? PixelStats.Empty : _sectionStats[z];
+        WritePixels(source[..(rows * Nx)], _dataOffset + ((long)z * Ny + firstY) * Nx * bpp, ref stats, $"section {z}, rows {firstY}..{firstY + rows - 1}");
+        _sectionStats[z] = stats;
+        _rowsWritten[z] += rows;
+        _written[z] = _rowsWritten[z] >= Ny;
+    }
+
+    private void WritePixels(ReadOnlySpan<float> src, long offset, ref PixelStats stats, string what)
+    {
+        int bpp = Mode.BytesPerPixel();
+        int total = src.Length;
         byte[]? buffer = Mode == MrcMode.Float32 && BitConverter.IsLittleEndian ? null
-            : ArrayPool<byte>.Shared.Rent(Math.Min(section, MrcPixels.ChunkPixels) * bpp);
-        float[]? rounded = Mode == MrcMode.Float16 ? ArrayPool<float>.Shared.Rent(Math.Min(section, MrcPixels.ChunkPixels)) : null;
+            : ArrayPool<byte>.Shared.Rent(Math.Min(total, MrcPixels.ChunkPixels) * bpp);
+        float[]? rounded = Mode == MrcMode.Float16 ? ArrayPool<float>.Shared.Rent(Math.Min(total, MrcPixels.ChunkPixels)) : null;
         try
         {
-            for (int k = 0; k < count; k++)
+            for (int done = 0; done < total;)
             {
-                int z = firstZ + k;
-                var src = source.Slice(k * section, section);
-                var stats = PixelStats.Empty;
-                long offset = _dataOffset + (long)z * section * bpp;
-                for (int done = 0; done < section;)
+                int n = Math.Min(MrcPixels.ChunkPixels, total - done);
+                var chunk = src.Slice(done, n);
+                ReadOnlySpan<byte> bytes;
+                if (Mode == MrcMode.Float16)
                 {
-                    int n = Math.Min(MrcPixels.ChunkPixels, section - done);
-                    var chunk = src.Slice(done, n);
-                    ReadOnlySpan<byte> bytes;
-                    if (Mode == MrcMode.Float16)
-                    {
-                        var halves = MemoryMarshal.Cast<byte, Half>(buffer.AsSpan(0, n * 2));
-                        var back = rounded.AsSpan(0, n);
-                        for (int i = 0; i < n; i++) { var h = (Half)chunk[i]; halves[i] = h; back[i] = (float)h; }
-                        stats.Add(PixelStats.Of(back));   // statistics of what the file holds
-                        bytes = buffer.AsSpan(0, n * 2);
-                    }
-                    else if (buffer is null)
-                    {
-                        stats.Add(PixelStats.Of(chunk));
-                        bytes = MemoryMarshal.AsBytes(chunk);
-                    }
-                    else
-                    {
-                        stats.Add(PixelStats.Of(chunk));
-                        var ints = MemoryMarshal.Cast<byte, int>(buffer.AsSpan(0, n * 4));
-                        System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(MemoryMarshal.Cast<float, int>(chunk), ints);
-                        bytes = buffer.AsSpan(0, n * 4);
-                    }
-                    try { RandomAccess.Write(_handle, bytes, offset); }
-                    catch (IOException e)
-                    {
-                        throw new TomalignInputException(Path, $"cannot write section {z} ({e.Message})", "check free disk space", e);
-                    }
-                    done += n; offset += (long)n * bpp;
+                    var halves = MemoryMarshal.Cast<byte, Half>(buffer.AsSpan(0, n * 2));
+                    var back = rounded.AsSpan(0, n);
+                    for (int i = 0; i < n; i++) { var h = (Half)chunk[i]; halves[i] = h; back[i] = (float)h; }
+                    stats.Add(PixelStats.Of(back));   // statistics of what the file holds
+                    bytes = buffer.AsSpan(0, n * 2);
                 }
-                _sectionStats[z] = stats;
-                _written[z] = true;
+                else if (buffer is null)
+                {
+                    stats.Add(PixelStats.Of(chunk));
+                    bytes = MemoryMarshal.AsBytes(chunk);
+                }
+                else
+                {
+                    stats.Add(PixelStats.Of(chunk));
+                    var ints = MemoryMarshal.Cast<byte, int>(buffer.AsSpan(0, n * 4));
+                    System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(MemoryMarshal.Cast<float, int>(chunk), ints);
+                    bytes = buffer.AsSpan(0, n * 4);
+                }
+                try { RandomAccess.Write(_handle, bytes, offset); }
+                catch (IOException e)
+                {
+                    throw new TomalignInputException(Path, $"cannot write {what} ({e.Message})", "check free disk space", e);
+                }
+                done += n; offset += (long)n * bpp;
             }
         }
         finally
@@ -175,7 +205,6 @@ public sealed class MrcWriter : IDisposable
         }
     }
 
-    /// <summary>Statistics of everything written so far; sections never written count as zeros (the file holds zeros there).</summary>
     public MrcStatistics Statistics => Total().ToStatistics();
 
     /// <summary>How many distinct sections have been written.</summary>

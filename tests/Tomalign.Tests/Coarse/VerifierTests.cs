@@ -23,6 +23,7 @@ public sealed class VerifierTests
         public bool IsGpu => false;
         public IStackWarper Warper => _inner.Warper;
         public IBundleNormalEquations BundleNormalEquations => _inner.BundleNormalEquations;
+        public IBackprojector Backprojector => _inner.Backprojector;
         public IFft2D Fft { get; }
         public IPairCorrelator PairCorrelator { get; }
         public void Dispose() => _inner.Dispose();

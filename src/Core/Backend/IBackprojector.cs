@@ -1,0 +1,42 @@
+namespace Tomalign.Core.Backend;
+
+/// <summary>
+/// The geometry of one Y slab of a reconstruction (tilt axis along Y in the aligned views).
+/// A voxel (x, z) of row r, X = x − Width/2, Z = z − Thickness/2 + ZShift, sees view i at
+/// u = X·cos θᵢ + Z·sin θᵢ + Width/2 (DESIGN.md: u = x·cosθ + z·sinθ). Samples are linear
+/// between integer u; a neighbour outside 0…Width−1 counts as 0.
+/// </summary>
+public readonly record struct SlabGeometry(int Width, int Rows, int Views, int Thickness, float ZShift)
+{
+    public long ProjectionLength => (long)Views * Rows * Width;
+    public long SlabLength => (long)Rows * Thickness * Width;
+
+    public void Validate(int cosines, int sines, int weights, long projections, long slab)
+    {
+        if (Width < 1 || Rows < 1 || Views < 1 || Thickness < 1)
+            throw new ArgumentOutOfRangeException(nameof(Width), $"slab {Width}×{Rows}, {Views} views, thickness {Thickness} must be positive");
+        if (cosines != Views || sines != Views || weights != Views)
+            throw new ArgumentException($"{cosines} cosines, {sines} sines, {weights} weights for {Views} views");
+        if (projections < ProjectionLength) throw new ArgumentException($"projections hold {projections} floats, {ProjectionLength} needed");
+        if (slab < SlabLength) throw new ArgumentException($"slab holds {slab} floats, {SlabLength} needed");
+    }
+}
+
+/// <summary>
+/// Backprojection and forward projection of Y slabs: the heavy part of WBP and SIRT.
+/// Implementations: managed (Tomalign.Cpu, the oracle) and ILGPU (Tomalign.Gpu).
+/// Layouts: projections [view][row][u]; slab [row][z][x] (x fastest).
+/// </summary>
+public interface IBackprojector
+{
+    /// <summary>slab[r][z][x] = Σᵢ weightᵢ · sample(projections[i][r], u); every element is written.</summary>
+    void Backproject(ReadOnlySpan<float> projections, ReadOnlySpan<float> cosines, ReadOnlySpan<float> sines,
+        ReadOnlySpan<float> weights, SlabGeometry geometry, Span<float> slab);
+
+    /// <summary>
+    /// projections[i][r][u] = Σ_z sample(slab[r][z], x) / |cos θᵢ|, x = (u − W/2 − Z·sin θᵢ)/cos θᵢ + W/2 (the ray through
+    /// u, one sample per z plane, linear in x; outside 0…W−1 counts as 0); every element is written.
+    /// </summary>
+    void Project(ReadOnlySpan<float> slab, ReadOnlySpan<float> cosines, ReadOnlySpan<float> sines,
+        SlabGeometry geometry, Span<float> projections);
+}

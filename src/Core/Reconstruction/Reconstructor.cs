@@ -1,0 +1,303 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Tomalign.Core.Backend;
+using Tomalign.Core.Fft;
+using Tomalign.Core.Formats;
+
+namespace Tomalign.Core.Reconstruction;
+
+public enum ReconstructionMethod { Wbp, Sirt }
+
+/// <summary>Output layout: XYZ (sections are Z levels; IMOD tilt + trimvol -rx), or IMOD tilt's own (sections are Y rows, each X × Z).</summary>
+public enum VolumeLayout { Xyz, ImodYSlices }
+
+/// <summary>Options of <see cref="Reconstructor"/> (IMOD tilt's names where they exist).</summary>
+public sealed record ReconstructionOptions
+{
+    /// <summary>Volume thickness in (binned) voxels.</summary>
+    public int Thickness { get; init; } = 100;
+    public ReconstructionMethod Method { get; init; } = ReconstructionMethod.Wbp;
+    /// <summary>SIRT iterations.</summary>
+    public int Iterations { get; init; } = 15;
+    /// <summary>SIRT relaxation λ (0 &lt; λ ≤ 2).</summary>
+    public double Relaxation { get; init; } = 1.0;
+    /// <summary>SIRT: clamp negative densities to 0 after every iteration.</summary>
+    public bool Positivity { get; init; }
+    /// <summary>IMOD RADIAL: the ramp is flat up to this frequency (cycles/pixel) ...</summary>
+    public double RadialCutoff { get; init; } = 0.35;
+    /// <summary>... and falls off as a Gaussian of this sigma above it.</summary>
+    public double RadialFalloff { get; init; } = 0.035;
+    /// <summary>Hamming window on the ramp instead of the radial roll-off.</summary>
+    public bool Hamming { get; init; }
+    /// <summary>Reconstruct −ln(value) (transmitted intensity → projected density; IMOD tilt -LOG).</summary>
+    public bool Log { get; init; }
+    /// <summary>Shift of the volume along Z (voxels; positive moves the slab centre up).</summary>
+    public float ZShift { get; init; }
+    /// <summary>Bin the aligned views by N before reconstructing.</summary>
+    public int Bin { get; init; } = 1;
+    /// <summary>Width of the volume in X (binned pixels, centred); 0: the whole width.</summary>
+    public int Width { get; init; }
+    /// <summary>First and last Y row (binned, inclusive) to reconstruct; null: all.</summary>
+    public (int First, int Last)? Slices { get; init; }
+    public VolumeLayout Layout { get; init; } = VolumeLayout.Xyz;
+    public MrcMode OutputMode { get; init; } = MrcMode.Float32;
+    /// <summary>Host memory for one slab's projections and volume (bytes); slabs of Y rows are sized to fit.</summary>
+    public long SlabMemoryBytes { get; init; } = 1L << 30;
+
+    public void Validate()
+    {
+        if (Thickness < 1) throw new ArgumentException($"thickness must be ≥ 1 voxel, got {Thickness}");
+        if (Iterations < 1) throw new ArgumentException($"SIRT needs ≥ 1 iteration, got {Iterations}");
+        if (!(Relaxation > 0 && Relaxation <= 2)) throw new ArgumentException($"SIRT relaxation must be in (0, 2], got {Relaxation}");
+        if (!(RadialCutoff > 0 && RadialCutoff <= 0.5) || !(RadialFalloff >= 0)) throw new ArgumentException($"radial filter {RadialCutoff}, {RadialFalloff}: cutoff in (0, 0.5], falloff ≥ 0");
+        if (Bin < 1) throw new ArgumentException($"binning must be ≥ 1, got {Bin}");
+        if (Width < 0) throw new ArgumentException($"width must be ≥ 0, got {Width}");
+        if (!float.IsFinite(ZShift)) throw new ArgumentException("z shift must be a number");
+    }
+}
+
+public sealed record ReconstructionSummary(int Nx, int Ny, int Nz, int Slabs, int RowsPerSlab, double FilterSeconds, double ProjectSeconds, double IoSeconds);
+
+/// <summary>
+/// Weighted backprojection and SIRT of an aligned stack (tilt axis along Y), streamed by slabs of
+/// Y rows: each slab reads its rows of every view, filters them (WBP: R-weighting with IMOD's radial
+/// roll-off, through the backend's FFT), backprojects (or iterates SIRT) on the backend, and writes
+/// its rows of every output section. Neither the stack nor the volume is ever held whole.
+/// </summary>
+public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = null)
+{
+    private readonly IComputeBackend _backend = backend ?? throw new ArgumentNullException(nameof(backend));
+    private readonly ILogger _log = logger ?? NullLogger.Instance;
+
+    public ReconstructionSummary Run(string alignedPath, IReadOnlyList<double> tiltDegrees, string outputPath, ReconstructionOptions o,
+        IProgress<double>? progress = null, CancellationToken cancel = default)
+    {
+        o.Validate();
+        using var reader = MrcReader.Open(alignedPath);
+        int views = reader.Nz;
+        if (tiltDegrees.Count != views)
+            throw new TomalignInputException(alignedPath, $"has {views} views but {tiltDegrees.Count} tilt angles were given",
+                "give the .tlt of this aligned stack (one angle per view)");
+        int bin = o.Bin;
+        int fullWidth = reader.Nx / bin, fullHeight = reader.Ny / bin;
+        if (fullWidth < 2 || fullHeight < 1)
+            throw new TomalignInputException(alignedPath, $"binning {bin} leaves {fullWidth}×{fullHeight} pixels", "use a smaller --bin");
+        int width = o.Width > 0 ? Math.Min(o.Width, fullWidth) : fullWidth;
+        int x0 = (fullWidth - width) / 2;
+        var (yFirst, yLast) = o.Slices ?? (0, fullHeight - 1);
+        if (yFirst < 0 || yLast >= fullHeight || yFirst > yLast)
+            throw new TomalignInputException(null, $"slices {yFirst}–{yLast} are not inside 0–{fullHeight - 1}", "give --slices FIRST,LAST within the (binned) stack height");
+        int height = yLast - yFirst + 1;
+        int thickness = o.Thickness;
+
+        var cos = new float[views]; var sin = new float[views]; var weights = new float[views];
+        var angles = tiltDegrees.Select(t => t * Math.PI / 180).ToArray();
+        for (int i = 0; i < views; i++)
+        {
+            if (!(Math.Abs(tiltDegrees[i]) < 89)) throw new TomalignInputException(null, $"tilt {tiltDegrees[i]}° of view {i} cannot be reconstructed", "give tilts within ±89°");
+            cos[i] = (float)Math.Cos(angles[i]); sin[i] = (float)Math.Sin(angles[i]);
+        }
+        // Trapezoid weights: each view stands for half the angular gap to each neighbour (in radians).
+        var order = Enumerable.Range(0, views).OrderBy(i => angles[i]).ToArray();
+        for (int k = 0; k < views; k++)
+        {
+            double lo = k > 0 ? angles[order[k - 1]] : angles[order[k]], hi = k < views - 1 ? angles[order[k + 1]] : angles[order[k]];
+            double gap = views == 1 ? Math.PI : (hi - lo) / (k == 0 || k == views - 1 ? 1 : 2);
+            weights[order[k]] = (float)gap;
+        }
+
+        int pad = FftSize.NextGood(2 * width);
+        float[] filter = o.Method == ReconstructionMethod.Wbp ? RampFilter(pad, o) : [];
+        long bytesPerRow = 4L * (views * (long)Math.Max(pad, width) + (long)thickness * width) * (o.Method == ReconstructionMethod.Sirt ? 3 : 2);
+        int rowsPerSlab = (int)Math.Clamp(o.SlabMemoryBytes / Math.Max(1, bytesPerRow), 1, height);
+        int slabs = (height + rowsPerSlab - 1) / rowsPerSlab;
+        _log.LogInformation("reconstruct: {Method} of {Views} views into {W}×{H}×{T} (bin {Bin}), {Slabs} slab(s) of {Rows} rows on {Backend}",
+            o.Method, views, width, height, thickness, bin, slabs, rowsPerSlab, _backend.Name);
+
+        var header = reader.Header;
+        var writeOptions = new MrcWriteOptions
+        {
+            PixelSizeAngstrom = header.PixelSizeX * bin,
+            Labels = [$"tomalign reconstruct: {o.Method.ToString().ToUpperInvariant()}, thickness {thickness}, bin {bin}"],
+        };
+        int outNx = width, outNy = o.Layout == VolumeLayout.Xyz ? height : thickness, outNz = o.Layout == VolumeLayout.Xyz ? thickness : height;
+        using var writer = MrcWriter.Create(outputPath, outNx, outNy, outNz, o.OutputMode, writeOptions);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        double tIo = 0, tFilter = 0, tProject = 0;
+        var rowBuf = new float[(long)bin * reader.Nx];
+        for (int sIdx = 0; sIdx < slabs; sIdx++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            int y0 = yFirst + sIdx * rowsPerSlab, rows = Math.Min(rowsPerSlab, yLast + 1 - y0);
+            var g = new SlabGeometry(width, rows, views, thickness, o.ZShift);
+            var t0 = sw.Elapsed.TotalSeconds;
+            var proj = new float[g.ProjectionLength];
+            for (int i = 0; i < views; i++)
+                for (int r = 0; r < rows; r++)
+                {
+                    reader.ReadRows(i, (y0 + r) * bin, bin, rowBuf);
+                    var dst = proj.AsSpan((int)(((long)i * rows + r) * width), width);
+                    for (int x = 0; x < width; x++)
+                    {
+                        double sum = 0;
+                        int sx = (x0 + x) * bin;
+                        for (int by = 0; by < bin; by++)
+                            for (int bx = 0; bx < bin; bx++) sum += rowBuf[by * reader.Nx + sx + bx];
+                        float v = (float)(sum / (bin * bin));
+                        if (!float.IsFinite(v))
+                            throw new TomalignInputException(alignedPath, $"view {i} has NaN or infinite pixels near row {(y0 + r) * bin}", "replace or remove the bad view");
+                        dst[x] = o.Log ? -MathF.Log(MathF.Max(v, 1e-6f)) : v;
+                    }
+                }
+            tIo += sw.Elapsed.TotalSeconds - t0;
+
+            var slab = new float[g.SlabLength];
+            if (o.Method == ReconstructionMethod.Wbp)
+            {
+                t0 = sw.Elapsed.TotalSeconds;
+                FilterRows(proj, views * rows, width, pad, filter);
+                tFilter += sw.Elapsed.TotalSeconds - t0;
+                t0 = sw.Elapsed.TotalSeconds;
+                _backend.Backprojector.Backproject(proj, cos, sin, weights, g, slab);
+                tProject += sw.Elapsed.TotalSeconds - t0;
+            }
+            else
+            {
+                t0 = sw.Elapsed.TotalSeconds;
+                Sirt(proj, cos, sin, g, o, slab);
+                tProject += sw.Elapsed.TotalSeconds - t0;
+            }
+
+            t0 = sw.Elapsed.TotalSeconds;
+            if (o.Layout == VolumeLayout.Xyz)
+            {
+                var rowsOfZ = new float[(long)rows * width];
+                for (int z = 0; z < thickness; z++)
+                {
+                    for (int r = 0; r < rows; r++)
+                        slab.AsSpan((int)(((long)r * thickness + z) * width), width).CopyTo(rowsOfZ.AsSpan(r * width, width));
+                    writer.WriteRows(z, y0 - yFirst, rows, rowsOfZ);
+                }
+            }
+            else
+            {
+                writer.WriteSections(y0 - yFirst, rows, slab);
+            }
+            tIo += sw.Elapsed.TotalSeconds - t0;
+            progress?.Report((sIdx + 1.0) / slabs);
+        }
+        writer.Commit();
+        return new ReconstructionSummary(outNx, outNy, outNz, slabs, rowsPerSlab, tFilter, tProject, tIo);
+    }
+
+    /// <summary>
+    /// The R-weighting filter on a padded line of <paramref name="pad"/> samples: the spectrum of the
+    /// discrete ramp kernel h(0) = 1/4, h(n odd) = −1/(π²n²), h(n even) = 0 (Kak and Slaney; its DC term is
+    /// not zero, which keeps the mean right), times IMOD's radial roll-off (flat to the cutoff, Gaussian
+    /// fall-off above) or a Hamming window. Half spectrum (pad/2+1 real weights), divided by pad so the
+    /// unnormalised inverse FFT returns the filtered line.
+    /// </summary>
+    public static float[] RampFilter(int pad, ReconstructionOptions o)
+    {
+        int half = pad / 2 + 1;
+        var f = new float[half];
+        for (int k = 0; k < half; k++)
+        {
+            double sum = 0.25;
+            for (int n = 1; n < pad / 2 + 1; n += 2)
+                sum += 2 * (-1.0 / (Math.PI * Math.PI * n * n)) * Math.Cos(2 * Math.PI * k * n / pad) * (n == pad / 2 && pad % 2 == 0 ? 0.5 : 1);
+            double nu = (double)k / pad;
+            double window = o.Hamming
+                ? 0.54 + 0.46 * Math.Cos(2 * Math.PI * nu)
+                : nu <= o.RadialCutoff ? 1 : o.RadialFalloff > 0 ? Math.Exp(-(nu - o.RadialCutoff) * (nu - o.RadialCutoff) / (2 * o.RadialFalloff * o.RadialFalloff)) : 0;
+            f[k] = (float)(sum * window / pad);
+        }
+        return f;
+    }
+
+    /// <summary>Filters every line (count lines of width samples, in place): pad with the edge values, FFT, weight, inverse.</summary>
+    private void FilterRows(float[] lines, int count, int width, int pad, float[] filter)
+    {
+        int batch = Math.Max(1, Math.Min(count, (int)Math.Min(int.MaxValue / 2, (256L << 20) / (4L * pad * 3))));
+        var real = new float[(long)batch * pad];
+        var spec = new float[Fft2DArguments.SpectrumLength(pad, 1, batch)];
+        int half = pad / 2 + 1;
+        for (int first = 0; first < count; first += batch)
+        {
+            int n = Math.Min(batch, count - first);
+            var realN = real.AsSpan(0, n * pad);
+            var specN = spec.AsSpan(0, (int)Fft2DArguments.SpectrumLength(pad, 1, n));
+            for (int l = 0; l < n; l++)
+            {
+                var src = lines.AsSpan((first + l) * width, width);
+                var dst = realN.Slice(l * pad, pad);
+                src.CopyTo(dst);
+                int extra = pad - width, right = extra / 2;
+                dst.Slice(width, right).Fill(src[^1]);
+                dst.Slice(width + right, extra - right).Fill(src[0]);
+            }
+            _backend.Fft.Forward(realN, pad, 1, n, specN);
+            for (int l = 0; l < n; l++)
+                for (int k = 0; k < half; k++)
+                {
+                    int idx = 2 * (l * half + k);
+                    specN[idx] *= filter[k]; specN[idx + 1] *= filter[k];
+                }
+            _backend.Fft.Inverse(specN, pad, 1, n, realN);
+            for (int l = 0; l < n; l++)
+                realN.Slice(l * pad, width).CopyTo(lines.AsSpan((first + l) * width, width));
+        }
+    }
+
+    /// <summary>
+    /// SIRT: f ← f + λ·C·Aᵀ·R·(p − A·f), with R = 1/(A·1) (ray lengths) and C = 1/(Aᵀ·1) (views
+    /// reaching a voxel), A the forward projector and Aᵀ the unweighted backprojector. The volume is
+    /// iterated on a box widened in X by the thickness·tan θmax/2 that tilted rays reach beyond the
+    /// detector, with no data (R = 0) outside it, so that material outside the box is not forced into it;
+    /// the central width is returned.
+    /// </summary>
+    private void Sirt(float[] proj, float[] cos, float[] sin, SlabGeometry g, ReconstructionOptions o, float[] slab)
+    {
+        var bp = _backend.Backprojector;
+        double maxTan = 0;
+        for (int i = 0; i < g.Views; i++) maxTan = Math.Max(maxTan, Math.Abs(sin[i] / cos[i]));
+        int m = (int)Math.Ceiling((g.Thickness / 2.0 + Math.Abs(g.ZShift)) * maxTan) + 2;
+        int we = g.Width + 2 * m;
+        var ge = g with { Width = we };
+        var data = new float[ge.ProjectionLength];
+        var mask = new bool[ge.ProjectionLength];
+        for (int line = 0; line < g.Views * g.Rows; line++)
+        {
+            proj.AsSpan(line * g.Width, g.Width).CopyTo(data.AsSpan(line * we + m, g.Width));
+            mask.AsSpan(line * we + m, g.Width).Fill(true);
+        }
+        var ones = new float[g.Views];
+        Array.Fill(ones, 1f);
+        var volumeOnes = new float[ge.SlabLength];
+        Array.Fill(volumeOnes, 1f);
+        var rowSums = new float[ge.ProjectionLength];
+        bp.Project(volumeOnes, cos, sin, ge, rowSums);
+        var projOnes = new float[ge.ProjectionLength];
+        for (long k = 0; k < projOnes.LongLength; k++) projOnes[k] = mask[k] ? 1f : 0f;
+        var colSums = new float[ge.SlabLength];
+        bp.Backproject(projOnes, cos, sin, ones, ge, colSums);
+        var volume = new float[ge.SlabLength];
+        var current = new float[ge.ProjectionLength];
+        var update = new float[ge.SlabLength];
+        float lambda = (float)o.Relaxation;
+        for (int it = 0; it < o.Iterations; it++)
+        {
+            bp.Project(volume, cos, sin, ge, current);
+            for (long k = 0; k < current.LongLength; k++)
+                current[k] = mask[k] && rowSums[k] > 1e-6f ? (data[k] - current[k]) / rowSums[k] : 0f;
+            bp.Backproject(current, cos, sin, ones, ge, update);
+            for (long k = 0; k < volume.LongLength; k++)
+            {
+                float v = volume[k] + (colSums[k] > 1e-6f ? lambda * update[k] / colSums[k] : 0f);
+                volume[k] = o.Positivity && v < 0 ? 0 : v;
+            }
+        }
+        for (int line = 0; line < g.Rows * g.Thickness; line++)
+            volume.AsSpan(line * we + m, g.Width).CopyTo(slab.AsSpan(line * g.Width, g.Width));
+    }
+}

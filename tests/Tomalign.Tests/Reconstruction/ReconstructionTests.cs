@@ -1,0 +1,250 @@
+using Tomalign.Cli;
+using Tomalign.Core.Backend;
+using Tomalign.Core.Formats;
+using Tomalign.Core.Imaging;
+using Tomalign.Core.Reconstruction;
+using Tomalign.Core.Simulation;
+using Tomalign.Cpu;
+using Tomalign.Tests.Backend;
+using Tomalign.Tests.Cli;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Tomalign.Tests.Reconstruction;
+
+/// <summary>The ILGPU backprojection kernels (on ILGPU's CPU accelerator) against the managed twin, on fresh random inputs.</summary>
+[Collection(IlgpuCpuCollection.Name)]
+public sealed class BackprojectorParityTests(IlgpuCpuFixture fixture)
+{
+    private static (float[] Proj, float[] Cos, float[] Sin, float[] W, SlabGeometry G) Random(int seed)
+    {
+        var rng = new Random(seed);
+        var g = new SlabGeometry(33, 3, 5, 12, (float)(rng.NextDouble() * 4 - 2));
+        var proj = new float[g.ProjectionLength];
+        for (int k = 0; k < proj.Length; k++) proj[k] = (float)(rng.NextDouble() * 2 - 1);
+        var t = Enumerable.Range(0, g.Views).Select(_ => (rng.NextDouble() * 120 - 60) * Math.PI / 180).ToArray();
+        return (proj, t.Select(a => (float)Math.Cos(a)).ToArray(), t.Select(a => (float)Math.Sin(a)).ToArray(),
+            t.Select(_ => (float)rng.NextDouble()).ToArray(), g);
+    }
+
+    private static double RelativeError(float[] a, float[] e)
+    {
+        double peak = e.Max(v => Math.Abs(v)), diff = 0;
+        for (int k = 0; k < a.Length; k++) diff = Math.Max(diff, Math.Abs(a[k] - e[k]));
+        return diff / peak;
+    }
+
+    [Fact]
+    public void BackprojectionMatchesTheTwin()
+    {
+        var (proj, c, s, w, g) = Random(System.Random.Shared.Next());
+        var expected = new float[g.SlabLength];
+        var actual = Enumerable.Repeat(float.NaN, (int)g.SlabLength).ToArray();
+        new CpuBackprojector().Backproject(proj, c, s, w, g, expected);
+        fixture.Backend.Backprojector.Backproject(proj, c, s, w, g, actual);
+        Assert.DoesNotContain(actual, float.IsNaN);
+        Assert.True(RelativeError(actual, expected) <= 1e-4, $"relative error {RelativeError(actual, expected):E2}");
+        Assert.Contains(expected, v => v != 0);
+    }
+
+    [Fact]
+    public void ForwardProjectionMatchesTheTwin()
+    {
+        var (_, c, s, _, g) = Random(System.Random.Shared.Next());
+        var rng = new Random(5);
+        var slab = Enumerable.Range(0, (int)g.SlabLength).Select(_ => (float)rng.NextDouble()).ToArray();
+        var expected = new float[g.ProjectionLength];
+        var actual = Enumerable.Repeat(float.NaN, (int)g.ProjectionLength).ToArray();
+        new CpuBackprojector().Project(slab, c, s, g, expected);
+        fixture.Backend.Backprojector.Project(slab, c, s, g, actual);
+        Assert.DoesNotContain(actual, float.IsNaN);
+        Assert.True(RelativeError(actual, expected) <= 1e-4, $"relative error {RelativeError(actual, expected):E2}");
+    }
+}
+
+/// <summary>Reconstructions of simulated series aligned with their true transforms, against the truth.</summary>
+public sealed class ReconstructionAccuracyTests(ITestOutputHelper output)
+{
+    private const int N = 128, Thickness = 48;
+
+    /// <summary>A noise-free simulated series, aligned with its true transforms, written to an MRC with its true tilts.</summary>
+    private static (SimulatedSeries Series, string Aligned, double[] Tilts) AlignedSeries(TempDir dir, int blobs, int seed)
+    {
+        var o = SimulationOptions.ForSize(N) with { Seed = seed, DoseElectronsPerPixel = 0, BlobCount = blobs, ThicknessPixels = 36, BeadCount = 5 };
+        var s = new TiltSeriesSimulator().Simulate(o);
+        var ali = new ImageStack(N, N, s.Raw.Nz);
+        var fill = new float[s.Raw.Nz];
+        Array.Fill(fill, 1f);
+        new CpuBackend().Warper.Warp(s.Raw.Data, N, N, s.Raw.Nz, s.AligningTransforms, fill, new WarpOptions(1, Interpolation.Linear), ali.Data);
+        string path = dir.File("ali.mrc");
+        MrcWriter.WriteStack(path, ali);
+        return (s, path, s.TrueTilts);
+    }
+
+    [Fact]
+    public void BeadsComeBackWhereTheyAre()
+    {
+        using var dir = new TempDir();
+        var (s, aligned, tilts) = AlignedSeries(dir, blobs: 0, seed: 3);
+        string rec = dir.File("rec.mrc");
+        new Reconstructor(new CpuBackend()).Run(aligned, tilts, rec, new ReconstructionOptions { Thickness = Thickness, Log = true, SlabMemoryBytes = 200_000 });
+        using var reader = MrcReader.Open(rec);
+        Assert.Equal((N, N, Thickness), (reader.Nx, reader.Ny, reader.Nz));
+        var vol = reader.ReadAll();
+        var zs = new HashSet<int>();
+        foreach (var b in s.Beads)
+        {
+            double ex = b.X + N / 2.0, ey = b.Y + N / 2.0, ez = b.Z + Thickness / 2.0;
+            var (cx, cy, cz) = Centroid(vol, ex, ey, ez, 4);
+            double err = Math.Sqrt((cx - ex) * (cx - ex) + (cy - ey) * (cy - ey) + (cz - ez) * (cz - ez));
+            output.WriteLine($"bead at ({ex:F2}, {ey:F2}, {ez:F2}): found ({cx:F2}, {cy:F2}, {cz:F2}), error {err:F3} voxel");
+            Assert.True(err < 0.5, $"bead at ({ex:F2}, {ey:F2}, {ez:F2}) reconstructed at ({cx:F2}, {cy:F2}, {cz:F2})");
+            zs.Add((int)Math.Round(ez));
+        }
+        Assert.True(zs.Count >= 2, "beads at one height only: the test would not catch a mirrored z");
+    }
+
+    /// <summary>Density-weighted centroid of the positive part in a box of half-size h around the expected position.</summary>
+    private static (double, double, double) Centroid(ImageStack v, double x, double y, double z, int h)
+    {
+        double sx = 0, sy = 0, sz = 0, sw = 0, peak = 0;
+        int x0 = (int)Math.Round(x), y0 = (int)Math.Round(y), z0 = (int)Math.Round(z);
+        for (int k = Math.Max(0, z0 - h); k <= Math.Min(v.Nz - 1, z0 + h); k++)
+            for (int j = Math.Max(0, y0 - h); j <= Math.Min(v.Ny - 1, y0 + h); j++)
+                for (int i = Math.Max(0, x0 - h); i <= Math.Min(v.Nx - 1, x0 + h); i++)
+                    peak = Math.Max(peak, v[i, j, k]);
+        for (int k = Math.Max(0, z0 - h); k <= Math.Min(v.Nz - 1, z0 + h); k++)
+            for (int j = Math.Max(0, y0 - h); j <= Math.Min(v.Ny - 1, y0 + h); j++)
+                for (int i = Math.Max(0, x0 - h); i <= Math.Min(v.Nx - 1, x0 + h); i++)
+                {
+                    double w = v[i, j, k] - 0.3 * peak;
+                    if (w <= 0) continue;
+                    sx += w * i; sy += w * j; sz += w * k; sw += w;
+                }
+        return (sx / sw, sy / sw, sz / sw);
+    }
+
+    [Fact]
+    public void SirtCorrelatesBetterThanWbpWithThePhantomAtLowResolution()
+    {
+        using var dir = new TempDir();
+        var (s, aligned, tilts) = AlignedSeries(dir, blobs: -1, seed: 8);
+        var phantom = Phantom(s);
+        (double Fine, double Coarse) Correlate(ReconstructionMethod m, string name)
+        {
+            string rec = dir.File(name);
+            new Reconstructor(new CpuBackend()).Run(aligned, tilts, rec,
+                new ReconstructionOptions { Thickness = Thickness, Log = true, Method = m, Iterations = 20 });
+            using var r = MrcReader.Open(rec);
+            var vol = r.ReadAll();
+            return (LowPassCorrelation(vol, phantom, 1.5), LowPassCorrelation(vol, phantom, 3.0));
+        }
+        var wbp = Correlate(ReconstructionMethod.Wbp, "wbp.mrc");
+        var sirt = Correlate(ReconstructionMethod.Sirt, "sirt.mrc");
+        output.WriteLine($"correlation with the phantom after a blur of σ 1.5 / 3 voxels: WBP {wbp.Fine:F3} / {wbp.Coarse:F3}, SIRT {sirt.Fine:F3} / {sirt.Coarse:F3}");
+        // Measured: WBP 0.64, SIRT 0.71 (128²×41, ±60°, slab 36 of 48 voxels).
+        // Measured (128²×41 noise-free, ±60°, slab 36 of 48 voxels, SIRT 20 iterations): σ 1.5: WBP 0.796, SIRT 0.802;
+        // σ 3: WBP 0.747, SIRT 0.779. SIRT recovers the low frequencies that the ramp filter damps.
+        Assert.True(wbp.Fine > 0.75, $"WBP correlation {wbp.Fine:F3} at σ 1.5");
+        Assert.True(sirt.Coarse > 0.75, $"SIRT correlation {sirt.Coarse:F3} at σ 3");
+        Assert.True(sirt.Coarse > wbp.Coarse + 0.015, $"SIRT {sirt.Coarse:F3} not above WBP {wbp.Coarse:F3} at σ 3");
+    }
+
+    /// <summary>The specimen's density at voxel centres (blobs, beads, slab), in the reconstruction's frame.</summary>
+    private static ImageStack Phantom(SimulatedSeries s)
+    {
+        var v = new ImageStack(N, N, Thickness);
+        double half = s.Options.ThicknessPixels / 2;
+        for (int k = 0; k < Thickness; k++)
+            for (int j = 0; j < N; j++)
+                for (int i = 0; i < N; i++)
+                {
+                    double x = i - N / 2.0, y = j - N / 2.0, z = k - Thickness / 2.0;
+                    double d = Math.Abs(z) <= half ? s.Options.SlabDensity : 0;
+                    foreach (var b in s.Blobs)
+                    {
+                        double r2 = (x - b.X) * (x - b.X) + (y - b.Y) * (y - b.Y) + (z - b.Z) * (z - b.Z);
+                        if (r2 < 16 * b.Sigma * b.Sigma) d += b.Amplitude * Math.Exp(-r2 / (2 * b.Sigma * b.Sigma));
+                    }
+                    foreach (var b in s.Beads)
+                        if ((x - b.X) * (x - b.X) + (y - b.Y) * (y - b.Y) + (z - b.Z) * (z - b.Z) <= b.Radius * b.Radius) d += b.Density;
+                    v[i, j, k] = (float)d;
+                }
+        return v;
+    }
+
+    /// <summary>Pearson correlation of two volumes after a Gaussian blur of sigma voxels, over the inner region (8 voxels from the x/y edges).</summary>
+    private static double LowPassCorrelation(ImageStack a, ImageStack b, double sigma)
+    {
+        var fa = Blur(a, sigma); var fb = Blur(b, sigma);
+        double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0; long n = 0;
+        for (int k = 0; k < a.Nz; k++)
+            for (int j = 8; j < a.Ny - 8; j++)
+                for (int i = 8; i < a.Nx - 8; i++)
+                {
+                    double x = fa[i, j, k], y = fb[i, j, k];
+                    sa += x; sb += y; saa += x * x; sbb += y * y; sab += x * y; n++;
+                }
+        double cov = sab / n - sa / n * (sb / n), va = saa / n - sa / n * (sa / n), vb = sbb / n - sb / n * (sb / n);
+        return cov / Math.Sqrt(va * vb);
+    }
+
+    private static ImageStack Blur(ImageStack v, double sigma)
+    {
+        int r = (int)Math.Ceiling(3 * sigma);
+        var k = Enumerable.Range(-r, 2 * r + 1).Select(t => Math.Exp(-t * t / (2 * sigma * sigma))).ToArray();
+        double norm = k.Sum();
+        var cur = v;
+        for (int axis = 0; axis < 3; axis++)
+        {
+            var next = new ImageStack(v.Nx, v.Ny, v.Nz);
+            for (int z = 0; z < v.Nz; z++)
+                for (int y = 0; y < v.Ny; y++)
+                    for (int x = 0; x < v.Nx; x++)
+                    {
+                        double sum = 0;
+                        for (int t = -r; t <= r; t++)
+                        {
+                            int xx = x + (axis == 0 ? t : 0), yy = y + (axis == 1 ? t : 0), zz = z + (axis == 2 ? t : 0);
+                            xx = Math.Clamp(xx, 0, v.Nx - 1); yy = Math.Clamp(yy, 0, v.Ny - 1); zz = Math.Clamp(zz, 0, v.Nz - 1);
+                            sum += k[t + r] * cur[xx, yy, zz];
+                        }
+                        next[x, y, z] = (float)(sum / norm);
+                    }
+            cur = next;
+        }
+        return cur;
+    }
+}
+
+/// <summary>`tomalign reconstruct` on the command line: outputs, report, bad input.</summary>
+public sealed class ReconstructCliTests
+{
+    [Fact]
+    public void WritesTheVolumeAndItsReportAndRefusesAWrongAngleCount()
+    {
+        using var dir = new TempDir();
+        var rng = new Random(2);
+        var stack = new ImageStack(24, 16, 5);
+        for (int i = 0; i < stack.Data.Length; i++) stack.Data[i] = (float)rng.NextDouble();
+        MrcWriter.WriteStack(dir.File("a.ali"), stack);
+        ImodText.WriteAngles(dir.File("a.tlt"), [-40, -20, 0, 20, 40]);
+        var r = CliRunner.Run("reconstruct", dir.File("a.ali"), "--angles", dir.File("a.tlt"), "--thickness", "10", "--device", "cpu", "--out", dir.File("a.rec"));
+        Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
+        using (var rec = MrcReader.Open(dir.File("a.rec")))
+            Assert.Equal((24, 16, 10), (rec.Nx, rec.Ny, rec.Nz));
+        Assert.True(File.Exists(dir.File("a.reconstruct.json")));
+
+        r = CliRunner.Run("reconstruct", dir.File("a.ali"), "--angles", dir.File("a.tlt"), "--thickness", "10", "--layout", "imod", "--method", "sirt",
+            "--iterations", "3", "--device", "cpu", "--out", dir.File("b.rec"));
+        Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
+        using (var rec = MrcReader.Open(dir.File("b.rec")))
+            Assert.Equal((24, 10, 16), (rec.Nx, rec.Ny, rec.Nz));
+
+        ImodText.WriteAngles(dir.File("short.tlt"), [-20, 0, 20]);
+        r = CliRunner.Run("reconstruct", dir.File("a.ali"), "--angles", dir.File("short.tlt"), "--thickness", "10", "--out", dir.File("c.rec"));
+        Assert.True(r.ExitCode == ExitCodes.InputError, r.ToString());
+        Assert.Contains("short.tlt", r.Err);
+        Assert.False(File.Exists(dir.File("c.rec")));
+    }
+}
