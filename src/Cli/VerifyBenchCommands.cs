@@ -103,6 +103,12 @@ internal static partial class Commands
                 double? tcg = gpu is null ? null : StageBenchmark.TimeCorrelation(gpu, series.Raw.Data, n, n, nz, pairs, settings, reps).TotalSeconds;
                 rows.Add(new BenchRow("correlate pairs", $"{pairs.Length}×{n}² → {px}×{py}", tcc, tcg));
             }
+            {
+                int bpRows = Math.Min(n, 32), thickness = Math.Max(8, n / 4);
+                double tbc = StageBenchmark.TimeBackprojection(cpu, series.Raw, series.NominalTilts, bpRows, thickness, reps).TotalSeconds;
+                double? tbg = gpu is null ? null : StageBenchmark.TimeBackprojection(gpu, series.Raw, series.NominalTilts, bpRows, thickness, reps).TotalSeconds;
+                rows.Add(new BenchRow("backproject", $"{bpRows} rows×{n}×{thickness}, {nz} v", tbc, tbg));
+            }
             ctx.Out.WriteLine($"CPU: {cpu.Description}");
             ctx.Out.WriteLine($"GPU: {gpu?.Description ?? "none"}");
             ctx.Out.WriteLine($"{"stage",-16} {"size",-22} {"cpu s",10} {"gpu s",10} {"speed-up",9}");

@@ -62,6 +62,27 @@ public static class StageBenchmark
     }
 
     /// <summary>
+    /// Median wall time of backprojecting <paramref name="rows"/> Y rows of every view of the
+    /// stack into a slab of the given thickness (host buffers in and out), after one warm-up.
+    /// </summary>
+    public static TimeSpan TimeBackprojection(IComputeBackend backend, ImageStack stack, IReadOnlyList<double> tilts, int rows, int thickness, int repeats)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(stack);
+        if (repeats < 1) throw new ArgumentOutOfRangeException(nameof(repeats), "at least one repeat");
+        rows = Math.Clamp(rows, 1, stack.Ny);
+        var g = new SlabGeometry(stack.Nx, rows, stack.Nz, thickness, 0);
+        var proj = new float[g.ProjectionLength];
+        for (int i = 0; i < stack.Nz; i++)
+            stack.Data.AsSpan(i * stack.ViewLength, rows * stack.Nx).CopyTo(proj.AsSpan(i * rows * stack.Nx, rows * stack.Nx));
+        var cos = tilts.Select(t => (float)Math.Cos(t * Math.PI / 180)).ToArray();
+        var sin = tilts.Select(t => (float)Math.Sin(t * Math.PI / 180)).ToArray();
+        var w = Enumerable.Repeat(1f, stack.Nz).ToArray();
+        var slab = new float[g.SlabLength];
+        return Time(() => backend.Backprojector.Backproject(proj, cos, sin, w, g, slab), repeats);
+    }
+
+    /// <summary>
     /// Median wall time of one batched correlation of <paramref name="pairs"/> (views uploaded
     /// each call, as the coarse stage does), after one untimed warm-up.
     /// </summary>

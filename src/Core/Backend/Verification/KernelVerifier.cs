@@ -37,6 +37,9 @@ public static partial class KernelVerifier
             foreach (int bin in new[] { 1, 2 })
                 results.Add(VerifyWarp(gpu, cpu, nx, ny, nz, new WarpOptions(bin, interpolation), random));
         results.AddRange(VerifyBundle(gpu, cpu, BundleSizeFor(gpu, size), random));
+        // Backprojection: a realistic slab on a GPU (16 rows of the full width, 61 views, thickness size/2), a small one on the emulator.
+        results.AddRange(gpu.IsGpu ? VerifyBackprojection(gpu, cpu, size, 16, 61, Math.Max(8, size / 2), random)
+                                   : VerifyBackprojection(gpu, cpu, Math.Min(size, 48), 2, 7, 12, random));
         // FFT: FFT-friendly, non-square, and odd along y at small sizes (32 → 32×25, 96 → 96×75).
         results.AddRange(VerifyFft(gpu, cpu, Fft.FftSize.NextGood(size), Fft.FftSize.NextGood(size * 3 / 4 + 1), 3, random));
         // Correlation: at most 64 px on ILGPU's CPU emulator (~1 µs per thread), the full size on a GPU.
