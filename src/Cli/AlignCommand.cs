@@ -3,6 +3,7 @@ using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Tomalign.Core;
 using Tomalign.Core.Backend;
+using Tomalign.Core.Beads;
 using Tomalign.Core.Coarse;
 using Tomalign.Core.Formats;
 using Tomalign.Core.Geometry;
@@ -156,7 +157,17 @@ internal static partial class Commands
         double tiltAxis, bool markerless, double? beadDiameter, int beadCount, string input)
     {
         if (!markerless)
-            throw new TomalignInputException(null, "bead tracking is not in this build yet (issue 5)", "use --markerless, or track beads elsewhere and run `tomalign solve`");
+        {
+            var b = new BeadTracker(ctx.Log).Track(pre, tilts, new BeadTrackOptions { BeadDiameter = beadDiameter!.Value, Beads = beadCount, TiltAxisDegrees = tiltAxis },
+                ctx.Progress("beads"));
+            if (b.Seeded == 0)
+                throw new TomalignInputException(input, "no gold bead was found on the view nearest zero tilt",
+                    "check --bead-diameter (pixels of this stack), or use --markerless for a series without gold");
+            report.Warnings.AddRange(b.Warnings);
+            report.Results["beadsSeeded"] = b.Seeded;
+            report.Results["beadMeanTrackLength"] = b.MeanTrackLength;
+            return b.Observations.ToList();
+        }
         PatchTrackResult r;
         try { r = new PatchTracker(backend.PairCorrelator, ctx.Log).Track(pre, tilts, new PatchTrackOptions { TiltAxisDegrees = tiltAxis }, ctx.Progress("patch")); }
         catch (ArgumentException e) { throw new TomalignInputException(input, e.Message, "markerless alignment needs views of at least about 150 pixels"); }

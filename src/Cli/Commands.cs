@@ -20,10 +20,12 @@ internal static partial class Commands
         yield return Info(stdout, stderr);
         yield return Coarse(stdout, stderr);
         yield return Apply(stdout, stderr);
+        yield return Track(stdout, stderr);
         yield return Patch(stdout, stderr);
         yield return Solve(stdout, stderr);
         yield return Align(stdout, stderr);
         yield return Reconstruct(stdout, stderr);
+        yield return RunPipeline(stdout, stderr);
         yield return Verify(stdout, stderr);
         yield return Bench(stdout, stderr);
         yield return Demo(stdout, stderr);

@@ -60,19 +60,7 @@ internal static partial class Commands
             {
                 report.Inputs.Add(Path.GetFullPath(prexgPath));
                 var xfs = TiltSeriesFiles.ReadXfFor(prexgPath, input, data.Nz);
-                data = report.Stage("prealign", () =>
-                {
-                    var pre = new ImageStack(data.Nx, data.Ny, data.Nz);
-                    var fill = new float[data.Nz];
-                    for (int z = 0; z < data.Nz; z++)
-                    {
-                        double sum = 0;
-                        foreach (float v in data.ReadView(z)) sum += v;
-                        fill[z] = (float)(sum / data.ViewLength);
-                    }
-                    backend.Warper.Warp(data.Data, data.Nx, data.Ny, data.Nz, xfs, fill, new WarpOptions(1, Interpolation.Linear), pre.Data);
-                    return pre;
-                });
+                data = report.Stage("prealign", () => Prealign(backend, data, xfs));
             }
             PatchTrackResult result;
             try

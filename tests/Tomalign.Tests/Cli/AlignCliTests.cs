@@ -74,6 +74,37 @@ public sealed class AlignCliTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void TrackWritesABeadModelThatSolveAligns()
+    {
+        using var dir = new TempDir();
+        var r = CliRunner.Run("simulate", "--out", dir.Path, "--size", "256", "--seed", "6", "--quiet");
+        Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
+        r = CliRunner.Run("coarse", dir.File("sim.mrc"), "--angles", dir.File("sim.rawtlt"), "--tilt-axis", "85", "--device", "cpu", "--out", dir.Path);
+        Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
+        var series = new TiltSeriesSimulator().Simulate(SimulationOptions.ForSize(256) with { Seed = 6 });
+        string diameter = (2 * series.Options.BeadRadiusPixels).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        r = CliRunner.Run("track", dir.File("sim.mrc"), "--angles", dir.File("sim.rawtlt"), "--prexg", dir.File("sim.prexg"), "--bead-diameter", diameter,
+            "--beads", "12", "--tilt-axis", "85", "--device", "cpu", "--out", dir.Path);
+        Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
+        Assert.True(File.Exists(dir.File("sim.track.json")) && File.Exists(dir.File("sim.fid.txt")));
+        r = CliRunner.Run("solve", "--model", dir.File("sim.fid"), "--angles", dir.File("sim.rawtlt"), "--size", "256,256", "--prexg", dir.File("sim.prexg"),
+            "--tilt-axis", "85", "--robust", "--tilt", "per-view", "--mag", "per-view", "--device", "cpu", "--out", dir.File("solve"));
+        Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
+        double error = Tomalign.Core.Simulation.AlignmentCheck.ErrorAfterGauge(series, ImodText.ReadXf(Path.Combine(dir.File("solve"), "sim.xf")));
+        output.WriteLine($"track → solve at 256²: alignment error {error:F3} px after the gauge");
+        Assert.True(error < 0.6, $"alignment error {error:F3} px after the gauge");
+    }
+
+    [Fact]
+    public void TrackRefusesABadBeadDiameter()
+    {
+        using var dir = new TempDir();
+        var r = CliRunner.Run("track", dir.File("x.mrc"), "--angles", dir.File("x.rawtlt"), "--bead-diameter", "0", "--out", dir.File("o"));
+        Assert.True(r.ExitCode == ExitCodes.InputError, r.ToString());
+        Assert.Contains("bead diameter", r.Err);
+    }
+
+    [Fact]
     public void AlignNeedsOneLandmarkKind()
     {
         using var dir = new TempDir();

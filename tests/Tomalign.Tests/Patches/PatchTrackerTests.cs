@@ -66,32 +66,6 @@ public sealed class PatchTrackerTests(ITestOutputHelper output)
         Assert.True(error < 1.0, $"alignment error {error:F3} px after the gauge");
     }
 
-    /// <summary>
-    /// RMS distance, over all beads and views, between where the transforms put each bead's raw
-    /// projection and its true aligned projection, after removing the best 3-D translation of the
-    /// specimen (in view i it moves the aligned image by (tx·cosθ + tz·sinθ, ty)).
-    /// </summary>
-    internal static double AlignmentErrorAfterGauge(SimulatedSeries series, Xf[] rawToAligned)
-    {
-        double cx = series.Raw.Nx / 2.0, cy = series.Raw.Ny / 2.0;
-        var rows = new List<(double C, double S, double Ex, double Ey)>();
-        for (int i = 0; i < series.Raw.Nz; i++)
-        {
-            var raw = series.TrueBeadProjections(i, aligned: false);
-            var ali = series.TrueBeadProjections(i, aligned: true);
-            double t = series.TrueTilts[i] * Math.PI / 180;
-            for (int j = 0; j < raw.Count; j++)
-            {
-                var (x, y) = rawToAligned[i].Apply(raw[j].X, raw[j].Y, cx, cy);
-                rows.Add((Math.Cos(t), Math.Sin(t), x - ali[j].X, y - ali[j].Y));
-            }
-        }
-        // ty = mean ey; (tx, tz) by 2×2 least squares on ex = tx·c + tz·s.
-        double ty = rows.Average(r => r.Ey);
-        double scc = rows.Sum(r => r.C * r.C), sss = rows.Sum(r => r.S * r.S), scs = rows.Sum(r => r.C * r.S);
-        double sec = rows.Sum(r => r.Ex * r.C), ses = rows.Sum(r => r.Ex * r.S);
-        double det = scc * sss - scs * scs;
-        double tx = (sec * sss - ses * scs) / det, tz = (ses * scc - sec * scs) / det;
-        return Math.Sqrt(rows.Average(r => Math.Pow(r.Ex - tx * r.C - tz * r.S, 2) + Math.Pow(r.Ey - ty, 2)));
-    }
+    /// <summary>The measure of <see cref="AlignmentCheck.ErrorAfterGauge"/>.</summary>
+    internal static double AlignmentErrorAfterGauge(SimulatedSeries series, Xf[] rawToAligned) => AlignmentCheck.ErrorAfterGauge(series, rawToAligned);
 }

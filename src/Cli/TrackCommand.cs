@@ -1,0 +1,77 @@
+using System.CommandLine;
+using Microsoft.Extensions.Logging;
+using Tomalign.Core;
+using Tomalign.Core.Backend;
+using Tomalign.Core.Coarse;
+using Tomalign.Core.Formats;
+using Tomalign.Core.Imaging;
+using Tomalign.Core.Beads;
+using Tomalign.Core.Reporting;
+
+namespace Tomalign.Cli;
+
+internal static partial class Commands
+{
+    /// <summary>
+    /// Gold beads (IMOD autofidseed + beadtrack): seeds beads on the view nearest zero tilt and tracks
+    /// them through the prealigned series into an IMOD fiducial model for `tomalign solve`.
+    /// </summary>
+    private static Command Track(TextWriter stdout, TextWriter stderr)
+    {
+        var d = new BeadTrackOptions();
+        var stack = new Argument<string>("STACK") { Description = "The tilt series, MRC: the raw stack with --prexg, or an already prealigned stack without it." };
+        var angles = new Option<string>("--angles") { Description = "Tilt angles, one per view (.rawtlt/.tlt).", Required = true };
+        var prexg = new Option<string?>("--prexg") { Description = "Coarse alignment of the raw stack (from `tomalign coarse`); the stack is prealigned with it in memory." };
+        var diameter = new Option<double>("--bead-diameter") { Description = "Bead diameter in pixels of the stack.", Required = true };
+        var beads = new Option<int>("--beads") { Description = "Beads to seed and track.", DefaultValueFactory = _ => d.Beads };
+        var axis = new Option<double>("--tilt-axis") { Description = "Tilt-axis angle, degrees counter-clockwise from +Y (IMOD's rotation angle); used for the first prediction.", DefaultValueFactory = _ => 0 };
+        var light = new Option<bool>("--light-beads") { Description = "Beads are lighter than the background." };
+        var name = new Option<string?>("--name") { Description = "Base name of the outputs (default: the stack's name)." };
+        var output = new Option<string>("--out", "-o") { Description = "Folder for NAME.fid, NAME.fid.txt and NAME.track.json.", Required = true };
+        var device = DeviceOption();
+        var cmd = new Command("track",
+            "Gold-bead landmarks (IMOD autofidseed + beadtrack): seed beads on the view nearest zero tilt and track them outward through the " +
+            "prealigned series; writes NAME.fid (IMOD model, prealigned-stack coordinates, z = view) for `tomalign solve --model NAME.fid --prexg ...`.")
+        { stack, angles, prexg, diameter, beads, axis, light, name, output, device };
+        SetBody(cmd, stdout, stderr, (p, ctx) =>
+        {
+            string input = p.GetValue(stack)!, anglesPath = p.GetValue(angles)!, dir = p.GetValue(output)!;
+            string baseName = p.GetValue(name) ?? Path.GetFileNameWithoutExtension(input);
+            if (string.IsNullOrWhiteSpace(baseName) || baseName.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
+                throw new TomalignInputException(null, $"--name '{baseName}' is not a file name", "give a plain name without folders, e.g. --name series1");
+            var options = d with { BeadDiameter = p.GetValue(diameter), Beads = p.GetValue(beads), TiltAxisDegrees = p.GetValue(axis), LightBeads = p.GetValue(light) };
+            try { options.Validate(); }
+            catch (ArgumentException e) { throw new TomalignInputException(null, e.Message, "give --bead-diameter in pixels (≥ 2) and --beads ≥ 1"); }
+            var report = new RunReport("track", Environment.GetCommandLineArgs().Skip(1));
+            report.Inputs.AddRange([Path.GetFullPath(input), Path.GetFullPath(anglesPath)]);
+            var (data, tilts) = report.Stage("read", () => ReadSeries(input, anglesPath, ctx.Progress("read")));
+            using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
+            report.Device = backend.Description;
+            if (p.GetValue(prexg) is { } prexgPath)
+            {
+                report.Inputs.Add(Path.GetFullPath(prexgPath));
+                var xfs = TiltSeriesFiles.ReadXfFor(prexgPath, input, data.Nz);
+                data = report.Stage("prealign", () => Prealign(backend, data, xfs));
+            }
+            var result = report.Stage("track", () => new BeadTracker(ctx.Log).Track(data, tilts, options, ctx.Progress("track")));
+            if (result.Seeded == 0)
+                throw new TomalignInputException(input, "no gold bead was found on the view nearest zero tilt",
+                    "check --bead-diameter (pixels of this stack) and --light-beads, or use `tomalign patch` for a series without gold");
+            Directory.CreateDirectory(dir);
+            string fid = Path.Combine(dir, baseName + ".fid"), text = Path.Combine(dir, baseName + ".fid.txt");
+            ImodModel.FromObservations(result.Observations, data.Nx, data.Ny, data.Nz).Write(fid);
+            Tomalign.Core.IO.AtomicFile.WriteAllLines(text, result.Observations.Select(o =>
+                FormattableString.Invariant($"{o.Landmark + 1} {o.X:F3} {o.Y:F3} {o.View}")));
+            report.Outputs.AddRange([Path.GetFullPath(fid), Path.GetFullPath(text)]);
+            report.Warnings.AddRange(result.Warnings);
+            report.Results["seeded"] = result.Seeded;
+            report.Results["observations"] = result.Observations.Count;
+            report.Results["meanTrackLength"] = result.MeanTrackLength;
+            report.Results["referenceView"] = result.ReferenceView;
+            report.Write(Path.Combine(dir, baseName + ".track.json"));
+            ctx.Out.WriteLine($"Tracked {result.Seeded} beads, {result.Observations.Count} observations (mean track {result.MeanTrackLength:F1} of {data.Nz} views): {fid}");
+            return ExitCodes.Ok;
+        });
+        return cmd;
+    }
+}
