@@ -108,6 +108,7 @@ internal static partial class Commands
 
         // 2. Landmarks on the prealigned stack.
         List<LandmarkObservation> observations;
+        ImageStack? prealigned = null;
         if (resume && File.Exists(P(".fid")))
         {
             observations = ImodModel.Read(P(".fid")).ToObservations();
@@ -115,15 +116,30 @@ internal static partial class Commands
         }
         else
         {
-            var pre = report.Stage("prealign", () => Prealign(backend, data, prexg));
+            var pre = prealigned = report.Stage("prealign", () => Prealign(backend, data, prexg));
             observations = report.Stage("landmarks", () => Landmarks(ctx, report, backend, pre, tilts, tiltAxis, markerless, beadDiameter, beadCount, input));
             ImodModel.FromObservations(observations, data.Nx, data.Ny, data.Nz).Write(P(".fid"));
             report.Outputs.Add(Path.GetFullPath(P(".fid")));
         }
 
-        // 3. Solve, combined with the prealignment.
+        // 3. Solve, combined with the prealignment; for beads, a second tracking pass with the solved model and a final solve.
         var solveInput = new SolveInput(observations, data.Nx, data.Ny, tilts, tiltAxis);
         var result = report.Stage("solve", () => new BundleSolver(backend.BundleNormalEquations, ctx.Log).Solve(solveInput, solveOptions));
+        if (!markerless && prealigned is not null)
+        {
+            var options = new BeadTrackOptions { BeadDiameter = beadDiameter!.Value, Beads = beadCount, TiltAxisDegrees = tiltAxis };
+            var first = new BeadTrackResult(observations, beadCount, 0, 0, []);
+            var second = report.Stage("beads (2nd pass)", () => new BeadTracker(ctx.Log).Refine(prealigned, first, result, options));
+            if (second.Observations.Count >= observations.Count / 2)
+            {
+                observations = second.Observations.ToList();
+                ImodModel.FromObservations(observations, data.Nx, data.Ny, data.Nz).Write(P(".fid"));
+                solveInput = new SolveInput(observations, data.Nx, data.Ny, tilts, tiltAxis);
+                var previous = result;
+                result = report.Stage("solve (final)", () => new BundleSolver(backend.BundleNormalEquations, ctx.Log).Solve(solveInput, solveOptions));
+                report.Results["firstPassResidualMean"] = previous.Overall.Mean;
+            }
+        }
         var files = SolveFiles.Write(result, solveInput, solveOptions, dir, baseName, prexg, P(".prexg"));
         report.Outputs.AddRange(files.All.Select(Path.GetFullPath));
         report.Warnings.AddRange(result.Notes);

@@ -144,10 +144,49 @@ public sealed class BeadTracker(ILogger? logger = null)
         return new BeadTrackResult(obs, seeds.Count, reference, meanLength, warnings);
     }
 
-    /// <summary>The darkest smoothed pixel within r + 2 of the prediction, refined by the centre fit.</summary>
-    private static (double X, double Y)? Find(ReadOnlySpan<float> view, float[] smoothed, int nx, int ny, double px, double py, double r, bool dark)
+    /// <summary>
+    /// The second pass (beadtrack's refit with the final model): every solved bead is projected into
+    /// every view with the solved geometry, and its centre is searched again near that prediction. This
+    /// re-finds beads lost on the first pass and replaces mis-tracked points; a bead the solve flagged
+    /// as a whole is dropped. Coordinates as the solve's input (the same prealigned stack).
+    /// </summary>
+    public BeadTrackResult Refine(ImageStack stack, BeadTrackResult first, SolveResult solved, BeadTrackOptions o)
     {
-        int reach = (int)Math.Ceiling(r + 2);
+        ArgumentNullException.ThrowIfNull(stack);
+        ArgumentNullException.ThrowIfNull(first);
+        ArgumentNullException.ThrowIfNull(solved);
+        o.Validate();
+        int nx = stack.Nx, ny = stack.Ny, nz = stack.Nz;
+        if (solved.Views.Length != nz) throw new ArgumentException($"the solve has {solved.Views.Length} views, the stack {nz}");
+        double r = o.BeadDiameter / 2, sign = o.LightBeads ? -1 : 1;
+        var smoothed = new float[nz][];
+        Parallel.For(0, nz, z => smoothed[z] = Smooth(stack.ReadView(z).ToArray(), nx, ny, Math.Max(0.7, r / 2), sign));
+        var beads = solved.Landmarks.Where(l => !l.Flagged).ToArray();
+        var found = new List<LandmarkObservation>[beads.Length];
+        Parallel.For(0, beads.Length, b =>
+        {
+            var list = new List<LandmarkObservation>();
+            var l = beads[b];
+            for (int v = 0; v < nz; v++)
+            {
+                var (x, y) = solved.Views[v].ProjectPoint(l.X, l.Y, l.Z);
+                double px = x + nx / 2.0, py = y + ny / 2.0;
+                var f = Find(stack.ReadView(v), smoothed[v], nx, ny, px, py, r, !o.LightBeads, reach: 2);
+                if (f is { } p && Math.Sqrt((p.X - px) * (p.X - px) + (p.Y - py) * (p.Y - py)) <= Math.Min(r, 3))
+                    list.Add(new LandmarkObservation(l.Id, v, p.X, p.Y));
+            }
+            found[b] = list;
+        });
+        var obs = found.SelectMany(f => f).ToList();
+        _log.LogInformation("beads, second pass: {Beads} beads, {Observations} observations (first pass {First})", beads.Length, obs.Count, first.Observations.Count);
+        return new BeadTrackResult(obs, first.Seeded, first.ReferenceView, beads.Length > 0 ? (double)obs.Count / beads.Length : 0, first.Warnings);
+    }
+
+    /// <summary>The darkest smoothed pixel within r + 2 of the prediction, refined by the centre fit.</summary>
+    private static (double X, double Y)? Find(ReadOnlySpan<float> view, float[] smoothed, int nx, int ny, double px, double py, double r, bool dark,
+        int reach = -1)
+    {
+        if (reach < 0) reach = (int)Math.Ceiling(r + 2);
         int x0 = (int)Math.Round(px), y0 = (int)Math.Round(py);
         double edge = BeadCentreFit.OuterRadius(r) + 1;
         float best = float.NegativeInfinity; int bx = -1, by = -1;
