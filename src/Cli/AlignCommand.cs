@@ -129,7 +129,7 @@ internal static partial class Commands
         {
             var options = new BeadTrackOptions { BeadDiameter = beadDiameter!.Value, Beads = beadCount, TiltAxisDegrees = tiltAxis };
             var first = new BeadTrackResult(observations, beadCount, 0, 0, []);
-            var second = report.Stage("beads (2nd pass)", () => new BeadTracker(ctx.Log).Refine(prealigned, first, result, options));
+            var second = report.Stage("beads (2nd pass)", () => new BeadTracker(backend.TemplateCorrelator, ctx.Log).Refine(prealigned, first, result, options));
             if (second.Observations.Count >= observations.Count / 2)
             {
                 observations = second.Observations.ToList();
@@ -174,7 +174,7 @@ internal static partial class Commands
     {
         if (!markerless)
         {
-            var b = new BeadTracker(ctx.Log).Track(pre, tilts, new BeadTrackOptions { BeadDiameter = beadDiameter!.Value, Beads = beadCount, TiltAxisDegrees = tiltAxis },
+            var b = new BeadTracker(backend.TemplateCorrelator, ctx.Log).Track(pre, tilts, new BeadTrackOptions { BeadDiameter = beadDiameter!.Value, Beads = beadCount, TiltAxisDegrees = tiltAxis },
                 ctx.Progress("beads"));
             if (b.Seeded == 0)
                 throw new TomalignInputException(input, "no gold bead was found on the view nearest zero tilt",

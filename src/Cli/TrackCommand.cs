@@ -53,7 +53,7 @@ internal static partial class Commands
                 var xfs = TiltSeriesFiles.ReadXfFor(prexgPath, input, data.Nz);
                 data = report.Stage("prealign", () => Prealign(backend, data, xfs));
             }
-            var result = report.Stage("track", () => new BeadTracker(ctx.Log).Track(data, tilts, options, ctx.Progress("track")));
+            var result = report.Stage("track", () => new BeadTracker(backend.TemplateCorrelator, ctx.Log).Track(data, tilts, options, ctx.Progress("track")));
             if (result.Seeded == 0)
                 throw new TomalignInputException(input, "no gold bead was found on the view nearest zero tilt",
                     "check --bead-diameter (pixels of this stack) and --light-beads, or use `tomalign patch` for a series without gold");

@@ -109,6 +109,11 @@ internal static partial class Commands
                 double? tbg = gpu is null ? null : StageBenchmark.TimeBackprojection(gpu, series.Raw, series.NominalTilts, bpRows, thickness, reps).TotalSeconds;
                 rows.Add(new BenchRow("backproject", $"{bpRows} rows×{n}×{thickness}, {nz} v", tbc, tbg));
             }
+            {
+                double ttc = StageBenchmark.TimeTemplateCorrelation(cpu, series.Raw, 15, reps).TotalSeconds;
+                double? ttg = gpu is null ? null : StageBenchmark.TimeTemplateCorrelation(gpu, series.Raw, 15, reps).TotalSeconds;
+                rows.Add(new BenchRow("bead template", $"{n}×{n}×{nz}, 15²", ttc, ttg));
+            }
             ctx.Out.WriteLine($"CPU: {cpu.Description}");
             ctx.Out.WriteLine($"GPU: {gpu?.Description ?? "none"}");
             ctx.Out.WriteLine($"{"stage",-16} {"size",-22} {"cpu s",10} {"gpu s",10} {"speed-up",9}");

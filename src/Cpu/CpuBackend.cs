@@ -23,6 +23,7 @@ public sealed class CpuBackend : IComputeBackend
     public IFft2D Fft { get; }
     public IPairCorrelator PairCorrelator { get; }
     public IBackprojector Backprojector { get; } = new CpuBackprojector();
+    public ITemplateCorrelator TemplateCorrelator { get; } = new CpuTemplateCorrelator();
 
     public void Dispose() { }
 }

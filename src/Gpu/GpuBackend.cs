@@ -21,6 +21,7 @@ public sealed class GpuBackend : IComputeBackend
     private readonly Lazy<IComputeBackend>? _fallback;
     private readonly Lazy<GpuBundleNormalEquations> _bundle;
     private readonly Lazy<GpuBackprojector> _backprojector;
+    private readonly Lazy<GpuTemplateCorrelator> _templateCorrelator;
     private readonly Lazy<IDeviceFft2D> _deviceFft;
     private readonly Lazy<GpuFft2D> _fft;
     private readonly Lazy<GpuPairCorrelator> _devicePairCorrelator;
@@ -36,6 +37,7 @@ public sealed class GpuBackend : IComputeBackend
         DeviceWarper = new GpuStackWarper(accelerator);
         _bundle = new Lazy<GpuBundleNormalEquations>(() => new GpuBundleNormalEquations(Accelerator));
         _backprojector = new Lazy<GpuBackprojector>(() => new GpuBackprojector(Accelerator));
+        _templateCorrelator = new Lazy<GpuTemplateCorrelator>(() => new GpuTemplateCorrelator(Accelerator));
         _deviceFft = new Lazy<IDeviceFft2D>(() => DeviceFft.Create(accelerator));
         _fft = new Lazy<GpuFft2D>(() => new GpuFft2D(accelerator, _deviceFft.Value));
         _devicePairCorrelator = new Lazy<GpuPairCorrelator>(() => new GpuPairCorrelator(accelerator, _deviceFft.Value));
@@ -92,6 +94,9 @@ public sealed class GpuBackend : IComputeBackend
 
     /// <summary>Backprojection and forward projection on this device (kernels compiled on first use).</summary>
     public IBackprojector Backprojector => _backprojector.Value;
+
+    /// <summary>Batched template correlation on this device (kernel compiled on first use).</summary>
+    public ITemplateCorrelator TemplateCorrelator => _templateCorrelator.Value;
     /// <summary>The device FFT on host buffers (uploads, transforms, downloads).</summary>
     public IFft2D Fft => _fft.Value;
 

@@ -30,4 +30,7 @@ public interface IComputeBackend : IDisposable
 
     /// <summary>Backprojection and forward projection of Y slabs (the reconstruction stage).</summary>
     IBackprojector Backprojector { get; }
+
+    /// <summary>Batched correlation of views with a small template (bead detection and tracking).</summary>
+    ITemplateCorrelator TemplateCorrelator { get; }
 }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Tomalign.Core.Backend;
 using Tomalign.Core.Imaging;
 using Tomalign.Core.Solve;
 
@@ -16,7 +17,7 @@ public sealed record BeadTrackOptions
     public double TiltAxisDegrees { get; init; }
     /// <summary>Light beads on a dark background (default: dark beads, as gold in bright-field).</summary>
     public bool LightBeads { get; init; }
-    /// <summary>A candidate must be darker than the smoothed view's median by this many robust SDs.</summary>
+    /// <summary>A candidate must be darker than the scores view's median by this many robust SDs.</summary>
     public double MinimumContrastSds { get; init; } = 4;
     /// <summary>Views a bead may be missed in before its track ends.</summary>
     public int MaxGap { get; init; } = 2;
@@ -32,17 +33,19 @@ public sealed record BeadTrackOptions
 public sealed record BeadTrackResult(IReadOnlyList<LandmarkObservation> Observations, int Seeded, int ReferenceView, double MeanTrackLength, IReadOnlyList<string> Warnings);
 
 /// <summary>
-/// Gold beads through a prealigned series, on the managed CPU path: candidates on the view nearest
-/// zero tilt (Gaussian-smoothed minima, well contrasted, non-overlapping, away from the edges, the
-/// strongest first), then each bead followed outward view by view. The next position is predicted
+/// Gold beads through a prealigned series. Detection: every view is correlated in one batch with a
+/// model of the projected bead (the backend's template kernel), seeds are the strongest well-separated
+/// peaks on the view nearest zero tilt (away from the edges), then the average of the best beads
+/// becomes the template of a second pass (as Dynamo does). Each bead is then followed outward view by view. The next position is predicted
 /// from the last two (their motion carries the parallax of the bead's height) or, for the first step,
-/// from the cosine foreshortening perpendicular to the tilt axis; the darkest smoothed pixel near the
+/// from the cosine foreshortening perpendicular to the tilt axis; the best template score near the
 /// prediction starts a sub-pixel centre fit (<see cref="BeadCentreFit"/>); a fit that fails or wanders
 /// off is a miss, and a bead missed in more than <see cref="BeadTrackOptions.MaxGap"/> views in a row
 /// ends its track. Coordinates are those of the given stack (image pixels).
 /// </summary>
-public sealed class BeadTracker(ILogger? logger = null)
+public sealed class BeadTracker(ITemplateCorrelator correlator, ILogger? logger = null)
 {
+    private readonly ITemplateCorrelator _correlator = correlator ?? throw new ArgumentNullException(nameof(correlator));
     private readonly ILogger _log = logger ?? NullLogger.Instance;
 
     public BeadTrackResult Track(ImageStack stack, IReadOnlyList<double> tiltDegrees, BeadTrackOptions o, IProgress<double>? progress = null)
@@ -52,40 +55,24 @@ public sealed class BeadTracker(ILogger? logger = null)
         int nx = stack.Nx, ny = stack.Ny, nz = stack.Nz;
         if (tiltDegrees.Count != nz) throw new ArgumentException($"{tiltDegrees.Count} tilt angles for {nz} views");
         double r = o.BeadDiameter / 2;
-        double sign = o.LightBeads ? -1 : 1;
         int reference = Enumerable.Range(0, nz).MinBy(i => Math.Abs(tiltDegrees[i]));
-        var smoothed = new float[nz][];
-        Parallel.For(0, nz, z => smoothed[z] = Smooth(stack.ReadView(z).ToArray(), nx, ny, Math.Max(0.7, r / 2), sign));
+        // Detection, first pass: every view correlated in one batch with a model of the projected bead.
+        var model = BeadModel(r, o.LightBeads, out int size);
+        var scores = Correlate(stack, model, size);
 
-        // Seeds: local maxima of the (sign-corrected, smoothed) darkness, contrast above the threshold.
-        var s0 = smoothed[reference];
-        var sample = s0.Where((_, k) => k % 7 == 0).OrderBy(v => v).ToArray();
-        double median = sample[sample.Length / 2];
-        double mad = sample.Select(v => Math.Abs(v - median)).OrderBy(v => v).ElementAt(sample.Length / 2) * 1.4826;
-        double edge = BeadCentreFit.OuterRadius(r) + 2;
-        int win = Math.Max(1, (int)Math.Round(r));
-        var candidates = new List<(int X, int Y, float V)>();
-        for (int y = (int)edge; y < ny - edge; y++)
-            for (int x = (int)edge; x < nx - edge; x++)
-            {
-                float v = s0[y * nx + x];
-                if (v < median + o.MinimumContrastSds * mad) continue;
-                bool peak = true;
-                for (int dy = -win; dy <= win && peak; dy++)
-                    for (int dx = -win; dx <= win; dx++)
-                        if ((dx != 0 || dy != 0) && s0[(y + dy) * nx + x + dx] > v) { peak = false; break; }
-                if (peak) candidates.Add((x, y, v));
-            }
-        double minSep = 3 * r + 4;
-        var seeds = new List<(double X, double Y)>();
-        foreach (var c in candidates.OrderByDescending(c => c.V))
+        var seeds = Seeds(scores[reference], stack.ReadView(reference), nx, ny, r, o, out int candidateCount);
+        // Second pass (as Dynamo does): the average of the best beads as the template, every view again, seeds again.
+        if (seeds.Count >= 3)
         {
-            if (seeds.Count >= o.Beads) break;
-            if (seeds.Any(s => (s.X - c.X) * (s.X - c.X) + (s.Y - c.Y) * (s.Y - c.Y) < minSep * minSep)) continue;
-            var fit = BeadCentreFit.Fit(stack.ReadView(reference), nx, ny, c.X, c.Y, r, !o.LightBeads);
-            if (fit is { } f) seeds.Add((f.X, f.Y));
+            var averaged = AverageTemplate(stack.ReadView(reference), nx, ny, seeds.Take(10).ToList(), size);
+            if (averaged is not null)
+            {
+                scores = Correlate(stack, averaged, size);
+                var reseeded = Seeds(scores[reference], stack.ReadView(reference), nx, ny, r, o, out int count2);
+                if (reseeded.Count >= seeds.Count / 2) seeds = reseeded;
+            }
         }
-        _log.LogInformation("beads: {Seeds} seeded on view {Ref} ({Candidates} candidates)", seeds.Count, reference, candidates.Count);
+        _log.LogInformation("beads: {Seeds} seeded on view {Ref}", seeds.Count, reference);
         var warnings = new List<string>();
         if (seeds.Count == 0)
         {
@@ -124,7 +111,7 @@ public sealed class BeadTracker(ILogger? logger = null)
                         double perp = (p.X - cx) * ux + (p.Y - cy) * uy;
                         px = p.X + (g - 1) * perp * ux; py = p.Y + (g - 1) * perp * uy;
                     }
-                    var found = Find(stack.ReadView(v), smoothed[v], nx, ny, px, py, r, !o.LightBeads);
+                    var found = Find(stack.ReadView(v), scores[v], nx, ny, px, py, r, !o.LightBeads);
                     if (found is { } f && Math.Sqrt((f.X - px) * (f.X - px) + (f.Y - py) * (f.Y - py)) <= r + 3)
                     {
                         positions[b, v] = f;
@@ -158,9 +145,9 @@ public sealed class BeadTracker(ILogger? logger = null)
         o.Validate();
         int nx = stack.Nx, ny = stack.Ny, nz = stack.Nz;
         if (solved.Views.Length != nz) throw new ArgumentException($"the solve has {solved.Views.Length} views, the stack {nz}");
-        double r = o.BeadDiameter / 2, sign = o.LightBeads ? -1 : 1;
-        var smoothed = new float[nz][];
-        Parallel.For(0, nz, z => smoothed[z] = Smooth(stack.ReadView(z).ToArray(), nx, ny, Math.Max(0.7, r / 2), sign));
+        double r = o.BeadDiameter / 2;
+        var model = BeadModel(r, o.LightBeads, out int size);
+        var scores = Correlate(stack, model, size);
         var beads = solved.Landmarks.Where(l => !l.Flagged).ToArray();
         var found = new List<LandmarkObservation>[beads.Length];
         Parallel.For(0, beads.Length, b =>
@@ -171,7 +158,7 @@ public sealed class BeadTracker(ILogger? logger = null)
             {
                 var (x, y) = solved.Views[v].ProjectPoint(l.X, l.Y, l.Z);
                 double px = x + nx / 2.0, py = y + ny / 2.0;
-                var f = Find(stack.ReadView(v), smoothed[v], nx, ny, px, py, r, !o.LightBeads, reach: 2);
+                var f = Find(stack.ReadView(v), scores[v], nx, ny, px, py, r, !o.LightBeads, reach: 2);
                 if (f is { } p && Math.Sqrt((p.X - px) * (p.X - px) + (p.Y - py) * (p.Y - py)) <= Math.Min(r, 3))
                     list.Add(new LandmarkObservation(l.Id, v, p.X, p.Y));
             }
@@ -182,8 +169,8 @@ public sealed class BeadTracker(ILogger? logger = null)
         return new BeadTrackResult(obs, first.Seeded, first.ReferenceView, beads.Length > 0 ? (double)obs.Count / beads.Length : 0, first.Warnings);
     }
 
-    /// <summary>The darkest smoothed pixel within r + 2 of the prediction, refined by the centre fit.</summary>
-    private static (double X, double Y)? Find(ReadOnlySpan<float> view, float[] smoothed, int nx, int ny, double px, double py, double r, bool dark,
+    /// <summary>The best score within r + 2 of the prediction, refined by the centre fit.</summary>
+    private static (double X, double Y)? Find(ReadOnlySpan<float> view, float[] scores, int nx, int ny, double px, double py, double r, bool dark,
         int reach = -1)
     {
         if (reach < 0) reach = (int)Math.Ceiling(r + 2);
@@ -194,7 +181,7 @@ public sealed class BeadTracker(ILogger? logger = null)
             for (int x = x0 - reach; x <= x0 + reach; x++)
             {
                 if (x < edge || y < edge || x > nx - 1 - edge || y > ny - 1 - edge) continue;
-                float v = smoothed[y * nx + x];
+                float v = scores[y * nx + x];
                 if (v > best) { best = v; bx = x; by = y; }
             }
         if (bx < 0) return null;
@@ -202,30 +189,97 @@ public sealed class BeadTracker(ILogger? logger = null)
         return fit is { } f ? (f.X, f.Y) : null;
     }
 
-    /// <summary>Separable Gaussian smoothing (edges clamped), times <paramref name="sign"/> so beads are maxima.</summary>
-    private static float[] Smooth(float[] v, int nx, int ny, double sigma, double sign)
+    /// <summary>
+    /// Seeds on one view's score map: local maxima (window ±r) above median + k·robust SD of the map,
+    /// away from the edges, strongest first, at least 3r + 4 apart, each refined by the centre fit.
+    /// </summary>
+    private static List<(double X, double Y)> Seeds(float[] score, ReadOnlySpan<float> view, int nx, int ny, double r, BeadTrackOptions o, out int candidateCount)
     {
-        int rad = (int)Math.Ceiling(3 * sigma);
-        var k = new float[2 * rad + 1];
-        double sum = 0;
-        for (int t = -rad; t <= rad; t++) sum += k[t + rad] = (float)Math.Exp(-t * t / (2 * sigma * sigma));
-        for (int t = 0; t < k.Length; t++) k[t] = (float)(k[t] / sum * -sign);
-        var tmp = new float[v.Length];
-        var outp = new float[v.Length];
-        for (int y = 0; y < ny; y++)
-            for (int x = 0; x < nx; x++)
+        var sample = score.Where((_, k) => k % 7 == 0).OrderBy(v => v).ToArray();
+        double median = sample[sample.Length / 2];
+        double mad = sample.Select(v => Math.Abs(v - median)).OrderBy(v => v).ElementAt(sample.Length / 2) * 1.4826;
+        double edge = BeadCentreFit.OuterRadius(r) + 2;
+        int win = Math.Max(1, (int)Math.Round(r));
+        var candidates = new List<(int X, int Y, float V)>();
+        for (int y = (int)edge; y < ny - edge; y++)
+            for (int x = (int)edge; x < nx - edge; x++)
             {
-                float s = 0;
-                for (int t = -rad; t <= rad; t++) s += k[t + rad] * v[y * nx + Math.Clamp(x + t, 0, nx - 1)];
-                tmp[y * nx + x] = s;
+                float v = score[y * nx + x];
+                if (v < median + o.MinimumContrastSds * mad) continue;
+                bool peak = true;
+                for (int dy = -win; dy <= win && peak; dy++)
+                    for (int dx = -win; dx <= win; dx++)
+                        if ((dx != 0 || dy != 0) && score[(y + dy) * nx + x + dx] > v) { peak = false; break; }
+                if (peak) candidates.Add((x, y, v));
             }
-        for (int y = 0; y < ny; y++)
-            for (int x = 0; x < nx; x++)
+        candidateCount = candidates.Count;
+        double minSep = 3 * r + 4;
+        var seeds = new List<(double X, double Y)>();
+        foreach (var c in candidates.OrderByDescending(c => c.V))
+        {
+            if (seeds.Count >= o.Beads) break;
+            if (seeds.Any(s => (s.X - c.X) * (s.X - c.X) + (s.Y - c.Y) * (s.Y - c.Y) < minSep * minSep)) continue;
+            var fit = BeadCentreFit.Fit(view, nx, ny, c.X, c.Y, r, !o.LightBeads);
+            if (fit is { } f) seeds.Add((f.X, f.Y));
+        }
+        return seeds;
+    }
+
+    /// <summary>
+    /// The projected bead, 2·√(r² − d²) (4×4 sub-samples per pixel), negated for dark beads, made zero-mean
+    /// and unit-norm over a square of side 2·⌈r + 1.5⌉ + 1: correlation with it peaks on beads.
+    /// </summary>
+    public static float[] BeadModel(double r, bool lightBeads, out int size)
+    {
+        int h = (int)Math.Ceiling(r + 1.5);
+        size = 2 * h + 1;
+        var t = new double[size * size];
+        for (int j = 0; j < size; j++)
+            for (int i = 0; i < size; i++)
             {
-                float s = 0;
-                for (int t = -rad; t <= rad; t++) s += (k[t + rad] < 0 ? -k[t + rad] : k[t + rad]) * tmp[Math.Clamp(y + t, 0, ny - 1) * nx + x];
-                outp[y * nx + x] = s;
+                double sum = 0;
+                for (int sj = 0; sj < 4; sj++)
+                    for (int si = 0; si < 4; si++)
+                    {
+                        double dx = i - h + (si + 0.5) / 4 - 0.5, dy = j - h + (sj + 0.5) / 4 - 0.5, q = r * r - dx * dx - dy * dy;
+                        if (q > 0) sum += 2 * Math.Sqrt(q);
+                    }
+                t[j * size + i] = (lightBeads ? 1 : -1) * sum / 16;
             }
-        return outp;
+        return Normalise(t);
+    }
+
+    private static float[] Normalise(double[] t)
+    {
+        double mean = t.Average();
+        double norm = Math.Sqrt(t.Sum(v => (v - mean) * (v - mean)));
+        return t.Select(v => (float)(norm > 0 ? (v - mean) / norm : 0)).ToArray();
+    }
+
+    /// <summary>The mean of the views around the given bead centres (rounded), zero-mean and unit-norm; null if none fits.</summary>
+    private static float[]? AverageTemplate(ReadOnlySpan<float> view, int nx, int ny, List<(double X, double Y)> centres, int size)
+    {
+        int h = size / 2;
+        var sum = new double[size * size];
+        int used = 0;
+        foreach (var (x, y) in centres)
+        {
+            int cx = (int)Math.Round(x), cy = (int)Math.Round(y);
+            if (cx - h < 0 || cy - h < 0 || cx + h >= nx || cy + h >= ny) continue;
+            for (int j = 0; j < size; j++)
+                for (int i = 0; i < size; i++) sum[j * size + i] += view[(cy - h + j) * nx + cx - h + i];
+            used++;
+        }
+        return used == 0 ? null : Normalise(sum);
+    }
+
+    /// <summary>Every view correlated with the template in one batch (the backend's kernel), as one score map per view.</summary>
+    private float[][] Correlate(ImageStack stack, float[] template, int size)
+    {
+        var all = new float[stack.Data.Length];
+        _correlator.Correlate(stack.Data, stack.Nx, stack.Ny, stack.Nz, template, size, all);
+        var maps = new float[stack.Nz][];
+        for (int z = 0; z < stack.Nz; z++) maps[z] = all.AsSpan(z * stack.ViewLength, stack.ViewLength).ToArray();
+        return maps;
     }
 }

@@ -29,7 +29,7 @@ public sealed class BeadTrackerTests(ITestOutputHelper output)
         var fill = new float[nz];
         Array.Fill(fill, 1f);
         new CpuBackend().Warper.Warp(series.Raw.Data, n, n, nz, coarse.Prexg, fill, new WarpOptions(1, Interpolation.Linear), pre.Data);
-        var result = new BeadTracker().Track(pre, tilts, new BeadTrackOptions { BeadDiameter = 10, Beads = 25, TiltAxisDegrees = 85 });
+        var result = new BeadTracker(new CpuTemplateCorrelator()).Track(pre, tilts, new BeadTrackOptions { BeadDiameter = 10, Beads = 25, TiltAxisDegrees = 85 });
 
         // Match every observation to the nearest true bead projection (prealigned frame).
         int within1 = 0; double sum2 = 0; int far = 0;
@@ -68,4 +68,36 @@ public sealed class BeadTrackOptionsTests
     [InlineData(10.0, 0)]
     public void NonsenseIsRefused(double diameter, int beads) =>
         Assert.Throws<ArgumentException>(() => new BeadTrackOptions { BeadDiameter = diameter, Beads = beads }.Validate());
+}
+
+/// <summary>The template-correlation kernel (ILGPU's CPU accelerator) against its managed twin on fresh random inputs.</summary>
+[Collection(Tomalign.Tests.Backend.IlgpuCpuCollection.Name)]
+public sealed class TemplateCorrelatorParityTests(Tomalign.Tests.Backend.IlgpuCpuFixture fixture)
+{
+    [Theory]
+    [InlineData(37, 24, 3, 7)]
+    [InlineData(16, 17, 2, 1)]
+    [InlineData(20, 9, 1, 11)]
+    public void KernelMatchesTheTwinAndWritesEverything(int nx, int ny, int nz, int size)
+    {
+        var r = Tomalign.Core.Backend.Verification.KernelVerifier.VerifyTemplateCorrelation(fixture.Backend, new CpuBackend(), nx, ny, nz, size, new Random(Random.Shared.Next()));
+        Assert.True(r.AllWritten, r.ToString());
+        Assert.True(r.Passed, r.ToString());
+    }
+
+    [Fact]
+    public void TheModelPeaksOnADarkDisk()
+    {
+        // A dark disk at (20, 14) in a flat 40×30 view: the correlation with the bead model is largest there.
+        const int nx = 40, ny = 30;
+        var view = new float[nx * ny];
+        for (int y = 0; y < ny; y++)
+            for (int x = 0; x < nx; x++)
+                view[y * nx + x] = (x - 20) * (x - 20) + (y - 14) * (y - 14) <= 16 ? 0.2f : 1f;
+        var model = BeadTracker.BeadModel(4, lightBeads: false, out int size);
+        var score = new float[view.Length];
+        new CpuTemplateCorrelator().Correlate(view, nx, ny, 1, model, size, score);
+        int best = Array.IndexOf(score, score.Max());
+        Assert.Equal((20, 14), (best % nx, best / nx));
+    }
 }

@@ -82,6 +82,17 @@ public static class StageBenchmark
         return Time(() => backend.Backprojector.Backproject(proj, cos, sin, w, g, slab), repeats);
     }
 
+    /// <summary>Median wall time of correlating every view of the stack with a bead template of the given size, after one warm-up.</summary>
+    public static TimeSpan TimeTemplateCorrelation(IComputeBackend backend, ImageStack stack, int size, int repeats)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(stack);
+        if (repeats < 1) throw new ArgumentOutOfRangeException(nameof(repeats), "at least one repeat");
+        var template = Tomalign.Core.Beads.BeadTracker.BeadModel((size - 3) / 2.0, false, out int s);
+        var output = new float[stack.Data.Length];
+        return Time(() => backend.TemplateCorrelator.Correlate(stack.Data, stack.Nx, stack.Ny, stack.Nz, template, s, output), repeats);
+    }
+
     /// <summary>
     /// Median wall time of one batched correlation of <paramref name="pairs"/> (views uploaded
     /// each call, as the coarse stage does), after one untimed warm-up.

@@ -37,6 +37,9 @@ public static partial class KernelVerifier
             foreach (int bin in new[] { 1, 2 })
                 results.Add(VerifyWarp(gpu, cpu, nx, ny, nz, new WarpOptions(bin, interpolation), random));
         results.AddRange(VerifyBundle(gpu, cpu, BundleSizeFor(gpu, size), random));
+        // Bead detection: the whole (odd-height) views on a GPU with a 21² template, small ones on the emulator.
+        results.Add(gpu.IsGpu ? VerifyTemplateCorrelation(gpu, cpu, size, size - 1, 4, 21, random)
+                              : VerifyTemplateCorrelation(gpu, cpu, Math.Min(size, 40), Math.Min(size, 40) - 1, 2, 7, random));
         // Backprojection: a realistic slab on a GPU (16 rows of the full width, 61 views, thickness size/2), a small one on the emulator.
         results.AddRange(gpu.IsGpu ? VerifyBackprojection(gpu, cpu, size, 16, 61, Math.Max(8, size / 2), random)
                                    : VerifyBackprojection(gpu, cpu, Math.Min(size, 48), 2, 7, 12, random));

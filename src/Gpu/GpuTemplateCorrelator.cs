@@ -1,0 +1,40 @@
+using System.Runtime.InteropServices;
+using ILGPU;
+using ILGPU.Runtime;
+using Tomalign.Core.Backend;
+using Tomalign.Kernels;
+
+namespace Tomalign.Gpu;
+
+/// <summary>Batched template correlation on an ILGPU accelerator, in chunks of whole views that fit in device memory.</summary>
+public sealed class GpuTemplateCorrelator : ITemplateCorrelator
+{
+    private readonly Accelerator _accelerator;
+    private readonly Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> _kernel;
+
+    public GpuTemplateCorrelator(Accelerator accelerator)
+    {
+        _accelerator = accelerator ?? throw new ArgumentNullException(nameof(accelerator));
+        _kernel = accelerator.LoadAutoGroupedStreamKernel<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(TemplateKernels.Correlate);
+    }
+
+    public void Correlate(ReadOnlySpan<float> views, int nx, int ny, int nz, ReadOnlySpan<float> template, int size, Span<float> output)
+    {
+        TemplateCorrelationArguments.Validate(views.Length, nx, ny, nz, template.Length, size, output.Length);
+        long perView = (long)nx * ny;
+        int chunk = DeviceChunking.ViewsPerChunk(_accelerator.MemorySize, 2 * 4 * perView, nz, elementsPerView: perView, maxElementsPerBuffer: int.MaxValue);
+        using var t = _accelerator.Allocate1D<float>(template.Length);
+        t.View.CopyFromCPU(ref MemoryMarshal.GetReference(template), template.Length);
+        using var src = _accelerator.Allocate1D<float>(chunk * perView);
+        using var dst = _accelerator.Allocate1D<float>(chunk * perView);
+        foreach (var (start, count) in DeviceChunking.Chunks(nz, chunk))
+        {
+            var s = src.View.SubView(0, count * perView);
+            var d = dst.View.SubView(0, count * perView);
+            s.CopyFromCPU(ref MemoryMarshal.GetReference(views.Slice((int)(start * perView), (int)(count * perView))), count * perView);
+            _kernel(new Index3D(nx, ny, count), s, t.View, d, nx, ny, size);
+            _accelerator.Synchronize();
+            d.CopyToCPU(ref MemoryMarshal.GetReference(output.Slice((int)(start * perView), (int)(count * perView))), count * perView);
+        }
+    }
+}
