@@ -22,6 +22,8 @@ public sealed class GpuBackend : IComputeBackend
     private readonly Lazy<GpuBundleNormalEquations> _bundle;
     private readonly Lazy<GpuBackprojector> _backprojector;
     private readonly Lazy<GpuTemplateCorrelator> _templateCorrelator;
+    private readonly Lazy<IBackprojector> _backprojectorWithFallback;
+    private readonly Lazy<ITemplateCorrelator> _templateCorrelatorWithFallback;
     private readonly Lazy<IDeviceFft2D> _deviceFft;
     private readonly Lazy<GpuFft2D> _fft;
     private readonly Lazy<GpuPairCorrelator> _devicePairCorrelator;
@@ -43,6 +45,8 @@ public sealed class GpuBackend : IComputeBackend
         _devicePairCorrelator = new Lazy<GpuPairCorrelator>(() => new GpuPairCorrelator(accelerator, _deviceFft.Value));
         if (cpuFallback is null)
         {
+            _backprojectorWithFallback = new Lazy<IBackprojector>(() => _backprojector.Value);
+            _templateCorrelatorWithFallback = new Lazy<ITemplateCorrelator>(() => _templateCorrelator.Value);
             Warper = DeviceWarper;
             _pairCorrelator = new Lazy<IPairCorrelator>(() => _devicePairCorrelator.Value);
         }
@@ -51,6 +55,10 @@ public sealed class GpuBackend : IComputeBackend
             var fallback = _fallback = new Lazy<IComputeBackend>(cpuFallback);
             var log = logger ?? NullLogger.Instance;
             Warper = new FallbackStackWarper(DeviceWarper, () => fallback.Value.Warper, log, Name);
+            _backprojectorWithFallback = new Lazy<IBackprojector>(() =>
+                new FallbackBackprojector(_backprojector.Value, () => fallback.Value.Backprojector, log, Name));
+            _templateCorrelatorWithFallback = new Lazy<ITemplateCorrelator>(() =>
+                new FallbackTemplateCorrelator(_templateCorrelator.Value, () => fallback.Value.TemplateCorrelator, log, Name));
             _pairCorrelator = new Lazy<IPairCorrelator>(() =>
                 new FallbackPairCorrelator(_devicePairCorrelator.Value, () => fallback.Value.PairCorrelator, log, Name));
         }
@@ -93,10 +101,10 @@ public sealed class GpuBackend : IComputeBackend
     public IBundleNormalEquations BundleNormalEquations => _bundle.Value;
 
     /// <summary>Backprojection and forward projection on this device (kernels compiled on first use).</summary>
-    public IBackprojector Backprojector => _backprojector.Value;
+    public IBackprojector Backprojector => _backprojectorWithFallback.Value;
 
     /// <summary>Batched template correlation on this device (kernel compiled on first use).</summary>
-    public ITemplateCorrelator TemplateCorrelator => _templateCorrelator.Value;
+    public ITemplateCorrelator TemplateCorrelator => _templateCorrelatorWithFallback.Value;
     /// <summary>The device FFT on host buffers (uploads, transforms, downloads).</summary>
     public IFft2D Fft => _fft.Value;
 
