@@ -119,12 +119,32 @@ public sealed class BeadTracker(ITemplateCorrelator correlator, ILogger? logger 
                 // maximises the summed bead score at the predictions is found first.
                 var (ox, oy) = CommonOffset(scores[v], nx, ny, predicted, shiftReach);
                 var view = v;
+                var first = new (double X, double Y)?[seeds.Count];
                 Parallel.For(0, seeds.Count, b =>
                 {
                     if (predicted[b] is not { } pr) return;
                     double px = pr.X + ox, py = pr.Y + oy;
                     var found = Find(stack.ReadView(view), scores[view], nx, ny, px, py, r, !o.LightBeads);
-                    if (found is { } f && Math.Sqrt((f.X - px) * (f.X - px) + (f.Y - py) * (f.Y - py)) <= r + 3)
+                    if (found is { } f && Math.Sqrt((f.X - px) * (f.X - px) + (f.Y - py) * (f.Y - py)) <= r + 3) first[b] = f;
+                });
+                // The prealigned stack still holds each view's rotation and magnification error (beads far from the
+                // centre jump by pixels): a similarity fitted from the beads found maps every prediction once more,
+                // and the search is repeated from there.
+                var pairs = Enumerable.Range(0, seeds.Count).Where(b => first[b] is not null && predicted[b] is not null)
+                    .Select(b => (From: (predicted[b]!.Value.X + ox, predicted[b]!.Value.Y + oy), To: first[b]!.Value)).ToList();
+                var similarity = pairs.Count >= 3 ? FitSimilarity(pairs, cx, cy) : null;
+                Parallel.For(0, seeds.Count, b =>
+                {
+                    if (predicted[b] is not { } pr) return;
+                    (double X, double Y)? found = first[b];
+                    if (similarity is { } t)
+                    {
+                        var (px, py) = t(pr.X + ox, pr.Y + oy);
+                        var again = Find(stack.ReadView(view), scores[view], nx, ny, px, py, r, !o.LightBeads);
+                        if (again is { } a && Math.Sqrt((a.X - px) * (a.X - px) + (a.Y - py) * (a.Y - py)) <= r + 3) found = a;
+                        else if (found is { } f0 && Math.Sqrt((f0.X - px) * (f0.X - px) + (f0.Y - py) * (f0.Y - py)) > r + 3) found = null;
+                    }
+                    if (found is { } f)
                     {
                         positions[b, view] = f;
                         misses[b] = 0;
@@ -205,6 +225,37 @@ public sealed class BeadTracker(ITemplateCorrelator correlator, ILogger? logger 
         // A bead at all: the centre fit must find a positive (dark, or light) signal there.
         if (BeadCentreFit.Fit(view, nx, ny, bx, by, r, dark) is null) return null;
         return SubPixelPeak(scores, nx, bx, by);
+    }
+
+    /// <summary>
+    /// The least-squares similarity (rotation, scale, shift about (cx, cy)) carrying the first points of
+    /// <paramref name="pairs"/> onto the second; one robust round drops pairs more than 3 px off.
+    /// </summary>
+    private static Func<double, double, (double X, double Y)>? FitSimilarity(List<((double X, double Y) From, (double X, double Y) To)> pairs, double cx, double cy)
+    {
+        Func<double, double, (double, double)>? Fit(IReadOnlyList<((double X, double Y) From, (double X, double Y) To)> p)
+        {
+            if (p.Count < 3) return null;
+            double mfx = p.Average(q => q.From.X - cx), mfy = p.Average(q => q.From.Y - cy);
+            double mtx = p.Average(q => q.To.X - cx), mty = p.Average(q => q.To.Y - cy);
+            double sxx = 0, sab = 0, sba = 0;
+            foreach (var (f, t) in p)
+            {
+                double fx = f.X - cx - mfx, fy = f.Y - cy - mfy, tx = t.X - cx - mtx, ty = t.Y - cy - mty;
+                sxx += fx * fx + fy * fy; sab += fx * tx + fy * ty; sba += fx * ty - fy * tx;
+            }
+            if (!(sxx > 0)) return null;
+            double a = sab / sxx, b = sba / sxx;
+            return (x, y) =>
+            {
+                double fx = x - cx - mfx, fy = y - cy - mfy;
+                return (a * fx - b * fy + mtx + cx, b * fx + a * fy + mty + cy);
+            };
+        }
+        var t0 = Fit(pairs);
+        if (t0 is null) return null;
+        var kept = pairs.Where(q => { var (x, y) = t0(q.From.X, q.From.Y); return Math.Sqrt((x - q.To.X) * (x - q.To.X) + (y - q.To.Y) * (y - q.To.Y)) <= 3; }).ToList();
+        return kept.Count >= 3 ? Fit(kept) : t0;
     }
 
     /// <summary>The integer offset (within ±reach) that maximises the summed score at all predictions.</summary>
