@@ -36,6 +36,7 @@ internal static partial class Commands
         var tilt = new Option<string>("--tilt") { Description = "Solve: tilt-angle variables.", DefaultValueFactory = _ => "grouped:5" };
         var mag = new Option<string>("--mag") { Description = "Solve: magnification variables.", DefaultValueFactory = _ => "grouped:4" };
         var resume = new Option<bool>("--resume") { Description = "Reuse the outputs of stages already in --out (NAME.prexg, NAME.fid)." };
+        var twoSurfaces = new Option<bool>("--two-surfaces") { Description = "Beads: mark each bead's surface in NAME.fid (contour surface 1 = bottom, 2 = top, split at the largest height gap), as autofidseed -TwoSurfaces." };
         var name = new Option<string?>("--name") { Description = "Base name of the outputs (default: the stack's name)." };
         var output = new Option<string>("--out", "-o") { Description = "Folder for every output.", Required = true };
         var device = DeviceOption();
@@ -43,7 +44,7 @@ internal static partial class Commands
             "Align a raw tilt series in one go: coarse (NAME.prexf/.prexg) → landmarks (--markerless: patch tracking; --bead-diameter: " +
             "gold beads) into NAME.fid → bundle-adjustment solve (NAME.xf, .tlt, .tltxf, .xtilt, .resid, fid.xyz, .solve.txt/.json). " +
             "`tomalign apply STACK --xf NAME.xf` then gives the aligned stack.")
-        { stack, angles, axis, markerless, beadDiameter, beads, rotation, tilt, mag, resume, name, output, device };
+        { stack, angles, axis, markerless, beadDiameter, beads, rotation, tilt, mag, resume, twoSurfaces, name, output, device };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             string input = p.GetValue(stack)!, anglesPath = p.GetValue(angles)!, dir = p.GetValue(output)!;
@@ -64,7 +65,7 @@ internal static partial class Commands
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;
             var outcome = RunAlign(ctx, report, backend, input, anglesPath, p.GetValue(axis), isMarkerless, diameter, p.GetValue(beads),
-                solveOptions, dir, baseName, p.GetValue(resume));
+                solveOptions, dir, baseName, p.GetValue(resume), p.GetValue(twoSurfaces));
             report.Write(Path.Combine(dir, baseName + ".align.json"));
             ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"Aligned {outcome.Solve.Views.Length} views: {outcome.Solve.ObservationCount} observations of {outcome.Solve.Landmarks.Length} landmarks, residual mean {outcome.Solve.Overall.Mean:F3} px (RMS {outcome.Solve.Overall.Rms:F3}); transforms {outcome.Xf}"));
@@ -75,7 +76,8 @@ internal static partial class Commands
 
     /// <summary>The align stages, shared by `align`, `run` and `demo`.</summary>
     internal static AlignOutcome RunAlign(CliContext ctx, RunReport report, IComputeBackend backend, string input, string anglesPath,
-        double tiltAxis, bool markerless, double? beadDiameter, int beadCount, SolveOptions solveOptions, string dir, string baseName, bool resume)
+        double tiltAxis, bool markerless, double? beadDiameter, int beadCount, SolveOptions solveOptions, string dir, string baseName, bool resume,
+        bool twoSurfaces = false)
     {
         if (string.IsNullOrWhiteSpace(baseName) || baseName.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
             throw new TomalignInputException(null, $"--name '{baseName}' is not a file name", "give a plain name without folders, e.g. --name series1");
@@ -139,6 +141,12 @@ internal static partial class Commands
                 result = report.Stage("solve (final)", () => new BundleSolver(backend.BundleNormalEquations, ctx.Log).Solve(solveInput, solveOptions));
                 report.Results["firstPassResidualMean"] = previous.Overall.Mean;
             }
+        }
+        if (!markerless && twoSurfaces)
+        {
+            var (surface, gap) = BeadTracker.SplitSurfaces(result.Landmarks, minimumGap: 2 * beadDiameter!.Value);
+            ImodModel.FromObservations(observations, data.Nx, data.Ny, data.Nz, surfaceOf: id => surface.GetValueOrDefault(id, 1)).Write(P(".fid"));
+            report.Results["surfaces"] = new { bottom = surface.Values.Count(v => v == 1), top = surface.Values.Count(v => v == 2), gapPixels = gap };
         }
         var files = SolveFiles.Write(result, solveInput, solveOptions, dir, baseName, prexg, P(".prexg"));
         report.Outputs.AddRange(files.All.Select(Path.GetFullPath));

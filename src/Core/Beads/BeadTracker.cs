@@ -258,6 +258,22 @@ public sealed class BeadTracker(ITemplateCorrelator correlator, ILogger? logger 
         return kept.Count >= 3 ? Fit(kept) : t0;
     }
 
+    /// <summary>
+    /// Splits solved beads into two surfaces (autofidseed -TwoSurfaces, as IMOD marks them: contour surface
+    /// 1 = bottom, 2 = top) at the largest gap between consecutive heights, when that gap is at least
+    /// <paramref name="minimumGap"/> pixels; otherwise every bead is on surface 1.
+    /// </summary>
+    public static (Dictionary<int, int> Surface, double Gap) SplitSurfaces(IReadOnlyList<SolvedLandmark> beads, double minimumGap)
+    {
+        var sorted = beads.OrderBy(b => b.Z).ToArray();
+        double gap = 0; int at = -1;
+        for (int k = 1; k < sorted.Length; k++)
+            if (sorted[k].Z - sorted[k - 1].Z > gap) { gap = sorted[k].Z - sorted[k - 1].Z; at = k; }
+        var surface = new Dictionary<int, int>();
+        for (int k = 0; k < sorted.Length; k++) surface[sorted[k].Id] = at >= 0 && gap >= minimumGap && k >= at ? 2 : 1;
+        return (surface, gap);
+    }
+
     /// <summary>The integer offset (within ±reach) that maximises the summed score at all predictions.</summary>
     private static (int X, int Y) CommonOffset(float[] score, int nx, int ny, (double X, double Y)?[] predicted, int reach)
     {

@@ -75,13 +75,14 @@ public sealed class ImodModel
     /// <summary>
     /// A fiducial model: one object, one contour per landmark (in id order), points (x, y, view) sorted by view.
     /// </summary>
-    public static ImodModel FromObservations(IEnumerable<LandmarkObservation> observations, int width, int height, int views, float pixelSize = 1)
+    public static ImodModel FromObservations(IEnumerable<LandmarkObservation> observations, int width, int height, int views, float pixelSize = 1,
+        Func<int, int>? surfaceOf = null)
     {
         var model = new ImodModel { XMax = width, YMax = height, ZMax = views, PixelSize = pixelSize, Name = "Tomalign fiducials" };
         var obj = new ImodObject { Name = "fiducials" };
         foreach (var g in observations.GroupBy(o => o.Landmark).OrderBy(g => g.Key))
         {
-            var c = new ImodContour();
+            var c = new ImodContour { Surface = surfaceOf?.Invoke(g.Key) ?? 0 };
             foreach (var o in g.OrderBy(o => o.View)) c.Points.Add(((float)o.X, (float)o.Y, o.View));
             obj.Contours.Add(c);
         }

@@ -96,6 +96,37 @@ public sealed class AlignCliTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void TwoSurfacesAreMarkedAsTheTruthHasThem()
+    {
+        using var dir = new TempDir();
+        var r = CliRunner.Run("simulate", "--out", dir.Path, "--size", "384", "--seed", "12", "--quiet");
+        Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
+        var series = new TiltSeriesSimulator().Simulate(SimulationOptions.ForSize(384) with { Seed = 12 });
+        string diameter = (2 * series.Options.BeadRadiusPixels).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        r = CliRunner.Run("align", dir.File("sim.mrc"), "--angles", dir.File("sim.rawtlt"), "--tilt-axis", "85", "--bead-diameter", diameter,
+            "--two-surfaces", "--device", "cpu", "--out", dir.File("a"));
+        Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
+        var model = ImodModel.Read(Path.Combine(dir.File("a"), "sim.fid"));
+        var prexg = ImodText.ReadXf(Path.Combine(dir.File("a"), "sim.prexg"));
+        int reference = series.ReferenceView, agree = 0, total = 0;
+        var truth = series.TrueBeadProjections(reference, aligned: false).Select(t => prexg[reference].Apply(t.X, t.Y, 192, 192)).ToArray();
+        foreach (var c in model.Objects[0].Contours)
+        {
+            var p = c.Points.FirstOrDefault(q => Math.Abs(q.Z - reference) < 0.5);
+            if (p == default) continue;
+            int j = Enumerable.Range(0, truth.Length).MinBy(k => Math.Pow(truth[k].X - p.X, 2) + Math.Pow(truth[k].Y - p.Y, 2));
+            if (Math.Sqrt(Math.Pow(truth[j].X - p.X, 2) + Math.Pow(truth[j].Y - p.Y, 2)) > 1) continue;
+            total++;
+            if (c.Surface == (series.Beads[j].Z > 0 ? 2 : 1)) agree++;
+        }
+        output.WriteLine($"{agree} of {total} beads on the right surface");
+        Assert.True(total >= 5, $"only {total} contours matched a bead");
+        Assert.Equal(total, agree);
+        Assert.Contains(model.Objects[0].Contours, c => c.Surface == 1);
+        Assert.Contains(model.Objects[0].Contours, c => c.Surface == 2);
+    }
+
+    [Fact]
     public void TrackRefusesABadBeadDiameter()
     {
         using var dir = new TempDir();
