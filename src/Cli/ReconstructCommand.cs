@@ -24,6 +24,7 @@ internal static partial class Commands
         var bin = new Option<int>("--bin") { Description = "Bin the aligned views by N first.", DefaultValueFactory = _ => 1 };
         var width = new Option<int>("--width") { Description = "Volume width in X (binned pixels, centred); 0: the whole width.", DefaultValueFactory = _ => 0 };
         var slices = new Option<string?>("--slices") { Description = "First and last Y row to reconstruct, FIRST,LAST (binned, 0-based, inclusive)." };
+        var xTilt = new Option<double>("--x-axis-tilt") { Description = "One x-axis tilt in degrees (IMOD XAXISTILT; the solve's .xtilt value). WBP only.", DefaultValueFactory = _ => 0 };
         var zShift = new Option<float>("--z-shift") { Description = "Shift the volume along Z (voxels).", DefaultValueFactory = _ => 0 };
         var radial = new Option<string>("--radial") { Description = "IMOD RADIAL: cutoff,falloff of the ramp roll-off in cycles/pixel.", DefaultValueFactory = _ => "0.35,0.035" };
         var hamming = new Option<bool>("--hamming") { Description = "Hamming window on the ramp instead of the radial roll-off." };
@@ -35,7 +36,7 @@ internal static partial class Commands
         var cmd = new Command("reconstruct",
             "Reconstruct a tomogram from an aligned stack by weighted backprojection (IMOD tilt) or SIRT, streamed by slabs of Y rows " +
             "so that neither the stack nor the volume is held whole; writes the volume and OUT.reconstruct.json.")
-        { aligned, angles, thickness, method, iterations, relaxation, positivity, bin, width, slices, zShift, radial, hamming, log, layout, mode, output, device };
+        { aligned, angles, thickness, method, iterations, relaxation, positivity, bin, width, slices, xTilt, zShift, radial, hamming, log, layout, mode, output, device };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             string input = p.GetValue(aligned)!, anglesPath = p.GetValue(angles)!, outPath = p.GetValue(output)!;
@@ -63,7 +64,7 @@ internal static partial class Commands
                     var m => throw new TomalignInputException(null, $"unknown method '{m}'", "use --method wbp or --method sirt"),
                 },
                 Iterations = p.GetValue(iterations), Relaxation = p.GetValue(relaxation), Positivity = p.GetValue(positivity),
-                Bin = p.GetValue(bin), Width = p.GetValue(width), Slices = sl, ZShift = p.GetValue(zShift),
+                Bin = p.GetValue(bin), Width = p.GetValue(width), Slices = sl, ZShift = p.GetValue(zShift), XAxisTiltDegrees = p.GetValue(xTilt),
                 RadialCutoff = cutoff, RadialFalloff = falloff, Hamming = p.GetValue(hamming), Log = p.GetValue(log),
                 Layout = p.GetValue(layout)!.Trim().ToLowerInvariant() switch
                 {

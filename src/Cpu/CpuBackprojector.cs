@@ -14,12 +14,16 @@ public sealed class CpuBackprojector(int maxThreads = 0) : IBackprojector
         var proj = projections.ToArray();
         var c = cosines.ToArray(); var s = sines.ToArray(); var w = weights.ToArray();
         var result = new float[g.SlabLength];
-        int width = g.Width, thickness = g.Thickness, views = g.Views, rows = g.Rows;
+        int width = g.Width, thickness = g.Thickness, views = g.Views, inRows = g.ProjectionRows;
         float xc = width / 2.0f, zc = thickness / 2.0f, zShift = g.ZShift;
-        Parallel.For(0, rows * thickness, _parallel, rz =>
+        float cp = g.CosPhi, sp = g.SinPhi, rowOffset = g.RowOffset, inOrigin = g.InRowOrigin;
+        Parallel.For(0, g.Rows * thickness, _parallel, rz =>
         {
             int r = rz / thickness, z = rz % thickness;
             float zz = z - zc + zShift;
+            float yy = rowOffset + r;
+            float depth = yy * sp + zz * cp;
+            float v = yy * cp - zz * sp - inOrigin;
             var line = result.AsSpan(rz * width, width);
             for (int x = 0; x < width; x++)
             {
@@ -27,8 +31,8 @@ public sealed class CpuBackprojector(int maxThreads = 0) : IBackprojector
                 float sum = 0;
                 for (int i = 0; i < views; i++)
                 {
-                    float u = xx * c[i] + zz * s[i] + xc;
-                    sum += w[i] * Sample(proj, ((long)i * rows + r) * width, width, u);
+                    float u = xx * c[i] + depth * s[i] + xc;
+                    sum += w[i] * Sample2(proj, (long)i * inRows * width, width, inRows, u, v);
                 }
                 line[x] = sum;
             }
@@ -39,6 +43,7 @@ public sealed class CpuBackprojector(int maxThreads = 0) : IBackprojector
     public void Project(ReadOnlySpan<float> slab, ReadOnlySpan<float> cosines, ReadOnlySpan<float> sines, SlabGeometry g, Span<float> projections)
     {
         g.Validate(cosines.Length, sines.Length, cosines.Length, projections.Length, slab.Length);
+        g.ValidateForProjection();
         var vol = slab.ToArray();
         var c = cosines.ToArray(); var s = sines.ToArray();
         var result = new float[g.ProjectionLength];
@@ -63,6 +68,18 @@ public sealed class CpuBackprojector(int maxThreads = 0) : IBackprojector
             }
         });
         result.CopyTo(projections);
+    }
+
+    /// <summary>Bilinear sample of a view of rows × width at (u, v); neighbours outside it count as 0.</summary>
+    internal static float Sample2(float[] data, long offset, int width, int rows, float u, float v)
+    {
+        if (!(v > -1f) || !(v < rows)) return 0f;
+        float fl = MathF.Floor(v);
+        int k = (int)fl;
+        float f = v - fl;
+        float a = k >= 0 ? Sample(data, offset + (long)k * width, width, u) : 0f;
+        float b = k + 1 < rows ? Sample(data, offset + (long)(k + 1) * width, width, u) : 0f;
+        return a + (b - a) * f;
     }
 
     /// <summary>Linear sample of a line at u; neighbours outside 0…width−1 count as 0.</summary>

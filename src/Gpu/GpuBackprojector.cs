@@ -39,6 +39,7 @@ public sealed class GpuBackprojector : IBackprojector
     public void Project(ReadOnlySpan<float> slab, ReadOnlySpan<float> cosines, ReadOnlySpan<float> sines, SlabGeometry g, Span<float> projections)
     {
         g.Validate(cosines.Length, sines.Length, cosines.Length, projections.Length, slab.Length);
+        g.ValidateForProjection();
         using var v = Upload(slab[..(int)g.SlabLength]);
         using var c = Upload(cosines);
         using var s = Upload(sines);
@@ -48,7 +49,7 @@ public sealed class GpuBackprojector : IBackprojector
         o.View.CopyToCPU(ref MemoryMarshal.GetReference(projections), g.ProjectionLength);
     }
 
-    private static SlabShape Shape(SlabGeometry g) => new(g.Width, g.Rows, g.Views, g.Thickness, g.ZShift);
+    private static SlabShape Shape(SlabGeometry g) => new(g.Width, g.Rows, g.Views, g.Thickness, g.ZShift, g.ProjectionRows, g.CosPhi, g.SinPhi, g.RowOffset, g.InRowOrigin);
 
     private MemoryBuffer1D<float, Stride1D.Dense> Upload(ReadOnlySpan<float> data)
     {

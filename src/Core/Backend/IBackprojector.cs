@@ -3,13 +3,27 @@ namespace Tomalign.Core.Backend;
 /// <summary>
 /// The geometry of one Y slab of a reconstruction (tilt axis along Y in the aligned views).
 /// A voxel (x, z) of row r, X = x − Width/2, Z = z − Thickness/2 + ZShift, sees view i at
-/// u = X·cos θᵢ + Z·sin θᵢ + Width/2 (DESIGN.md: u = x·cosθ + z·sinθ). Samples are linear
-/// between integer u; a neighbour outside 0…Width−1 counts as 0.
+/// u = X·cos θᵢ + Z·sin θᵢ + Width/2 (DESIGN.md: u = x·cosθ + z·sinθ) in projection row r.
+/// With an x-axis tilt φ (the specimen rotated about X first: y' = y·cosφ − z·sinφ, z' = y·sinφ + z·cosφ)
+/// the voxel at Y = RowOffset + r (relative to the image centre) sees u = X·cos θᵢ + (Y·sinφ + Z·cosφ)·sin θᵢ + Width/2
+/// in the (fractional) projection row v = Y·cosφ − Z·sinφ − InRowOrigin, of InRows rows held.
+/// Samples are bilinear between integer (u, v); a neighbour outside the projection counts as 0
+/// (with φ = 0, v = r exactly and the sample is linear along u alone).
 /// </summary>
-public readonly record struct SlabGeometry(int Width, int Rows, int Views, int Thickness, float ZShift)
+public readonly record struct SlabGeometry(int Width, int Rows, int Views, int Thickness, float ZShift,
+    int InRows = 0, float CosPhi = 1, float SinPhi = 0, float RowOffset = 0, float InRowOrigin = 0)
 {
-    public long ProjectionLength => (long)Views * Rows * Width;
+    /// <summary>Projection rows held per view (Rows without an x-axis tilt).</summary>
+    public int ProjectionRows => InRows > 0 ? InRows : Rows;
+    public long ProjectionLength => (long)Views * ProjectionRows * Width;
     public long SlabLength => (long)Rows * Thickness * Width;
+
+    /// <summary>Forward projection knows no x-axis tilt: its projection rows are the slab's rows.</summary>
+    public void ValidateForProjection()
+    {
+        if (SinPhi != 0 || CosPhi != 1 || ProjectionRows != Rows || RowOffset != InRowOrigin)
+            throw new ArgumentException("forward projection with an x-axis tilt is not supported");
+    }
 
     public void Validate(int cosines, int sines, int weights, long projections, long slab)
     {

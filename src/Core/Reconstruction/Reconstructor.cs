@@ -31,6 +31,8 @@ public sealed record ReconstructionOptions
     public bool Hamming { get; init; }
     /// <summary>Reconstruct −ln(value) (transmitted intensity → projected density; IMOD tilt -LOG).</summary>
     public bool Log { get; init; }
+    /// <summary>One x-axis tilt (degrees; IMOD tilt XAXISTILT, the solve's .xtilt): the specimen is rotated about X before the tilts. WBP only.</summary>
+    public double XAxisTiltDegrees { get; init; }
     /// <summary>Shift of the volume along Z (voxels; positive moves the slab centre up).</summary>
     public float ZShift { get; init; }
     /// <summary>Bin the aligned views by N before reconstructing.</summary>
@@ -53,6 +55,8 @@ public sealed record ReconstructionOptions
         if (Bin < 1) throw new ArgumentException($"binning must be ≥ 1, got {Bin}");
         if (Width < 0) throw new ArgumentException($"width must be ≥ 0, got {Width}");
         if (!float.IsFinite(ZShift)) throw new ArgumentException("z shift must be a number");
+        if (!(Math.Abs(XAxisTiltDegrees) < 45)) throw new ArgumentException($"the x-axis tilt must be within ±45°, got {XAxisTiltDegrees}");
+        if (XAxisTiltDegrees != 0 && Method == ReconstructionMethod.Sirt) throw new ArgumentException("SIRT does not take an x-axis tilt yet; use WBP");
     }
 }
 
@@ -106,6 +110,7 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
             weights[order[k]] = (float)gap;
         }
 
+        double phi = o.XAxisTiltDegrees * Math.PI / 180, cosPhi = Math.Cos(phi), sinPhi = Math.Sin(phi);
         int pad = FftSize.NextGood(2 * width);
         float[] filter = o.Method == ReconstructionMethod.Wbp ? RampFilter(pad, o) : [];
         long bytesPerRow = 4L * (views * (long)Math.Max(pad, width) + (long)thickness * width) * (o.Method == ReconstructionMethod.Sirt ? 3 : 2);
@@ -129,14 +134,24 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
         {
             cancel.ThrowIfCancellationRequested();
             int y0 = yFirst + sIdx * rowsPerSlab, rows = Math.Min(rowsPerSlab, yLast + 1 - y0);
-            var g = new SlabGeometry(width, rows, views, thickness, o.ZShift);
+            // With an x-axis tilt the slab's voxels see a band of input rows around their own.
+            double yc = fullHeight / 2.0, reach = (thickness / 2.0 + Math.Abs(o.ZShift)) * Math.Abs(sinPhi);
+            int in0 = y0, inRows = rows;
+            if (sinPhi != 0)
+            {
+                double lo = Math.Min((y0 - yc) * cosPhi, (y0 + rows - 1 - yc) * cosPhi) - reach + yc;
+                double hi = Math.Max((y0 - yc) * cosPhi, (y0 + rows - 1 - yc) * cosPhi) + reach + yc;
+                in0 = Math.Max(0, (int)Math.Floor(lo));
+                inRows = Math.Min(fullHeight - 1, (int)Math.Ceiling(hi) + 1) - in0 + 1;
+            }
+            var g = new SlabGeometry(width, rows, views, thickness, o.ZShift, inRows, (float)cosPhi, (float)sinPhi, (float)(y0 - yc), (float)(in0 - yc));
             var t0 = sw.Elapsed.TotalSeconds;
             var proj = new float[g.ProjectionLength];
             for (int i = 0; i < views; i++)
-                for (int r = 0; r < rows; r++)
+                for (int r = 0; r < inRows; r++)
                 {
-                    reader.ReadRows(i, (y0 + r) * bin, bin, rowBuf);
-                    var dst = proj.AsSpan((int)(((long)i * rows + r) * width), width);
+                    reader.ReadRows(i, (in0 + r) * bin, bin, rowBuf);
+                    var dst = proj.AsSpan((int)(((long)i * inRows + r) * width), width);
                     for (int x = 0; x < width; x++)
                     {
                         double sum = 0;
@@ -145,7 +160,7 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
                             for (int bx = 0; bx < bin; bx++) sum += rowBuf[by * reader.Nx + sx + bx];
                         float v = (float)(sum / (bin * bin));
                         if (!float.IsFinite(v))
-                            throw new TomalignInputException(alignedPath, $"view {i} has NaN or infinite pixels near row {(y0 + r) * bin}", "replace or remove the bad view");
+                            throw new TomalignInputException(alignedPath, $"view {i} has NaN or infinite pixels near row {(in0 + r) * bin}", "replace or remove the bad view");
                         dst[x] = o.Log ? -MathF.Log(MathF.Max(v, 1e-6f)) : v;
                     }
                 }
@@ -155,7 +170,7 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
             if (o.Method == ReconstructionMethod.Wbp)
             {
                 t0 = sw.Elapsed.TotalSeconds;
-                FilterRows(proj, views * rows, width, pad, filter);
+                FilterRows(proj, views * inRows, width, pad, filter);
                 tFilter += sw.Elapsed.TotalSeconds - t0;
                 t0 = sw.Elapsed.TotalSeconds;
                 _backend.Backprojector.Backproject(proj, cos, sin, weights, g, slab);
