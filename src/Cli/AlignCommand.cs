@@ -51,9 +51,7 @@ internal static partial class Commands
             string baseName = p.GetValue(name) ?? Path.GetFileNameWithoutExtension(input);
             bool isMarkerless = p.GetValue(markerless);
             double? diameter = p.GetValue(beadDiameter);
-            if (isMarkerless == diameter.HasValue)
-                throw new TomalignInputException(null, isMarkerless ? "both --markerless and --bead-diameter were given" : "no landmark kind was chosen",
-                    "give either --markerless or --bead-diameter PX");
+            RequireOneLandmarkKind(isMarkerless, diameter);
             var solveOptions = new SolveOptions
             {
                 Rotation = VariableOption.Parse(p.GetValue(rotation)!, "--rotation"),
@@ -79,8 +77,7 @@ internal static partial class Commands
         double tiltAxis, bool markerless, double? beadDiameter, int beadCount, SolveOptions solveOptions, string dir, string baseName, bool resume,
         bool twoSurfaces = false)
     {
-        if (string.IsNullOrWhiteSpace(baseName) || baseName.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
-            throw new TomalignInputException(null, $"--name '{baseName}' is not a file name", "give a plain name without folders, e.g. --name series1");
+        RequireBaseName(baseName);
         if (beadDiameter is { } bd && !(bd > 0))
             throw new TomalignInputException(null, $"--bead-diameter {bd} is not a size", "give the bead diameter in pixels, e.g. --bead-diameter 10");
         report.Inputs.AddRange([Path.GetFullPath(input), Path.GetFullPath(anglesPath)]);

@@ -40,8 +40,7 @@ internal static partial class Commands
         {
             string input = p.GetValue(stack)!, anglesPath = p.GetValue(angles)!, dir = p.GetValue(output)!;
             string baseName = p.GetValue(name) ?? Path.GetFileNameWithoutExtension(input);
-            if (string.IsNullOrWhiteSpace(baseName) || baseName.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
-                throw new TomalignInputException(null, $"--name '{baseName}' is not a file name", "give a plain name without folders, e.g. --name series1");
+            RequireBaseName(baseName);
             int binning = p.GetValue(bin);
             if (binning < 0) throw new TomalignInputException(null, $"--bin {binning} is not a binning factor", "use --bin 0 (automatic) or 1 or more");
             BandPassFilter filter;

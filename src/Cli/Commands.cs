@@ -67,6 +67,22 @@ internal static partial class Commands
         });
     }
 
+    /// <summary>The base name of a command's outputs: a plain file name, or an input error naming the fix.</summary>
+    internal static string RequireBaseName(string? name)
+    {
+        if (string.IsNullOrWhiteSpace(name) || name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
+            throw new TomalignInputException(null, $"--name '{name}' is not a file name", "give a plain name without folders, e.g. --name series1");
+        return name;
+    }
+
+    /// <summary>align and run take exactly one landmark kind.</summary>
+    internal static void RequireOneLandmarkKind(bool markerless, double? beadDiameter)
+    {
+        if (markerless == beadDiameter.HasValue)
+            throw new TomalignInputException(null, markerless ? "both --markerless and --bead-diameter were given" : "no landmark kind was chosen",
+                "give either --markerless or --bead-diameter PX");
+    }
+
     internal static string Fmt(double v, string format = "G6") => v.ToString(format, CultureInfo.InvariantCulture);
 
     /// <summary>Where a command's JSON report goes: beside its main output, NAME.COMMAND.json.</summary>

@@ -12,6 +12,16 @@ namespace Tomalign.Cli;
 
 internal static partial class Commands
 {
+    /// <summary>NAME.fid (IMOD model, z = view) and NAME.fid.txt (landmark x y view, 1-based landmarks), both added to the report.</summary>
+    internal static string WriteLandmarks(IReadOnlyList<Tomalign.Core.Solve.LandmarkObservation> observations, ImageStack data, string dir, string baseName, RunReport report)
+    {
+        string fid = Path.Combine(dir, baseName + ".fid"), text = Path.Combine(dir, baseName + ".fid.txt");
+        ImodModel.FromObservations(observations, data.Nx, data.Ny, data.Nz).Write(fid);
+        Tomalign.Core.IO.AtomicFile.WriteAllLines(text, observations.Select(o => FormattableString.Invariant($"{o.Landmark + 1} {o.X:F3} {o.Y:F3} {o.View}")));
+        report.Outputs.AddRange([Path.GetFullPath(fid), Path.GetFullPath(text)]);
+        return fid;
+    }
+
     /// <summary>
     /// Markerless landmarks (IMOD tiltxcorr patch tracking): tracks a grid of patches through the
     /// prealigned series and writes them as an IMOD fiducial model for `tomalign solve`.
@@ -40,8 +50,7 @@ internal static partial class Commands
         {
             string input = p.GetValue(stack)!, anglesPath = p.GetValue(angles)!, dir = p.GetValue(output)!;
             string baseName = p.GetValue(name) ?? Path.GetFileNameWithoutExtension(input);
-            if (string.IsNullOrWhiteSpace(baseName) || baseName.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
-                throw new TomalignInputException(null, $"--name '{baseName}' is not a file name", "give a plain name without folders, e.g. --name series1");
+            RequireBaseName(baseName);
             var options = d with
             {
                 TiltAxisDegrees = p.GetValue(axis), PatchSize = p.GetValue(size), Overlap = p.GetValue(overlap), Bin = p.GetValue(bin),
@@ -76,12 +85,7 @@ internal static partial class Commands
                     "check --tilt-axis and the .prexg (the stack must be prealigned), or try larger patches");
 
             Directory.CreateDirectory(dir);
-            string fid = Path.Combine(dir, baseName + ".fid"), text = Path.Combine(dir, baseName + ".fid.txt");
-            var model = ImodModel.FromObservations(result.Observations, data.Nx, data.Ny, data.Nz);
-            model.Write(fid);
-            Tomalign.Core.IO.AtomicFile.WriteAllLines(text, result.Observations.Select(o =>
-                FormattableString.Invariant($"{o.Landmark + 1} {o.X:F3} {o.Y:F3} {o.View}")));
-            report.Outputs.AddRange([Path.GetFullPath(fid), Path.GetFullPath(text)]);
+            string fid = WriteLandmarks(result.Observations, data, dir, baseName, report);
             report.Warnings.AddRange(result.Warnings);
             report.Results["patches"] = result.Patches;
             report.Results["featurelessPatches"] = result.FeaturelessPatches;

@@ -43,9 +43,7 @@ internal static partial class Commands
             string baseName = p.GetValue(name) ?? Path.GetFileNameWithoutExtension(input);
             bool isMarkerless = p.GetValue(markerless);
             double? diameter = p.GetValue(beadDiameter);
-            if (isMarkerless == diameter.HasValue)
-                throw new TomalignInputException(null, isMarkerless ? "both --markerless and --bead-diameter were given" : "no landmark kind was chosen",
-                    "give either --markerless or --bead-diameter PX");
+            RequireOneLandmarkKind(isMarkerless, diameter);
             var recOptions = new ReconstructionOptions
             {
                 Thickness = p.GetValue(thickness),

@@ -37,8 +37,7 @@ internal static partial class Commands
         {
             string input = p.GetValue(stack)!, anglesPath = p.GetValue(angles)!, dir = p.GetValue(output)!;
             string baseName = p.GetValue(name) ?? Path.GetFileNameWithoutExtension(input);
-            if (string.IsNullOrWhiteSpace(baseName) || baseName.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
-                throw new TomalignInputException(null, $"--name '{baseName}' is not a file name", "give a plain name without folders, e.g. --name series1");
+            RequireBaseName(baseName);
             var options = d with { BeadDiameter = p.GetValue(diameter), Beads = p.GetValue(beads), TiltAxisDegrees = p.GetValue(axis), LightBeads = p.GetValue(light) };
             try { options.Validate(); }
             catch (ArgumentException e) { throw new TomalignInputException(null, e.Message, "give --bead-diameter in pixels (≥ 2) and --beads ≥ 1"); }
@@ -58,11 +57,7 @@ internal static partial class Commands
                 throw new TomalignInputException(input, "no gold bead was found on the view nearest zero tilt",
                     "check --bead-diameter (pixels of this stack) and --light-beads, or use `tomalign patch` for a series without gold");
             Directory.CreateDirectory(dir);
-            string fid = Path.Combine(dir, baseName + ".fid"), text = Path.Combine(dir, baseName + ".fid.txt");
-            ImodModel.FromObservations(result.Observations, data.Nx, data.Ny, data.Nz).Write(fid);
-            Tomalign.Core.IO.AtomicFile.WriteAllLines(text, result.Observations.Select(o =>
-                FormattableString.Invariant($"{o.Landmark + 1} {o.X:F3} {o.Y:F3} {o.View}")));
-            report.Outputs.AddRange([Path.GetFullPath(fid), Path.GetFullPath(text)]);
+            string fid = WriteLandmarks(result.Observations, data, dir, baseName, report);
             report.Warnings.AddRange(result.Warnings);
             report.Results["seeded"] = result.Seeded;
             report.Results["observations"] = result.Observations.Count;
