@@ -127,6 +127,29 @@ public sealed class AlignCliTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void RunGoesFromTheRawStackToATomogramAndResumes()
+    {
+        using var dir = new TempDir();
+        var r = CliRunner.Run("simulate", "--out", dir.Path, "--size", "192", "--seed", "3", "--quiet");
+        Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
+        var series = new TiltSeriesSimulator().Simulate(SimulationOptions.ForSize(192) with { Seed = 3 });
+        string diameter = (2 * series.Options.BeadRadiusPixels).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        string outDir = dir.File("run");
+        r = CliRunner.Run("run", dir.File("sim.mrc"), "--angles", dir.File("sim.rawtlt"), "--tilt-axis", "85", "--bead-diameter", diameter,
+            "--thickness", "48", "--bin", "2", "--log", "--device", "cpu", "--out", outDir);
+        Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
+        foreach (var f in new[] { "sim.xf", "sim.ali", "sim.rec", "sim.run.json" })
+            Assert.True(File.Exists(Path.Combine(outDir, f)), $"{f} missing\n{r}");
+        using (var rec = MrcReader.Open(Path.Combine(outDir, "sim.rec")))
+            Assert.Equal((96, 96, 48), (rec.Nx, rec.Ny, rec.Nz));
+        var stamp = File.GetLastWriteTimeUtc(Path.Combine(outDir, "sim.ali"));
+        r = CliRunner.Run("run", dir.File("sim.mrc"), "--angles", dir.File("sim.rawtlt"), "--tilt-axis", "85", "--bead-diameter", diameter,
+            "--thickness", "48", "--bin", "2", "--log", "--resume", "--device", "cpu", "--out", outDir);
+        Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
+        Assert.Equal(stamp, File.GetLastWriteTimeUtc(Path.Combine(outDir, "sim.ali")));   // the aligned stack was kept
+    }
+
+    [Fact]
     public void TrackRefusesABadBeadDiameter()
     {
         using var dir = new TempDir();

@@ -315,6 +315,15 @@ public sealed class ReconstructCliTests
         using (var rec = MrcReader.Open(dir.File("b.rec")))
             Assert.Equal((24, 10, 16), (rec.Nx, rec.Ny, rec.Nz));
 
+        r = CliRunner.Run("reconstruct", dir.File("a.ali"), "--angles", dir.File("a.tlt"), "--thickness", "10", "--x-axis-tilt", "5",
+            "--device", "cpu", "--out", dir.File("x.rec"));
+        Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
+        r = CliRunner.Run("reconstruct", dir.File("a.ali"), "--angles", dir.File("a.tlt"), "--thickness", "10", "--x-axis-tilt", "5",
+            "--method", "sirt", "--device", "cpu", "--out", dir.File("y.rec"));
+        Assert.True(r.ExitCode == ExitCodes.InputError, r.ToString());
+        Assert.Contains("x-axis tilt", r.Err);
+        Assert.False(File.Exists(dir.File("y.rec")));
+
         ImodText.WriteAngles(dir.File("short.tlt"), [-20, 0, 20]);
         r = CliRunner.Run("reconstruct", dir.File("a.ali"), "--angles", dir.File("short.tlt"), "--thickness", "10", "--out", dir.File("c.rec"));
         Assert.True(r.ExitCode == ExitCodes.InputError, r.ToString());
