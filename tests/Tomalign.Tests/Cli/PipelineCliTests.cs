@@ -66,8 +66,8 @@ public sealed class PipelineCliTests
         using var doc = JsonDocument.Parse(File.ReadAllText(dir.File("sim.demo.json")));
         var results = doc.RootElement.GetProperty("results");
         double error = results.GetProperty("alignmentErrorPixels").GetDouble(), coarse = results.GetProperty("coarseOnlyErrorPixels").GetDouble();
-        // Measured at 192²: 0.34 px (coarse alone 1.03 px); 0.12 px at the default 512².
-        Assert.True(error < 0.6, $"alignment error {error:F3} px after the gauge");
+        // Measured at 192²: 0.11 px (coarse alone 1.03 px); 0.06 px at the default 512².
+        Assert.True(error < 0.3, $"alignment error {error:F3} px after the gauge");
         Assert.True(error < coarse, $"the fine alignment ({error:F3} px) is no better than the coarse one ({coarse:F3} px)");
         using var rec = MrcReader.Open(dir.File("sim.rec"));
         Assert.Equal((192, 192), (rec.Nx, rec.Ny));
