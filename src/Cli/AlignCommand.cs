@@ -28,7 +28,7 @@ internal static partial class Commands
     {
         var stack = new Argument<string>("STACK") { Description = "The raw tilt series, MRC (.mrc/.st)." };
         var angles = new Option<string>("--angles") { Description = "Nominal tilt angles, one per view (.rawtlt).", Required = true };
-        var axis = new Option<double>("--tilt-axis") { Description = "Tilt-axis angle in the raw image, degrees counter-clockwise from +Y (IMOD's rotation angle).", Required = true };
+        var axis = new Option<string>("--tilt-axis") { Description = "Tilt-axis angle in the raw image, degrees counter-clockwise from +Y (IMOD's rotation angle), or auto: searched by the coarse correlation (modulo 180°).", Required = true };
         var markerless = new Option<bool>("--markerless") { Description = "Landmarks from patch tracking (no gold beads)." };
         var beadDiameter = new Option<double?>("--bead-diameter") { Description = "Gold bead diameter in pixels: landmarks from bead tracking." };
         var beads = new Option<int>("--beads") { Description = "Number of beads to seed and track (with --bead-diameter).", DefaultValueFactory = _ => 25 };
@@ -62,7 +62,7 @@ internal static partial class Commands
             var report = new RunReport("align", Environment.GetCommandLineArgs().Skip(1));
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;
-            var outcome = RunAlign(ctx, report, backend, input, anglesPath, p.GetValue(axis), isMarkerless, diameter, p.GetValue(beads),
+            var outcome = RunAlign(ctx, report, backend, input, anglesPath, ParseTiltAxis(p.GetValue(axis)!), isMarkerless, diameter, p.GetValue(beads),
                 solveOptions, dir, baseName, p.GetValue(resume), p.GetValue(twoSurfaces));
             report.Write(Path.Combine(dir, baseName + ".align.json"));
             ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -74,7 +74,7 @@ internal static partial class Commands
 
     /// <summary>The align stages, shared by `align`, `run` and `demo`.</summary>
     internal static AlignOutcome RunAlign(CliContext ctx, RunReport report, IComputeBackend backend, string input, string anglesPath,
-        double tiltAxis, bool markerless, double? beadDiameter, int beadCount, SolveOptions solveOptions, string dir, string baseName, bool resume,
+        double? givenTiltAxis, bool markerless, double? beadDiameter, int beadCount, SolveOptions solveOptions, string dir, string baseName, bool resume,
         bool twoSurfaces = false)
     {
         RequireBaseName(baseName);
@@ -82,6 +82,8 @@ internal static partial class Commands
             throw new TomalignInputException(null, $"--bead-diameter {bd} is not a size", "give the bead diameter in pixels, e.g. --bead-diameter 10");
         report.Inputs.AddRange([Path.GetFullPath(input), Path.GetFullPath(anglesPath)]);
         var (data, tilts) = report.Stage("read", () => ReadSeries(input, anglesPath, ctx.Progress("read")));
+        double tiltAxis = ResolveTiltAxis(givenTiltAxis, new CoarseAligner(backend.PairCorrelator, ctx.Log), data, tilts, ctx, report);
+        report.Results["tiltAxisDegrees"] = tiltAxis;
         Directory.CreateDirectory(dir);
         string P(string ext) => Path.Combine(dir, baseName + ext);
 

@@ -19,7 +19,7 @@ internal static partial class Commands
         var d = new CoarseAlignOptions();
         var stack = new Argument<string>("STACK") { Description = "The raw tilt series, MRC (.mrc/.st)." };
         var angles = new Option<string>("--angles") { Description = "Tilt angles, one per view (.rawtlt/.tlt).", Required = true };
-        var axis = new Option<double>("--tilt-axis") { Description = "Tilt-axis angle in the raw image, degrees counter-clockwise from +Y (IMOD's rotation angle).", Required = true };
+        var axis = new Option<string>("--tilt-axis") { Description = "Tilt-axis angle in the raw image, degrees counter-clockwise from +Y (IMOD's rotation angle), or auto: searched by the coarse correlation (modulo 180°).", Required = true };
         var bin = new Option<int>("--bin") { Description = "Binning for the correlation; 0 (default): automatic, the larger side to about 1024 pixels.", DefaultValueFactory = _ => 0 };
         var sigma1 = new Option<double>("--sigma1") { Description = "High-pass: inverted Gaussian sigma, cycles/pixel (IMOD FilterSigma1).", DefaultValueFactory = _ => d.Filter.Sigma1 };
         var radius2 = new Option<double>("--radius2") { Description = "Low-pass: radius where the Gaussian fall-off starts, cycles/pixel (IMOD FilterRadius2).", DefaultValueFactory = _ => d.Filter.Radius2 };
@@ -48,7 +48,7 @@ internal static partial class Commands
             catch (ArgumentException e) { throw new TomalignInputException(null, e.Message, "use filter values ≥ 0 in cycles/pixel, e.g. --sigma1 0.03 --radius2 0.25 --sigma2 0.05"); }
             var options = d with
             {
-                TiltAxisDegrees = p.GetValue(axis), Bin = binning, Filter = filter, ExcludeCentralPeak = p.GetValue(exclude),
+                Bin = binning, Filter = filter, ExcludeCentralPeak = p.GetValue(exclude),
                 ClipStdDevs = p.GetValue(clip), CumulativeReference = p.GetValue(cumulative), MaxShiftPixels = p.GetValue(maxShift),
             };
             try { options.Validate(); }
@@ -64,7 +64,9 @@ internal static partial class Commands
 
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;
-            var result = report.Stage("coarse", () => new CoarseAligner(backend.PairCorrelator, ctx.Log).Align(data, tilts, options));
+            var aligner = new CoarseAligner(backend.PairCorrelator, ctx.Log);
+            options = options with { TiltAxisDegrees = ResolveTiltAxis(ParseTiltAxis(p.GetValue(axis)!), aligner, data, tilts, ctx, report) };
+            var result = report.Stage("coarse", () => aligner.Align(data, tilts, options));
 
             Directory.CreateDirectory(dir);
             string prexf = Path.Combine(dir, baseName + ".prexf"), prexg = Path.Combine(dir, baseName + ".prexg");

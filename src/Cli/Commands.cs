@@ -3,6 +3,8 @@ using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Tomalign.Core;
 using Tomalign.Core.Backend;
+using Tomalign.Core.Coarse;
+using Tomalign.Core.Imaging;
 using Tomalign.Core.Formats;
 using Tomalign.Core.Pipeline;
 using Tomalign.Core.Reporting;
@@ -73,6 +75,26 @@ internal static partial class Commands
         if (string.IsNullOrWhiteSpace(name) || name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
             throw new TomalignInputException(null, $"--name '{name}' is not a file name", "give a plain name without folders, e.g. --name series1");
         return name;
+    }
+
+    /// <summary>--tilt-axis: degrees, or auto (null: search it).</summary>
+    internal static double? ParseTiltAxis(string text)
+    {
+        if (string.Equals(text.Trim(), "auto", StringComparison.OrdinalIgnoreCase)) return null;
+        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double a) && double.IsFinite(a)) return a;
+        throw new TomalignInputException(null, $"--tilt-axis '{text}' is neither an angle nor auto", "give the tilt-axis angle in degrees (e.g. --tilt-axis 85) or --tilt-axis auto");
+    }
+
+    /// <summary>The given tilt axis, or the one the coarse correlation finds (logged, and recorded in the report).</summary>
+    internal static double ResolveTiltAxis(double? given, CoarseAligner aligner, ImageStack stack, double[] tilts, CliContext ctx, RunReport report)
+    {
+        if (given is { } a) return a;
+        var found = report.Stage("tilt-axis search", () => TiltAxisSearch.Find(aligner, stack, tilts));
+        ctx.Log.LogInformation("tilt axis: {Angle:F2}° found by the coarse correlation ({Count} angles tried; {Note})",
+            found.AngleDegrees, found.Scores.Count, TiltAxisSearchResult.Ambiguity);
+        report.Results["tiltAxisSearch"] = new { angle = found.AngleDegrees, note = TiltAxisSearchResult.Ambiguity, scores = found.Scores.Select(x => new[] { x.Angle, x.Score }).ToArray() };
+        report.Warnings.Add($"tilt axis searched: {found.AngleDegrees:F2}°; {TiltAxisSearchResult.Ambiguity}");
+        return found.AngleDegrees;
     }
 
     /// <summary>align and run take exactly one landmark kind.</summary>

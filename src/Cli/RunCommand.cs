@@ -21,7 +21,7 @@ internal static partial class Commands
     {
         var stack = new Argument<string>("STACK") { Description = "The raw tilt series, MRC (.mrc/.st)." };
         var angles = new Option<string>("--angles") { Description = "Nominal tilt angles, one per view (.rawtlt).", Required = true };
-        var axis = new Option<double>("--tilt-axis") { Description = "Tilt-axis angle in the raw image, degrees counter-clockwise from +Y (IMOD's rotation angle).", Required = true };
+        var axis = new Option<string>("--tilt-axis") { Description = "Tilt-axis angle in the raw image, degrees counter-clockwise from +Y (IMOD's rotation angle), or auto: searched by the coarse correlation (modulo 180°).", Required = true };
         var markerless = new Option<bool>("--markerless") { Description = "Landmarks from patch tracking (no gold beads)." };
         var beadDiameter = new Option<double?>("--bead-diameter") { Description = "Gold bead diameter in pixels: landmarks from bead tracking." };
         var thickness = new Option<int>("--thickness") { Description = "Tomogram thickness in (binned) voxels.", Required = true };
@@ -63,7 +63,7 @@ internal static partial class Commands
             var report = new RunReport("run", Environment.GetCommandLineArgs().Skip(1));
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;
-            var outcome = RunWhole(ctx, report, backend, input, p.GetValue(angles)!, p.GetValue(axis), isMarkerless, diameter, 25,
+            var outcome = RunWhole(ctx, report, backend, input, p.GetValue(angles)!, ParseTiltAxis(p.GetValue(axis)!), isMarkerless, diameter, 25,
                 new SolveOptions { Robust = true }, recOptions, binning, dir, baseName, p.GetValue(resume));
             report.Write(Path.Combine(dir, baseName + ".run.json"));
             ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -74,7 +74,7 @@ internal static partial class Commands
         return cmd;
     }
 
-    internal static RunOutcome RunWhole(CliContext ctx, RunReport report, IComputeBackend backend, string input, string anglesPath, double tiltAxis,
+    internal static RunOutcome RunWhole(CliContext ctx, RunReport report, IComputeBackend backend, string input, string anglesPath, double? tiltAxis,
         bool markerless, double? beadDiameter, int beadCount, SolveOptions solveOptions, ReconstructionOptions recOptions, int bin,
         string dir, string baseName, bool resume)
     {

@@ -150,6 +150,24 @@ public sealed class AlignCliTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void TiltAxisAutoIsSearchedAndReported()
+    {
+        using var dir = new TempDir();
+        var r = CliRunner.Run("simulate", "--out", dir.Path, "--size", "256", "--seed", "8", "--quiet");
+        Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
+        r = CliRunner.Run("coarse", dir.File("sim.mrc"), "--angles", dir.File("sim.rawtlt"), "--tilt-axis", "auto", "--device", "cpu", "--out", dir.Path);
+        Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
+        using var doc = JsonDocument.Parse(File.ReadAllText(dir.File("sim.coarse.json")));
+        double found = doc.RootElement.GetProperty("results").GetProperty("tiltAxisSearch").GetProperty("angle").GetDouble();
+        Assert.InRange(found, 83, 87);
+        Assert.Equal(found, doc.RootElement.GetProperty("results").GetProperty("tiltAxisDegrees").GetDouble(), 9);
+
+        r = CliRunner.Run("coarse", dir.File("sim.mrc"), "--angles", dir.File("sim.rawtlt"), "--tilt-axis", "sideways", "--out", dir.File("o"));
+        Assert.True(r.ExitCode == ExitCodes.InputError, r.ToString());
+        Assert.Contains("auto", r.Err);
+    }
+
+    [Fact]
     public void TrackRefusesABadBeadDiameter()
     {
         using var dir = new TempDir();
