@@ -17,7 +17,8 @@ namespace Tomalign.Cli;
 internal static partial class Commands
 {
     /// <summary>What `align` produced: the files the next stage reads.</summary>
-    internal sealed record AlignOutcome(string Prexg, string Fid, string Xf, string Tlt, SolveResult Solve, CoarseAlignResult? Coarse);
+    internal sealed record AlignOutcome(string Prexg, string Fid, string Xf, string Tlt, SolveResult Solve, CoarseAlignResult? Coarse,
+        double[] NominalTilts, double TiltAxis, int Width, int Height);
 
     /// <summary>
     /// coarse → landmarks (markerless patches, or gold beads) → solve, in one go: IMOD's etomo
@@ -64,6 +65,7 @@ internal static partial class Commands
             report.Device = backend.Description;
             var outcome = RunAlign(ctx, report, backend, input, anglesPath, ParseTiltAxis(p.GetValue(axis)!), isMarkerless, diameter, p.GetValue(beads),
                 solveOptions, dir, baseName, p.GetValue(resume), p.GetValue(twoSurfaces));
+            WriteHtml(Path.Combine(dir, baseName + ".align.html"), report, outcome, []);
             report.Write(Path.Combine(dir, baseName + ".align.json"));
             ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"Aligned {outcome.Solve.Views.Length} views: {outcome.Solve.ObservationCount} observations of {outcome.Solve.Landmarks.Length} landmarks, residual mean {outcome.Solve.Overall.Mean:F3} px (RMS {outcome.Solve.Overall.Rms:F3}); transforms {outcome.Xf}"));
@@ -159,7 +161,15 @@ internal static partial class Commands
         report.Results["solvedRotations"] = result.Views.Select(v => v.AxisAngleDegrees).ToArray();
         report.Results["solvedMagnifications"] = result.Views.Select(v => v.Magnification).ToArray();
         report.Results["gauge"] = result.Gauge;
-        return new AlignOutcome(P(".prexg"), P(".fid"), files.Xf!, files.Tlt, result, coarse);
+        return new AlignOutcome(P(".prexg"), P(".fid"), files.Xf!, files.Tlt, result, coarse, tilts, tiltAxis, data.Nx, data.Ny);
+    }
+
+    /// <summary>The run's HTML page beside its JSON report.</summary>
+    internal static void WriteHtml(string path, RunReport report, AlignOutcome align, IReadOnlyList<SliceImage> slices)
+    {
+        report.Outputs.Add(Path.GetFullPath(path));
+        HtmlReport.Write(path, report, align.Solve, align.NominalTilts, align.TiltAxis, align.Coarse?.Pairs.Select(q => q.Strength).ToArray(),
+            slices, align.Width, align.Height);
     }
 
     internal static ImageStack Prealign(IComputeBackend backend, ImageStack data, Xf[] prexg)

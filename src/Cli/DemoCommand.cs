@@ -50,12 +50,14 @@ internal static partial class Commands
             report.Results["alignmentErrorPixels"] = error;
             report.Results["coarseOnlyErrorPixels"] = coarseOnly;
             report.Results["residualMeanPixels"] = outcome.Align.Solve.Overall.Mean;
+            WriteHtml(Path.Combine(dir, "sim.demo.html"), report, outcome.Align, CentralSlices(outcome.Volume));
             report.Write(Path.Combine(dir, "sim.demo.json"));
             ctx.Out.WriteLine($"Simulated {series.Raw.Nz} views of {series.Raw.Nx}×{series.Raw.Ny} with {series.Beads.Length} beads into {Path.GetFullPath(dir)}");
             ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"Bead alignment: {outcome.Align.Solve.Landmarks.Length} beads tracked, residual mean {outcome.Align.Solve.Overall.Mean:F3} px; " +
                 $"alignment error against the truth {error:F3} px after the gauge (coarse alone {coarseOnly:F3} px)"));
             ctx.Out.WriteLine($"Transforms: {outcome.Align.Xf}; aligned stack: {outcome.Aligned}; tomogram: {outcome.Volume} ({outcome.Summary.Nx}×{outcome.Summary.Ny}×{outcome.Summary.Nz}, WBP)");
+            ctx.Out.WriteLine($"Report: {Path.Combine(dir, "sim.demo.html")}");
             ctx.Out.WriteLine($"Times: {string.Join(", ", report.Stages.Select(s => $"{s.Name} {s.Seconds:F2} s"))}");
             return ExitCodes.Ok;
         });

@@ -65,6 +65,7 @@ internal static partial class Commands
             report.Device = backend.Description;
             var outcome = RunWhole(ctx, report, backend, input, p.GetValue(angles)!, ParseTiltAxis(p.GetValue(axis)!), isMarkerless, diameter, 25,
                 new SolveOptions { Robust = true }, recOptions, binning, dir, baseName, p.GetValue(resume));
+            WriteHtml(Path.Combine(dir, baseName + ".run.html"), report, outcome.Align, CentralSlices(outcome.Volume));
             report.Write(Path.Combine(dir, baseName + ".run.json"));
             ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"Aligned (residual mean {outcome.Align.Solve.Overall.Mean:F3} px) and reconstructed {outcome.Summary.Nx}×{outcome.Summary.Ny}×{outcome.Summary.Nz}: {outcome.Volume}"));
@@ -72,6 +73,17 @@ internal static partial class Commands
             return ExitCodes.Ok;
         });
         return cmd;
+    }
+
+    /// <summary>The central XY section and the central XZ slice of an XYZ volume.</summary>
+    internal static IReadOnlyList<SliceImage> CentralSlices(string volume)
+    {
+        using var r = MrcReader.Open(volume);
+        var xy = new float[r.Nx * r.Ny];
+        r.ReadSection(r.Nz / 2, xy);
+        var xz = new float[r.Nx * r.Nz];
+        for (int z = 0; z < r.Nz; z++) r.ReadRows(z, r.Ny / 2, 1, xz.AsSpan(z * r.Nx, r.Nx));
+        return [new SliceImage($"XY, central section (z = {r.Nz / 2})", xy, r.Nx, r.Ny), new SliceImage($"XZ, central row (y = {r.Ny / 2})", xz, r.Nx, r.Nz)];
     }
 
     internal static RunOutcome RunWhole(CliContext ctx, RunReport report, IComputeBackend backend, string input, string anglesPath, double? tiltAxis,

@@ -61,7 +61,7 @@ public sealed class PipelineCliTests
         var r = CliRunner.Run("demo", "--out", dir.Path, "--size", "192", "--device", "cpu");
         Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
         Assert.Contains("alignment error against the truth", r.Out);
-        foreach (var f in new[] { "sim.mrc", "sim.prexg", "sim.fid", "sim.xf", "sim.tlt", "sim.ali", "sim.rec", "sim.demo.json" })
+        foreach (var f in new[] { "sim.mrc", "sim.prexg", "sim.fid", "sim.xf", "sim.tlt", "sim.ali", "sim.rec", "sim.demo.json", "sim.demo.html" })
             Assert.True(File.Exists(dir.File(f)), $"{f} missing\n{r}");
         using var doc = JsonDocument.Parse(File.ReadAllText(dir.File("sim.demo.json")));
         var results = doc.RootElement.GetProperty("results");
@@ -69,6 +69,12 @@ public sealed class PipelineCliTests
         // Measured at 192²: 0.11 px (coarse alone 1.03 px); 0.06 px at the default 512².
         Assert.True(error < 0.3, $"alignment error {error:F3} px after the gauge");
         Assert.True(error < coarse, $"the fine alignment ({error:F3} px) is no better than the coarse one ({coarse:F3} px)");
+        // The HTML page is self-contained: plots as inline SVG, slices as inline images, nothing fetched.
+        string html = File.ReadAllText(dir.File("sim.demo.html"));
+        Assert.True(System.Text.RegularExpressions.Regex.Matches(html, "<svg").Count >= 6, "fewer than six plots in the report");
+        Assert.Equal(2, System.Text.RegularExpressions.Regex.Matches(html, "data:image/bmp;base64,").Count);
+        Assert.DoesNotContain("http://", html.Replace("http://www.w3.org", ""));
+        Assert.DoesNotContain("https://", html);
         using var rec = MrcReader.Open(dir.File("sim.rec"));
         Assert.Equal((192, 192), (rec.Nx, rec.Ny));
         Assert.Contains(doc.RootElement.GetProperty("stages").EnumerateArray(), s => s.GetProperty("name").GetString() == "reconstruct");
