@@ -121,3 +121,26 @@ public sealed class TemplateCorrelatorParityTests(Tomalign.Tests.Backend.IlgpuCp
         Assert.Equal((20, 14), (best % nx, best / nx));
     }
 }
+
+/// <summary>The CPU's FFT path for large views gives the kernel's direct sum (edges clamped) to float rounding.</summary>
+public sealed class TemplateCorrelatorFftTests
+{
+    [Theory]
+    [InlineData(150, 131, 2, 9)]
+    [InlineData(256, 256, 3, 15)]
+    [InlineData(200, 97, 1, 21)]
+    public void FftPathMatchesTheDirectSum(int nx, int ny, int nz, int size)
+    {
+        var rng = new Random(Random.Shared.Next());
+        var views = Enumerable.Range(0, nx * ny * nz).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var template = Enumerable.Range(0, size * size).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var c = new CpuTemplateCorrelator();
+        var direct = new float[views.Length];
+        var fft = Enumerable.Repeat(float.NaN, views.Length).ToArray();
+        c.CorrelateDirect(views, nx, ny, nz, template, size, direct);
+        Assert.True((long)nx * ny >= CpuTemplateCorrelator.FftThresholdPixels, "the case must take the FFT path");
+        c.Correlate(views, nx, ny, nz, template, size, fft);
+        double error = Tomalign.Core.Backend.Verification.KernelVerifier.MaxRelativeError(fft, direct);
+        Assert.True(error <= Tomalign.Core.Backend.Verification.KernelVerifier.TemplateTolerance, $"FFT path off by {error:E2} of the peak");
+    }
+}
