@@ -12,6 +12,15 @@ namespace Tomalign.Cli;
 
 internal static partial class Commands
 {
+    /// <summary>The stack prealigned with the given .prexg (one line per view), or as it is without one.</summary>
+    internal static ImageStack PrealignIfAsked(string? prexgPath, string stackPath, ImageStack data, IComputeBackend backend, RunReport report)
+    {
+        if (prexgPath is null) return data;
+        report.Inputs.Add(Path.GetFullPath(prexgPath));
+        var xfs = TiltSeriesFiles.ReadXfFor(prexgPath, stackPath, data.Nz);
+        return report.Stage("prealign", () => Prealign(backend, data, xfs));
+    }
+
     /// <summary>NAME.fid (IMOD model, z = view) and NAME.fid.txt (landmark x y view, 1-based landmarks), both added to the report.</summary>
     internal static string WriteLandmarks(IReadOnlyList<Tomalign.Core.Solve.LandmarkObservation> observations, ImageStack data, string dir, string baseName, RunReport report)
     {
@@ -64,13 +73,7 @@ internal static partial class Commands
             var (data, tilts) = report.Stage("read", () => ReadSeries(input, anglesPath, ctx.Progress("read")));
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;
-            var prexgPath = p.GetValue(prexg);
-            if (prexgPath is not null)
-            {
-                report.Inputs.Add(Path.GetFullPath(prexgPath));
-                var xfs = TiltSeriesFiles.ReadXfFor(prexgPath, input, data.Nz);
-                data = report.Stage("prealign", () => Prealign(backend, data, xfs));
-            }
+            data = PrealignIfAsked(p.GetValue(prexg), input, data, backend, report);
             PatchTrackResult result;
             try
             {

@@ -46,12 +46,7 @@ internal static partial class Commands
             var (data, tilts) = report.Stage("read", () => ReadSeries(input, anglesPath, ctx.Progress("read")));
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;
-            if (p.GetValue(prexg) is { } prexgPath)
-            {
-                report.Inputs.Add(Path.GetFullPath(prexgPath));
-                var xfs = TiltSeriesFiles.ReadXfFor(prexgPath, input, data.Nz);
-                data = report.Stage("prealign", () => Prealign(backend, data, xfs));
-            }
+            data = PrealignIfAsked(p.GetValue(prexg), input, data, backend, report);
             var result = report.Stage("track", () => new BeadTracker(backend.TemplateCorrelator, ctx.Log).Track(data, tilts, options, ctx.Progress("track")));
             if (result.Seeded == 0)
                 throw new TomalignInputException(input, "no gold bead was found on the view nearest zero tilt",
