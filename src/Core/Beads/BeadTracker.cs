@@ -117,7 +117,11 @@ public sealed class BeadTracker(ITemplateCorrelator correlator, ILogger? logger 
                 }
                 // A jump the prealignment left (a bad coarse pair) moves all beads alike: the common offset that
                 // maximises the summed bead score at the predictions is found first.
-                var (ox, oy) = CommonOffset(scores[v], nx, ny, predicted, shiftReach);
+                // Each view keeps its own rotation and magnification error after prealignment: beads far from
+                // the centre jump by several pixels, all together. The small rotation, scale and shift about
+                // the centre that maximise the summed bead score move every prediction first.
+                predicted = CommonSimilarity(scores[v], nx, ny, predicted, shiftReach, cx, cy);
+                const int ox = 0, oy = 0;
                 var view = v;
                 var first = new (double X, double Y)?[seeds.Count];
                 Parallel.For(0, seeds.Count, b =>
@@ -272,6 +276,40 @@ public sealed class BeadTracker(ITemplateCorrelator correlator, ILogger? logger 
         var surface = new Dictionary<int, int>();
         for (int k = 0; k < sorted.Length; k++) surface[sorted[k].Id] = at >= 0 && gap >= minimumGap && k >= at ? 2 : 1;
         return (surface, gap);
+    }
+
+    /// <summary>
+    /// The predictions moved by the rotation (±1°, steps of 0.25°), scale (±1.5 %, steps of 0.5 %) about
+    /// (cx, cy) and integer shift (±reach) that maximise the summed score at them.
+    /// </summary>
+    private static (double X, double Y)?[] CommonSimilarity(float[] score, int nx, int ny, (double X, double Y)?[] predicted, int reach, double cx, double cy)
+    {
+        double best = double.NegativeInfinity;
+        (double X, double Y)?[] result = predicted;
+        for (int ri = -4; ri <= 4; ri++)
+            for (int si = -3; si <= 3; si++)
+            {
+                double a = ri * 0.25 * Math.PI / 180, m = 1 + 0.005 * si, c = m * Math.Cos(a), s = m * Math.Sin(a);
+                var moved = predicted.Select(p => p is { } q ? ((double X, double Y)?)(cx + c * (q.X - cx) - s * (q.Y - cy), cy + s * (q.X - cx) + c * (q.Y - cy)) : null).ToArray();
+                var (dx, dy, sum) = BestOffset(score, nx, ny, moved, reach);
+                // Near-ties go to the smaller change: no error is the likelier case.
+                sum -= 1e-6 * (ri * ri + si * si);
+                if (sum > best)
+                {
+                    best = sum;
+                    result = moved.Select(p => p is { } q ? ((double X, double Y)?)(q.X + dx, q.Y + dy) : null).ToArray();
+                }
+            }
+        return result;
+    }
+
+    private static (int X, int Y, double Sum) BestOffset(float[] score, int nx, int ny, (double X, double Y)?[] predicted, int reach)
+    {
+        var (x, y) = CommonOffset(score, nx, ny, predicted, reach);
+        double sum = 0;
+        foreach (var p in predicted)
+            if (p is { } q) sum += score[Math.Clamp((int)Math.Round(q.Y) + y, 0, ny - 1) * nx + Math.Clamp((int)Math.Round(q.X) + x, 0, nx - 1)];
+        return (x, y, sum - 1e-6 * (x * x + y * y));
     }
 
     /// <summary>The integer offset (within ±reach) that maximises the summed score at all predictions.</summary>
