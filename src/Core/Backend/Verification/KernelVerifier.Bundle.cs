@@ -68,19 +68,4 @@ public static partial class KernelVerifier
 
     private static IEnumerable<double[]> Arrays(BundleNormalBlocks b) =>
         [b.Residual, b.ViewView, b.LandmarkLandmark, b.ViewLandmark, b.ViewGradient, b.LandmarkGradient];
-
-    /// <summary>As the float overload, in double.</summary>
-    public static double MaxRelativeError(ReadOnlySpan<double> actual, ReadOnlySpan<double> expected)
-    {
-        if (actual.Length != expected.Length) return double.PositiveInfinity;
-        double maxDiff = 0, peak = 0;
-        for (int i = 0; i < actual.Length; i++)
-        {
-            double a = actual[i], b = expected[i];
-            if (!double.IsFinite(a) || !double.IsFinite(b)) return double.PositiveInfinity;
-            maxDiff = Math.Max(maxDiff, Math.Abs(a - b));
-            peak = Math.Max(peak, Math.Abs(b));
-        }
-        return maxDiff / (peak > 0 ? peak : 1.0);
-    }
 }

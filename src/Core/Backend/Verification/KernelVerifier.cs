@@ -167,13 +167,18 @@ public static partial class KernelVerifier
     /// and for float images what matters is error against the dynamic range. NaN or ∞ anywhere, or
     /// different lengths, give +∞. An all-zero reference is compared absolutely (divisor 1).
     /// </summary>
-    public static double MaxRelativeError(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
+    public static double MaxRelativeError(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected) => MaxRelativeErrorOf(actual, expected);
+
+    /// <summary>As the float overload, in double.</summary>
+    public static double MaxRelativeError(ReadOnlySpan<double> actual, ReadOnlySpan<double> expected) => MaxRelativeErrorOf(actual, expected);
+
+    private static double MaxRelativeErrorOf<T>(ReadOnlySpan<T> actual, ReadOnlySpan<T> expected) where T : System.Numerics.INumberBase<T>
     {
         if (actual.Length != expected.Length) return double.PositiveInfinity;
         double maxDiff = 0, peak = 0;
         for (int i = 0; i < actual.Length; i++)
         {
-            double a = actual[i], b = expected[i];
+            double a = double.CreateTruncating(actual[i]), b = double.CreateTruncating(expected[i]);
             if (!double.IsFinite(a) || !double.IsFinite(b)) return double.PositiveInfinity;
             maxDiff = Math.Max(maxDiff, Math.Abs(a - b));
             peak = Math.Max(peak, Math.Abs(b));
