@@ -112,6 +112,8 @@ internal static partial class Commands
         // 2. Landmarks on the prealigned stack.
         List<LandmarkObservation> observations;
         ImageStack? prealigned = null;
+        // One tracker for both bead passes: the second reuses the first's bead-model scores.
+        var tracker = new BeadTracker(backend.TemplateCorrelator, ctx.Log);
         if (resume && File.Exists(P(".fid")))
         {
             observations = ImodModel.Read(P(".fid")).ToObservations();
@@ -120,7 +122,7 @@ internal static partial class Commands
         else
         {
             var pre = prealigned = report.Stage("prealign", () => Prealign(backend, data, prexg));
-            observations = report.Stage("landmarks", () => Landmarks(ctx, report, backend, pre, tilts, tiltAxis, markerless, beadDiameter, beadCount, input));
+            observations = report.Stage("landmarks", () => Landmarks(ctx, report, backend, tracker, pre, tilts, tiltAxis, markerless, beadDiameter, beadCount, input));
             ImodModel.FromObservations(observations, data.Nx, data.Ny, data.Nz).Write(P(".fid"));
             report.Outputs.Add(Path.GetFullPath(P(".fid")));
         }
@@ -132,7 +134,7 @@ internal static partial class Commands
         {
             var options = new BeadTrackOptions { BeadDiameter = beadDiameter!.Value, Beads = beadCount, TiltAxisDegrees = tiltAxis };
             var first = new BeadTrackResult(observations, beadCount, 0, 0, []);
-            var second = report.Stage("beads (2nd pass)", () => new BeadTracker(backend.TemplateCorrelator, ctx.Log).Refine(prealigned, first, result, options));
+            var second = report.Stage("beads (2nd pass)", () => tracker.Refine(prealigned, first, result, options));
             if (second.Observations.Count >= observations.Count / 2)
             {
                 observations = second.Observations.ToList();
@@ -186,12 +188,12 @@ internal static partial class Commands
         return pre;
     }
 
-    private static List<LandmarkObservation> Landmarks(CliContext ctx, RunReport report, IComputeBackend backend, ImageStack pre, double[] tilts,
+    private static List<LandmarkObservation> Landmarks(CliContext ctx, RunReport report, IComputeBackend backend, BeadTracker tracker, ImageStack pre, double[] tilts,
         double tiltAxis, bool markerless, double? beadDiameter, int beadCount, string input)
     {
         if (!markerless)
         {
-            var b = new BeadTracker(backend.TemplateCorrelator, ctx.Log).Track(pre, tilts, new BeadTrackOptions { BeadDiameter = beadDiameter!.Value, Beads = beadCount, TiltAxisDegrees = tiltAxis },
+            var b = tracker.Track(pre, tilts, new BeadTrackOptions { BeadDiameter = beadDiameter!.Value, Beads = beadCount, TiltAxisDegrees = tiltAxis },
                 ctx.Progress("beads"));
             if (b.Seeded == 0)
                 throw new TomalignInputException(input, "no gold bead was found on the view nearest zero tilt",

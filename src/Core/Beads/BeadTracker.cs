@@ -57,9 +57,8 @@ public sealed class BeadTracker(ITemplateCorrelator correlator, ILogger? logger 
         double r = o.BeadDiameter / 2;
         int reference = Enumerable.Range(0, nz).MinBy(i => Math.Abs(tiltDegrees[i]));
         // Detection, first pass: every view correlated in one batch with a model of the projected bead.
-        var model = BeadModel(r, o.LightBeads, out int size);
-        var scores = Correlate(stack, model, size);
-
+        var scores = ModelScores(stack, r, o.LightBeads);
+        int size = ModelSize(r);
         var seeds = Seeds(scores[reference], scores[reference], stack.ReadView(reference), nx, ny, r, o, out _);
         // Second pass (as Dynamo does): the average of the best beads as the template, seeds again on the reference view.
         if (seeds.Count >= 3)
@@ -182,8 +181,7 @@ public sealed class BeadTracker(ITemplateCorrelator correlator, ILogger? logger 
         int nx = stack.Nx, ny = stack.Ny, nz = stack.Nz;
         if (solved.Views.Length != nz) throw new ArgumentException($"the solve has {solved.Views.Length} views, the stack {nz}");
         double r = o.BeadDiameter / 2;
-        var model = BeadModel(r, o.LightBeads, out int size);
-        var scores = Correlate(stack, model, size);
+        var scores = ModelScores(stack, r, o.LightBeads);
         // Only landmarks that clearly are not beads go: a median residual above 1 px and 3× the overall median
         // (a median, so that a bead mis-tracked in a few views, which this pass repairs, stays).
         static double Median(IEnumerable<double> v) { var a = v.OrderBy(x => x).ToArray(); return a.Length == 0 ? 0 : a[a.Length / 2]; }
@@ -396,8 +394,8 @@ public sealed class BeadTracker(ITemplateCorrelator correlator, ILogger? logger 
     /// </summary>
     public static float[] BeadModel(double r, bool lightBeads, out int size)
     {
-        int h = (int)Math.Ceiling(r + 1.5);
-        size = 2 * h + 1;
+        size = ModelSize(r);
+        int h = size / 2;
         var t = new double[size * size];
         for (int j = 0; j < size; j++)
             for (int i = 0; i < size; i++)
@@ -413,6 +411,9 @@ public sealed class BeadTracker(ITemplateCorrelator correlator, ILogger? logger 
             }
         return Normalise(t);
     }
+
+    /// <summary>The side of the bead template: 2·⌈r + 1.5⌉ + 1.</summary>
+    public static int ModelSize(double r) => 2 * (int)Math.Ceiling(r + 1.5) + 1;
 
     private static float[] Normalise(double[] t)
     {
@@ -438,6 +439,19 @@ public sealed class BeadTracker(ITemplateCorrelator correlator, ILogger? logger 
         return used == 0 ? null : Normalise(sum);
     }
 
+    // The bead-model scores of the last stack: Refine after Track on the same stack reuses them.
+    private (ImageStack Stack, double Radius, bool Light, float[][] Scores)? _modelScores;
+
+    /// <summary>Every view's score against the bead model (computed once per stack, radius and polarity).</summary>
+    private float[][] ModelScores(ImageStack stack, double r, bool lightBeads)
+    {
+        if (_modelScores is { } c && ReferenceEquals(c.Stack, stack) && c.Radius == r && c.Light == lightBeads) return c.Scores;
+        var model = BeadModel(r, lightBeads, out int size);
+        var scores = Correlate(stack, model, size);
+        _modelScores = (stack, r, lightBeads, scores);
+        return scores;
+    }
+
     /// <summary>One view correlated with the template.</summary>
     private float[] Correlate(ImageStack stack, float[] template, int size, int view)
     {
@@ -446,13 +460,20 @@ public sealed class BeadTracker(ITemplateCorrelator correlator, ILogger? logger 
         return one;
     }
 
-    /// <summary>Every view correlated with the template in one batch (the backend's kernel), as one score map per view.</summary>
+    /// <summary>Views correlated with the template in batches (the backend's kernel), as one score map per view.</summary>
     private float[][] Correlate(ImageStack stack, float[] template, int size)
     {
-        var all = new float[stack.Data.Length];
-        _correlator.Correlate(stack.Data, stack.Nx, stack.Ny, stack.Nz, template, size, all);
+        // Batches of up to 256 MB of output, so the maps are not held twice for a whole large stack.
+        int n = stack.ViewLength, batch = (int)Math.Clamp((256L << 20) / (4L * n), 1, stack.Nz);
+        var buffer = new float[(long)batch * n];
         var maps = new float[stack.Nz][];
-        for (int z = 0; z < stack.Nz; z++) maps[z] = all.AsSpan(z * stack.ViewLength, stack.ViewLength).ToArray();
+        for (int z0 = 0; z0 < stack.Nz; z0 += batch)
+        {
+            int count = Math.Min(batch, stack.Nz - z0);
+            var output = buffer.AsSpan(0, count * n);
+            _correlator.Correlate(stack.Data.AsSpan(z0 * n, count * n), stack.Nx, stack.Ny, count, template, size, output);
+            for (int k = 0; k < count; k++) maps[z0 + k] = output.Slice(k * n, n).ToArray();
+        }
         return maps;
     }
 }
