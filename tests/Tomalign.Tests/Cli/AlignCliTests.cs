@@ -168,6 +168,26 @@ public sealed class AlignCliTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void LightBeadsAreTrackedInAnInvertedSeries()
+    {
+        using var dir = new TempDir();
+        var series = new TiltSeriesSimulator().Simulate(SimulationOptions.ForSize(256) with { Seed = 6 });
+        var inverted = new Tomalign.Core.Imaging.ImageStack(256, 256, series.Raw.Nz);
+        for (int i = 0; i < inverted.Data.Length; i++) inverted.Data[i] = 2 - series.Raw.Data[i];
+        MrcWriter.WriteStack(dir.File("inv.mrc"), inverted);
+        ImodText.WriteAngles(dir.File("inv.rawtlt"), series.NominalTilts);
+        ImodText.WriteXf(dir.File("inv.prexg"), series.AligningTransforms.Select(x => Tomalign.Core.Geometry.Xf.Product(x, Tomalign.Core.Geometry.Xf.RotationScale(85, 1, 0, 0))).ToArray());
+        string diameter = (2 * series.Options.BeadRadiusPixels).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var r = CliRunner.Run("track", dir.File("inv.mrc"), "--angles", dir.File("inv.rawtlt"), "--prexg", dir.File("inv.prexg"), "--bead-diameter", diameter,
+            "--light-beads", "--beads", "6", "--tilt-axis", "85", "--device", "cpu", "--out", dir.Path);
+        Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
+        using var doc = JsonDocument.Parse(File.ReadAllText(dir.File("inv.track.json")));
+        var results = doc.RootElement.GetProperty("results");
+        Assert.Equal(6, results.GetProperty("seeded").GetInt32());
+        Assert.True(results.GetProperty("meanTrackLength").GetDouble() > 0.8 * series.Raw.Nz, r.ToString());
+    }
+
+    [Fact]
     public void TrackRefusesABadBeadDiameter()
     {
         using var dir = new TempDir();

@@ -324,6 +324,20 @@ public sealed class ReconstructCliTests
         Assert.Contains("x-axis tilt", r.Err);
         Assert.False(File.Exists(dir.File("y.rec")));
 
+        // Sub-area, slices, filter and z-shift options; malformed values are input errors.
+        r = CliRunner.Run("reconstruct", dir.File("a.ali"), "--angles", dir.File("a.tlt"), "--thickness", "10", "--width", "16", "--slices", "2,9",
+            "--hamming", "--z-shift", "1.5", "--device", "cpu", "--out", dir.File("s.rec"));
+        Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
+        using (var rec = MrcReader.Open(dir.File("s.rec")))
+            Assert.Equal((16, 8, 10), (rec.Nx, rec.Ny, rec.Nz));
+        foreach (var bad in new[] { new[] { "--radial", "0.3" }, new[] { "--slices", "9,2" }, new[] { "--method", "art" } })
+        {
+            r = CliRunner.Run(["reconstruct", dir.File("a.ali"), "--angles", dir.File("a.tlt"), "--thickness", "10", .. bad, "--out", dir.File("bad.rec")]);
+            Assert.True(r.ExitCode == ExitCodes.InputError, r.ToString());
+            Assert.Contains("Fix:", r.Err);
+            Assert.False(File.Exists(dir.File("bad.rec")));
+        }
+
         ImodText.WriteAngles(dir.File("short.tlt"), [-20, 0, 20]);
         r = CliRunner.Run("reconstruct", dir.File("a.ali"), "--angles", dir.File("short.tlt"), "--thickness", "10", "--out", dir.File("c.rec"));
         Assert.True(r.ExitCode == ExitCodes.InputError, r.ToString());
