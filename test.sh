@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # Runs Tomalign's whole test suite and prints one closing line "N passed, N failed[, N skipped]".
-# Needs only the .NET SDK; installs the independent MRC validator (Debian's python3-mrcfile)
-# when it is missing and this user may run apt-get.
+# Needs only the .NET SDK; installs the Debian packages below when they are missing and this
+# user may run apt-get.
 set -uo pipefail
 cd "$(dirname "$0")"
 
-if ! /usr/bin/python3 -c "import mrcfile" >/dev/null 2>&1; then
+# Debian packages the tests use: python3-mrcfile (the independent MRC validator) and Chromium with
+# its driver (the report and web-page tests open pages in headless Chromium).
+missing=()
+/usr/bin/python3 -c "import mrcfile" >/dev/null 2>&1 || missing+=(python3-mrcfile)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
-    echo "Installing python3-mrcfile (the independent MRC validator the format tests use)..."
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-mrcfile) >/dev/null 2>&1 \
-      || echo "warning: could not install python3-mrcfile; the MRC validator tests will fail"
+    echo "Installing ${missing[*]} (used by the tests)..."
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >/dev/null 2>&1 \
+      || echo "warning: could not install ${missing[*]}; the tests that need them will fail or be skipped"
   else
-    echo "warning: python3-mrcfile is missing (apt-get install python3-mrcfile); the MRC validator tests will fail"
+    echo "warning: ${missing[*]} missing (apt-get install ${missing[*]}); the tests that need them will fail or be skipped"
   fi
 fi
 
