@@ -33,9 +33,7 @@ internal static partial class Commands
         var markerless = new Option<bool>("--markerless") { Description = "Landmarks from patch tracking (no gold beads)." };
         var beadDiameter = new Option<double?>("--bead-diameter") { Description = "Gold bead diameter in pixels: landmarks from bead tracking." };
         var beads = new Option<int>("--beads") { Description = "Number of beads to seed and track (with --bead-diameter).", DefaultValueFactory = _ => 25 };
-        var rotation = new Option<string>("--rotation") { Description = "Solve: rotation variables (fixed, per-view, global, grouped:N, linear:N).", DefaultValueFactory = _ => "per-view" };
-        var tilt = new Option<string>("--tilt") { Description = "Solve: tilt-angle variables.", DefaultValueFactory = _ => "grouped:5" };
-        var mag = new Option<string>("--mag") { Description = "Solve: magnification variables.", DefaultValueFactory = _ => "grouped:4" };
+        var (rotation, tilt, mag) = SolveVariableOptions();
         var resume = new Option<bool>("--resume") { Description = "Reuse the outputs of stages already in --out (NAME.prexg, NAME.fid)." };
         var twoSurfaces = new Option<bool>("--two-surfaces") { Description = "Beads: mark each bead's surface in NAME.fid (contour surface 1 = bottom, 2 = top, split at the largest height gap), as autofidseed -TwoSurfaces." };
         var name = new Option<string?>("--name") { Description = "Base name of the outputs (default: the stack's name)." };
@@ -53,13 +51,7 @@ internal static partial class Commands
             bool isMarkerless = p.GetValue(markerless);
             double? diameter = p.GetValue(beadDiameter);
             RequireOneLandmarkKind(isMarkerless, diameter);
-            var solveOptions = new SolveOptions
-            {
-                Rotation = VariableOption.Parse(p.GetValue(rotation)!, "--rotation"),
-                Tilt = VariableOption.Parse(p.GetValue(tilt)!, "--tilt"),
-                Magnification = VariableOption.Parse(p.GetValue(mag)!, "--mag"),
-                Robust = true,
-            };
+            var solveOptions = ParseSolveVariables(p, rotation, tilt, mag);
             var report = new RunReport("align", Environment.GetCommandLineArgs().Skip(1));
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;
@@ -73,6 +65,21 @@ internal static partial class Commands
         });
         return cmd;
     }
+
+    /// <summary>The solve's variable options of align and run: --rotation, --tilt, --mag.</summary>
+    internal static (Option<string> Rotation, Option<string> Tilt, Option<string> Mag) SolveVariableOptions() => (
+        new Option<string>("--rotation") { Description = "Solve: rotation variables (fixed, per-view, global, grouped:N, linear:N, auto).", DefaultValueFactory = _ => "per-view" },
+        new Option<string>("--tilt") { Description = "Solve: tilt-angle variables; auto (the default): per view with ≥ 10 landmarks per view (markerless, many beads), else grouped:5.", DefaultValueFactory = _ => "auto" },
+        new Option<string>("--mag") { Description = "Solve: magnification variables; auto (the default): per view with ≥ 10 landmarks per view, else grouped:4.", DefaultValueFactory = _ => "auto" });
+
+    /// <summary>Robust solve options from the values of <see cref="SolveVariableOptions"/>.</summary>
+    internal static SolveOptions ParseSolveVariables(ParseResult p, Option<string> rotation, Option<string> tilt, Option<string> mag) => new()
+    {
+        Rotation = VariableOption.Parse(p.GetValue(rotation)!, "--rotation"),
+        Tilt = VariableOption.Parse(p.GetValue(tilt)!, "--tilt"),
+        Magnification = VariableOption.Parse(p.GetValue(mag)!, "--mag"),
+        Robust = true,
+    };
 
     /// <summary>The align stages, shared by `align`, `run` and `demo`.</summary>
     internal static AlignOutcome RunAlign(CliContext ctx, RunReport report, IComputeBackend backend, string input, string anglesPath,
@@ -161,6 +168,8 @@ internal static partial class Commands
         report.Results["residualPerView"] = result.PerView.Select(v => v.Mean).ToArray();
         report.Results["solvedTilts"] = result.Views.Select(v => v.TiltDegrees).ToArray();
         report.Results["solvedRotations"] = result.Views.Select(v => v.AxisAngleDegrees).ToArray();
+        // The tilt axis refined by the solve: the mean solved in-plane rotation (the search or the user gave its start).
+        report.Results["tiltAxisSolvedDegrees"] = result.Views.Average(v => v.AxisAngleDegrees);
         report.Results["solvedMagnifications"] = result.Views.Select(v => v.Magnification).ToArray();
         report.Results["gauge"] = result.Gauge;
         return new AlignOutcome(P(".prexg"), P(".fid"), files.Xf!, files.Tlt, result, coarse, tilts, tiltAxis, data.Nx, data.Ny);

@@ -14,29 +14,79 @@ public static class AlignmentCheck
     public static double ErrorAfterGauge(SimulatedSeries series, IReadOnlyList<Xf> rawToAligned)
     {
         ArgumentNullException.ThrowIfNull(series);
+        return ErrorAfterGauge(series, rawToAligned, series.Beads.Select(b => (b.X, b.Y, b.Z)).ToArray());
+    }
+
+    /// <summary>
+    /// The same measure over the field: at <see cref="SimulatedSeries.FieldPoints"/>, a grid over the
+    /// image and through the slab (for series without beads, and for the error everywhere, not only
+    /// where the beads happen to be).
+    /// </summary>
+    public static double FieldErrorAfterGauge(SimulatedSeries series, IReadOnlyList<Xf> rawToAligned)
+    {
+        ArgumentNullException.ThrowIfNull(series);
+        return ErrorAfterGauge(series, rawToAligned, series.FieldPoints());
+    }
+
+    /// <summary>The measure at the given specimen points (x, y, z about the specimen centre).</summary>
+    public static double ErrorAfterGauge(SimulatedSeries series, IReadOnlyList<Xf> rawToAligned, IReadOnlyList<(double X, double Y, double Z)> points)
+    {
+        ArgumentNullException.ThrowIfNull(series);
         ArgumentNullException.ThrowIfNull(rawToAligned);
-        if (rawToAligned.Count != series.Raw.Nz)
-            throw new ArgumentException($"{rawToAligned.Count} transforms for {series.Raw.Nz} views", nameof(rawToAligned));
+        ArgumentNullException.ThrowIfNull(points);
+        CheckCount(series, rawToAligned, nameof(rawToAligned));
+        return GaugedRms(series, points, (i, raw) => rawToAligned[i].Apply(raw.X, raw.Y, series.Raw.Nx / 2.0, series.Raw.Ny / 2.0),
+            (i, _, j, ali) => ali[j]);
+    }
+
+    /// <summary>
+    /// How far apart two alignments of the same series put the field points (<see cref="SimulatedSeries.FieldPoints"/>):
+    /// the RMS distance between where <paramref name="a"/> and <paramref name="b"/> map each point's true raw
+    /// projection, after removing the best 3-D translation between them (the gauge). Markerless against bead alignment.
+    /// </summary>
+    public static double FieldDifferenceAfterGauge(SimulatedSeries series, IReadOnlyList<Xf> a, IReadOnlyList<Xf> b)
+    {
+        ArgumentNullException.ThrowIfNull(series);
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        CheckCount(series, a, nameof(a));
+        CheckCount(series, b, nameof(b));
         double cx = series.Raw.Nx / 2.0, cy = series.Raw.Ny / 2.0;
+        return GaugedRms(series, series.FieldPoints(), (i, raw) => a[i].Apply(raw.X, raw.Y, cx, cy),
+            (i, raw, j, _) => b[i].Apply(raw[j].X, raw[j].Y, cx, cy));
+    }
+
+    private static void CheckCount(SimulatedSeries series, IReadOnlyList<Xf> xfs, string name)
+    {
+        if (xfs.Count != series.Raw.Nz)
+            throw new ArgumentException($"{xfs.Count} transforms for {series.Raw.Nz} views", name);
+    }
+
+    /// <summary>RMS of measured − target over all points and views, less the best gauge translation.</summary>
+    private static double GaugedRms(SimulatedSeries series, IReadOnlyList<(double X, double Y, double Z)> points,
+        Func<int, (double X, double Y), (double X, double Y)> measured,
+        Func<int, IReadOnlyList<(double X, double Y)>, int, IReadOnlyList<(double X, double Y)>, (double X, double Y)> target)
+    {
         var rows = new List<(double C, double S, double Ex, double Ey)>();
         for (int i = 0; i < series.Raw.Nz; i++)
         {
-            var raw = series.TrueBeadProjections(i, aligned: false);
-            var ali = series.TrueBeadProjections(i, aligned: true);
+            var raw = series.TrueProjections(i, aligned: false, points);
+            var ali = series.TrueProjections(i, aligned: true, points);
             double t = series.TrueTilts[i] * Math.PI / 180;
             for (int j = 0; j < raw.Count; j++)
             {
-                var (x, y) = rawToAligned[i].Apply(raw[j].X, raw[j].Y, cx, cy);
-                rows.Add((Math.Cos(t), Math.Sin(t), x - ali[j].X, y - ali[j].Y));
+                var (x, y) = measured(i, raw[j]);
+                var (tx, ty) = target(i, raw, j, ali);
+                rows.Add((Math.Cos(t), Math.Sin(t), x - tx, y - ty));
             }
         }
         if (rows.Count == 0) return double.NaN;
         // ty = mean ey; (tx, tz) by 2×2 least squares on ex = tx·c + tz·s.
-        double ty = rows.Average(r => r.Ey);
+        double gy = rows.Average(r => r.Ey);
         double scc = rows.Sum(r => r.C * r.C), sss = rows.Sum(r => r.S * r.S), scs = rows.Sum(r => r.C * r.S);
         double sec = rows.Sum(r => r.Ex * r.C), ses = rows.Sum(r => r.Ex * r.S);
         double det = scc * sss - scs * scs;
-        double tx = det != 0 ? (sec * sss - ses * scs) / det : sec / scc, tz = det != 0 ? (ses * scc - sec * scs) / det : 0;
-        return Math.Sqrt(rows.Average(r => Math.Pow(r.Ex - tx * r.C - tz * r.S, 2) + Math.Pow(r.Ey - ty, 2)));
+        double gx = det != 0 ? (sec * sss - ses * scs) / det : sec / scc, gz = det != 0 ? (ses * scc - sec * scs) / det : 0;
+        return Math.Sqrt(rows.Average(r => Math.Pow(r.Ex - gx * r.C - gz * r.S, 2) + Math.Pow(r.Ey - gy, 2)));
     }
 }

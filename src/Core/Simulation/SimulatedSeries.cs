@@ -51,20 +51,43 @@ public sealed class SimulatedSeries
     /// frame (the model's p plus the centre (NX/2, NY/2)) or in the aligned frame (P·R_y(θ)·X plus
     /// the centre), in the order of <see cref="Beads"/>. Points may lie outside the image.
     /// </summary>
-    public IReadOnlyList<(double X, double Y)> TrueBeadProjections(int view, bool aligned)
+    public IReadOnlyList<(double X, double Y)> TrueBeadProjections(int view, bool aligned) =>
+        TrueProjections(view, aligned, Beads.Select(b => (b.X, b.Y, b.Z)).ToArray());
+
+    /// <summary>
+    /// Image coordinates, in the raw or the aligned frame, of arbitrary specimen points (x, y, z about
+    /// the specimen centre, pixels) projected through the true geometry of <paramref name="view"/>.
+    /// </summary>
+    public IReadOnlyList<(double X, double Y)> TrueProjections(int view, bool aligned, IReadOnlyList<(double X, double Y, double Z)> points)
     {
         if ((uint)view >= (uint)TrueGeometry.Length)
             throw new ArgumentOutOfRangeException(nameof(view), $"view {view} is not in 0…{TrueGeometry.Length - 1}");
+        ArgumentNullException.ThrowIfNull(points);
         var g = TrueGeometry[view];
         double xc = Raw.Nx / 2.0, yc = Raw.Ny / 2.0;
-        var result = new (double X, double Y)[Beads.Length];
-        for (int j = 0; j < Beads.Length; j++)
+        var result = new (double X, double Y)[points.Count];
+        for (int j = 0; j < points.Count; j++)
         {
-            var b = Beads[j];
-            (double x, double y) = aligned ? g.ProjectAligned(b.X, b.Y, b.Z) : g.ProjectPoint(b.X, b.Y, b.Z);
+            var (px, py, pz) = points[j];
+            (double x, double y) = aligned ? g.ProjectAligned(px, py, pz) : g.ProjectPoint(px, py, pz);
             result[j] = (x + xc, y + yc);
         }
         return result;
+    }
+
+    /// <summary>
+    /// Points spread over the field of view and through the slab: a 9 × 9 grid over the central 80 %
+    /// of the image in x and y at z = −0.4, 0 and +0.4 of the slab thickness (243 points), the places
+    /// where an alignment is measured when a series has no beads.
+    /// </summary>
+    public IReadOnlyList<(double X, double Y, double Z)> FieldPoints()
+    {
+        var points = new List<(double, double, double)>();
+        foreach (double fz in new[] { -0.4, 0, 0.4 })
+            for (int j = 0; j < 9; j++)
+                for (int i = 0; i < 9; i++)
+                    points.Add(((i - 4) / 4.0 * 0.4 * Raw.Nx, (j - 4) / 4.0 * 0.4 * Raw.Ny, fz * Options.ThicknessPixels));
+        return points;
     }
 
     /// <summary>Every parameter and the per-view truth as indented JSON (the truth file).</summary>

@@ -28,8 +28,17 @@ public sealed class BundleSolver
 
     public SolveResult Solve(SolveInput input, SolveOptions options)
     {
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(options);
         var notes = new List<string>();
         var dropped = new List<int>();
+        var resolved = options.ResolveAutomatic(input);
+        if (!ReferenceEquals(resolved, options))
+        {
+            notes.Add(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"automatic variables: {SolveOptions.LandmarksPerView(input):F0} landmarks per view, so rotation {resolved.Rotation}, tilt {resolved.Tilt}, magnification {resolved.Magnification}"));
+            options = resolved;
+        }
         var result = SolveOnce(input, options, notes, dropped);
         if (options.DropWorstLandmarks > 0)
         {
@@ -526,6 +535,7 @@ public sealed class BundleSolver
             n, overall.Mean, overall.Sd, overall.Rms, points.Count(p => p.Flagged), landmarks.Count(l => l.Flagged), options.OutlierSds);
         return new SolveResult
         {
+            Options = options,
             StopReason = stop,
             Iterations = iterations,
             RobustRounds = rounds,

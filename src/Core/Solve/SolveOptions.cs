@@ -12,24 +12,28 @@ namespace Tomalign.Core.Solve;
 /// their start value; the block holding the reference view is fixed for tilt and magnification).</item>
 /// <item><see cref="Linear"/>: variables at anchor views every GroupSize views (aligned on the
 /// reference view), views between two anchors interpolated linearly (tiltalign's linear mapping).</item>
+/// <item><see cref="Auto"/>: chosen by the solver from the landmark count: per view when there are at
+/// least <see cref="SolveOptions.PerViewLandmarksPerView"/> landmarks per view on average (markerless
+/// patches, a well-beaded series), otherwise the usual groups (tilt by 5, magnification by 4).</item>
 /// <item><see cref="Global"/>: one variable for all views (tiltalign's "one rotation", option −1).
 /// For tilt and magnification a global change is a gauge freedom (a rotation of the specimen, a
 /// scale of the landmark set), so it is held fixed and the result says so.</item>
 /// </list>
 /// </summary>
-public enum VariableMode { Fixed, PerView, Grouped, Linear, Global }
+public enum VariableMode { Fixed, PerView, Grouped, Linear, Global, Auto }
 
 public sealed record VariableOption(VariableMode Mode, int GroupSize = 1)
 {
     public static VariableOption Fixed { get; } = new(VariableMode.Fixed);
     public static VariableOption PerView { get; } = new(VariableMode.PerView);
     public static VariableOption Global { get; } = new(VariableMode.Global);
+    public static VariableOption Auto { get; } = new(VariableMode.Auto);
     public static VariableOption Grouped(int size) => new(VariableMode.Grouped, size);
     public static VariableOption Linear(int spacing) => new(VariableMode.Linear, spacing);
 
     /// <summary>
-    /// Parses a command-line value: <c>fixed</c>, <c>per-view</c>, <c>global</c>, <c>grouped:N</c> (blocks of N views)
-    /// or <c>linear:N</c> (anchors every N views). <paramref name="option"/> names the option in the error message.
+    /// Parses a command-line value: <c>fixed</c>, <c>per-view</c>, <c>global</c>, <c>grouped:N</c> (blocks of N views),
+    /// <c>linear:N</c> (anchors every N views) or <c>auto</c>. <paramref name="option"/> names the option in the error message.
     /// </summary>
     public static VariableOption Parse(string text, string option)
     {
@@ -42,10 +46,11 @@ public sealed record VariableOption(VariableMode Mode, int GroupSize = 1)
             ("fixed", 1) => Fixed,
             ("per-view" or "perview" or "each", 1) => PerView,
             ("global" or "one", 1) => Global,
+            ("auto" or "automatic", 1) => Auto,
             ("grouped" or "group", 2) when sized => Grouped(size),
             ("linear", 2) when sized => Linear(size),
             _ => throw new TomalignInputException(null, $"{option} '{text}' is not a variable mode",
-                $"use {option} fixed, per-view, global, grouped:N or linear:N (N ≥ 1 views)"),
+                $"use {option} fixed, per-view, global, grouped:N, linear:N (N ≥ 1 views) or auto"),
         };
     }
 
@@ -55,6 +60,7 @@ public sealed record VariableOption(VariableMode Mode, int GroupSize = 1)
         VariableMode.Linear => $"linear between anchors every {GroupSize}",
         VariableMode.PerView => "per view",
         VariableMode.Global => "one global value",
+        VariableMode.Auto => "automatic",
         _ => "fixed",
     };
 }
@@ -94,4 +100,35 @@ public sealed record SolveOptions
 
     /// <summary>Drop at most this many flagged landmarks (worst first) and re-solve; 0 = never.</summary>
     public int DropWorstLandmarks { get; init; }
+
+    /// <summary>
+    /// Landmarks per view (on average, over the views that have any) from which <see cref="VariableOption.Auto"/>
+    /// solves tilt and magnification per view. Measured on a simulated 1024²×61 markerless series (0.5 % magnification
+    /// and 0.2° tilt jitter per view, about 80 patch landmarks per view): grouped tilt and magnification left an
+    /// alignment error of 2.7 px over the field, per view 0.42 px; with the true projections as landmarks 2.0 and 0.00 px.
+    /// </summary>
+    public const double PerViewLandmarksPerView = 10;
+
+    /// <summary>These options with every <see cref="VariableOption.Auto"/> replaced by what the landmarks of <paramref name="input"/> support.</summary>
+    public SolveOptions ResolveAutomatic(SolveInput input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        if (Rotation.Mode != VariableMode.Auto && Tilt.Mode != VariableMode.Auto && Magnification.Mode != VariableMode.Auto) return this;
+        double perView = LandmarksPerView(input);
+        bool rich = perView >= PerViewLandmarksPerView;
+        return this with
+        {
+            Rotation = Rotation.Mode == VariableMode.Auto ? VariableOption.PerView : Rotation,
+            Tilt = Tilt.Mode == VariableMode.Auto ? (rich ? VariableOption.PerView : VariableOption.Grouped(5)) : Tilt,
+            Magnification = Magnification.Mode == VariableMode.Auto ? (rich ? VariableOption.PerView : VariableOption.Grouped(4)) : Magnification,
+        };
+    }
+
+    /// <summary>Observations per view, averaged over the views that have any.</summary>
+    public static double LandmarksPerView(SolveInput input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        int views = input.Observations.Select(o => o.View).Distinct().Count();
+        return views == 0 ? 0 : input.Observations.Count / (double)views;
+    }
 }

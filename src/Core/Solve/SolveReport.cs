@@ -75,6 +75,7 @@ public static class SolveReport
     /// <summary>The JSON report: everything in <see cref="SolveResult"/>, with the options, in plain names.</summary>
     public static string Json(SolveResult r, SolveOptions options, IReadOnlyDictionary<string, object?>? extra = null)
     {
+        options = r.Options ?? options;
         var doc = new Dictionary<string, object?>
         {
             ["stopReason"] = r.StopReason.ToString(),

@@ -38,6 +38,8 @@ public readonly record struct SolvedLandmark(int Id, double X, double Y, double 
 
 public sealed class SolveResult
 {
+    /// <summary>The options the solve used, with automatic variables resolved.</summary>
+    public SolveOptions? Options { get; init; }
     public required SolveStopReason StopReason { get; init; }
     /// <summary>LM iterations in all stages and robust rounds.</summary>
     public required int Iterations { get; init; }

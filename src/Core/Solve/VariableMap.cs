@@ -40,6 +40,8 @@ internal sealed class VariableMap
                 throw new TomalignInputException(null, $"the {name} group size is {option.GroupSize}", "give a group size of at least 1");
             switch (option.Mode)
             {
+                case VariableMode.Auto:
+                    throw new InvalidOperationException($"automatic {name} variables must be resolved (SolveOptions.ResolveAutomatic) before the solve");
                 case VariableMode.Fixed:
                     break;
                 case VariableMode.Global when gaugeFixedAtReference:

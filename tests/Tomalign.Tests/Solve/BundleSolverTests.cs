@@ -102,6 +102,7 @@ public class VariableOptionTests
     [InlineData(" Global ", VariableMode.Global, 1)]
     [InlineData("grouped:5", VariableMode.Grouped, 5)]
     [InlineData("linear:8", VariableMode.Linear, 8)]
+    [InlineData("auto", VariableMode.Auto, 1)]
     public void ParsesCommandLineValues(string text, VariableMode mode, int size) =>
         Assert.Equal(new VariableOption(mode, size), VariableOption.Parse(text, "--tilt"));
 
@@ -114,5 +115,22 @@ public class VariableOptionTests
     {
         var e = Assert.Throws<Tomalign.Core.TomalignInputException>(() => VariableOption.Parse(text, "--mag"));
         Assert.Contains("--mag", e.Message);
+    }
+
+    [Theory]
+    [InlineData(12, VariableMode.PerView, VariableMode.PerView)]
+    [InlineData(6, VariableMode.Grouped, VariableMode.Grouped)]
+    public void AutomaticVariablesFollowTheLandmarksPerView(int landmarks, VariableMode tilt, VariableMode mag)
+    {
+        var obs = new List<LandmarkObservation>();
+        for (int v = 0; v < 5; v++)
+            for (int k = 0; k < landmarks; k++) obs.Add(new LandmarkObservation(k, v, k, v));
+        var input = new SolveInput(obs, 100, 100, [-10.0, -5, 0, 5, 10]);
+        var options = new SolveOptions { Tilt = VariableOption.Auto, Magnification = VariableOption.Auto, Rotation = VariableOption.Fixed };
+        var resolved = options.ResolveAutomatic(input);
+        Assert.Equal(tilt, resolved.Tilt.Mode);
+        Assert.Equal(mag, resolved.Magnification.Mode);
+        Assert.Equal(VariableMode.Fixed, resolved.Rotation.Mode);
+        Assert.Same(resolved, resolved.ResolveAutomatic(input));
     }
 }
