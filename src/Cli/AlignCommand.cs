@@ -34,6 +34,7 @@ internal static partial class Commands
         var beadDiameter = new Option<double?>("--bead-diameter") { Description = "Gold bead diameter in pixels: landmarks from bead tracking." };
         var beads = new Option<int>("--beads") { Description = "Number of beads to seed and track (with --bead-diameter).", DefaultValueFactory = _ => 25 };
         var (rotation, tilt, mag) = SolveVariableOptions();
+        var level = LevelOption();
         var resume = new Option<bool>("--resume") { Description = "Reuse the outputs of stages already in --out (NAME.prexg, NAME.fid)." };
         var twoSurfaces = new Option<bool>("--two-surfaces") { Description = "Beads: mark each bead's surface in NAME.fid (contour surface 1 = bottom, 2 = top, split at the largest height gap), as autofidseed -TwoSurfaces." };
         var name = new Option<string?>("--name") { Description = "Base name of the outputs (default: the stack's name)." };
@@ -43,7 +44,7 @@ internal static partial class Commands
             "Align a raw tilt series in one go: coarse (NAME.prexf/.prexg) → landmarks (--markerless: patch tracking; --bead-diameter: " +
             "gold beads) into NAME.fid → bundle-adjustment solve (NAME.xf, .tlt, .tltxf, .xtilt, .resid, fid.xyz, .solve.txt/.json). " +
             "`tomalign apply STACK --xf NAME.xf` then gives the aligned stack.")
-        { stack, angles, axis, markerless, beadDiameter, beads, rotation, tilt, mag, resume, twoSurfaces, name, output, device };
+        { stack, angles, axis, markerless, beadDiameter, beads, rotation, tilt, mag, level, resume, twoSurfaces, name, output, device };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             string input = p.GetValue(stack)!, anglesPath = p.GetValue(angles)!, dir = p.GetValue(output)!;
@@ -51,7 +52,7 @@ internal static partial class Commands
             bool isMarkerless = p.GetValue(markerless);
             double? diameter = p.GetValue(beadDiameter);
             RequireOneLandmarkKind(isMarkerless, diameter);
-            var solveOptions = ParseSolveVariables(p, rotation, tilt, mag);
+            var solveOptions = ParseSolveVariables(p, rotation, tilt, mag, level);
             var report = new RunReport("align", Environment.GetCommandLineArgs().Skip(1));
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;
@@ -72,13 +73,21 @@ internal static partial class Commands
         new Option<string>("--tilt") { Description = "Solve: tilt-angle variables; auto (the default): per view with ≥ 10 landmarks per view (markerless, many beads), else grouped:5.", DefaultValueFactory = _ => "auto" },
         new Option<string>("--mag") { Description = "Solve: magnification variables; auto (the default): per view with ≥ 10 landmarks per view, else grouped:4.", DefaultValueFactory = _ => "auto" });
 
-    /// <summary>Robust solve options from the values of <see cref="SolveVariableOptions"/>.</summary>
-    internal static SolveOptions ParseSolveVariables(ParseResult p, Option<string> rotation, Option<string> tilt, Option<string> mag) => new()
+    /// <summary>--level of align and run.</summary>
+    internal static Option<bool> LevelOption() => new("--level")
+    {
+        Description = "Level the specimen: offset every tilt angle so that the plane of the solved landmarks is flat in the tomogram " +
+                      "(tiltalign's angle offset; the x-axis tilt that would level it about X is reported, not applied).",
+    };
+
+    /// <summary>Robust solve options from the values of <see cref="SolveVariableOptions"/> and <see cref="LevelOption"/>.</summary>
+    internal static SolveOptions ParseSolveVariables(ParseResult p, Option<string> rotation, Option<string> tilt, Option<string> mag, Option<bool>? level = null) => new()
     {
         Rotation = VariableOption.Parse(p.GetValue(rotation)!, "--rotation"),
         Tilt = VariableOption.Parse(p.GetValue(tilt)!, "--tilt"),
         Magnification = VariableOption.Parse(p.GetValue(mag)!, "--mag"),
         Robust = true,
+        Level = level is not null && p.GetValue(level),
     };
 
     /// <summary>The align stages, shared by `align`, `run` and `demo`.</summary>
@@ -172,6 +181,7 @@ internal static partial class Commands
         report.Results["tiltAxisSolvedDegrees"] = result.Views.Average(v => v.AxisAngleDegrees);
         report.Results["solvedMagnifications"] = result.Views.Select(v => v.Magnification).ToArray();
         report.Results["gauge"] = result.Gauge;
+        report.Results["specimenLevel"] = SpecimenLevel.Fit(result.Landmarks);
         return new AlignOutcome(P(".prexg"), P(".fid"), files.Xf!, files.Tlt, result, coarse, tilts, tiltAxis, data.Nx, data.Ny);
     }
 

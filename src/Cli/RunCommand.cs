@@ -30,6 +30,7 @@ internal static partial class Commands
         var bin = new Option<int>("--bin") { Description = "Binning of the aligned stack and the tomogram.", DefaultValueFactory = _ => 1 };
         var log = new Option<bool>("--log") { Description = "Reconstruct −ln(value) (stacks of transmitted intensity; IMOD tilt -LOG)." };
         var (rotation, tilt, mag) = SolveVariableOptions();
+        var level = LevelOption();
         var resume = new Option<bool>("--resume") { Description = "Reuse the outputs of stages already in --out." };
         var name = new Option<string?>("--name") { Description = "Base name of the outputs (default: the stack's name)." };
         var output = new Option<string>("--out", "-o") { Description = "Folder for every output.", Required = true };
@@ -37,7 +38,7 @@ internal static partial class Commands
         var cmd = new Command("run",
             "The whole job: coarse → landmarks → solve (as `align`), then the aligned stack (NAME.ali, as `apply`) and the tomogram " +
             "(NAME.rec, as `reconstruct`), with NAME.run.json. Resumable with --resume.")
-        { stack, angles, axis, markerless, beadDiameter, thickness, method, iterations, bin, log, rotation, tilt, mag, resume, name, output, device };
+        { stack, angles, axis, markerless, beadDiameter, thickness, method, iterations, bin, log, rotation, tilt, mag, level, resume, name, output, device };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             string input = p.GetValue(stack)!, dir = p.GetValue(output)!;
@@ -65,7 +66,7 @@ internal static partial class Commands
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;
             var outcome = RunWhole(ctx, report, backend, input, p.GetValue(angles)!, ParseTiltAxis(p.GetValue(axis)!), isMarkerless, diameter, 25,
-                ParseSolveVariables(p, rotation, tilt, mag), recOptions, binning, dir, baseName, p.GetValue(resume));
+                ParseSolveVariables(p, rotation, tilt, mag, level), recOptions, binning, dir, baseName, p.GetValue(resume));
             WriteHtml(Path.Combine(dir, baseName + ".run.html"), report, outcome.Align, CentralSlices(outcome.Volume));
             report.Write(Path.Combine(dir, baseName + ".run.json"));
             ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -53,6 +53,15 @@ public sealed class BundleSolver
                 result = SolveOnce(input with { Observations = kept }, options, notes, dropped);
             }
         }
+        var level = SpecimenLevel.Fit(result.Landmarks);
+        if (options.Level && level.Landmarks >= 3)
+        {
+            string note = string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"levelled: tilt angles offset by {level.AngleOffsetDegrees:F2}° so that the plane of {level.Landmarks} landmarks is flat about Y; an x-axis tilt of {level.XAxisTiltDegrees:F2}° would level it about X");
+            _log.LogInformation("Levelled the specimen: tilt-angle offset {Offset:F2}° (x-axis tilt {XTilt:F2}° not applied)", level.AngleOffsetDegrees, level.XAxisTiltDegrees);
+            var moved = SpecimenLevel.WithTiltOffset(result, level.AngleOffsetDegrees);
+            result = moved.With(moved.Views, moved.Landmarks, [.. result.Notes, note]);
+        }
         return result;
     }
 

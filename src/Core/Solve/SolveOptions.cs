@@ -101,6 +101,10 @@ public sealed record SolveOptions
     /// <summary>Drop at most this many flagged landmarks (worst first) and re-solve; 0 = never.</summary>
     public int DropWorstLandmarks { get; init; }
 
+    /// <summary>After the solve, add to every tilt angle the offset that makes the landmarks' plane flat about Y
+    /// (<see cref="SpecimenLevel"/>; tiltalign's angle offset for a level specimen). The aligned images do not change.</summary>
+    public bool Level { get; init; }
+
     /// <summary>
     /// Landmarks per view (on average, over the views that have any) from which <see cref="VariableOption.Auto"/>
     /// solves tilt and magnification per view. Measured on a simulated 1024²×61 markerless series (0.5 % magnification

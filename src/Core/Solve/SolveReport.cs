@@ -90,8 +90,9 @@ public static class SolveReport
             {
                 rotation = options.Rotation.ToString(), tilt = options.Tilt.ToString(), magnification = options.Magnification.ToString(),
                 options.XAxisTiltDegrees, options.MinViewsPerLandmark, options.TwoStage, options.Robust, options.TukeyK,
-                options.OutlierSds, options.DropWorstLandmarks, options.RelativeTolerance, options.MaxIterations,
+                options.OutlierSds, options.DropWorstLandmarks, options.RelativeTolerance, options.MaxIterations, options.Level,
             },
+            ["specimenLevel"] = SpecimenLevel.Fit(r.Landmarks),
             ["residual"] = Stats(r.Overall),
             ["residualRmsPerAxis"] = r.RmsPerAxis,
             ["notes"] = r.Notes,

@@ -61,4 +61,13 @@ public sealed class SolveResult
     public required int ReferenceView { get; init; }
     public int ObservationCount => Points.Length;
     public int FlaggedPointCount => Points.Count(p => p.Flagged);
+
+    /// <summary>A copy with other view geometries and landmark positions (a change of frame; residuals unchanged).</summary>
+    public SolveResult With(ViewGeometry[] views, SolvedLandmark[] landmarks, IReadOnlyList<string>? notes = null) => new()
+    {
+        Options = Options, StopReason = StopReason, Iterations = Iterations, RobustRounds = RobustRounds,
+        Views = views, Landmarks = landmarks, Points = Points, Overall = Overall, PerView = PerView, RmsPerAxis = RmsPerAxis,
+        Unknowns = Unknowns, ViewVariables = ViewVariables, Gauge = Gauge, Notes = notes ?? Notes, DroppedLandmarks = DroppedLandmarks,
+        ReferenceView = ReferenceView,
+    };
 }
