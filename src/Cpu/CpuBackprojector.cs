@@ -25,16 +25,19 @@ public sealed class CpuBackprojector(int maxThreads = 0) : IBackprojector
             float depth = yy * sp + zz * cp;
             float v = yy * cp - zz * sp - inOrigin;
             var line = result.AsSpan(rz * width, width);
-            for (int x = 0; x < width; x++)
+            // The row interpolation is the same for every view and voxel of this line: a view row outside the
+            // projection contributes 0, as the kernel's Sample2 does.
+            if (!(v > -1f) || !(v < inRows)) return;
+            float fl = MathF.Floor(v);
+            int k = (int)fl;
+            float f = v - fl;
+            // Views outermost, voxels inner: each line accumulates its views in the same order as the kernel sums them.
+            for (int i = 0; i < views; i++)
             {
-                float xx = x - xc;
-                float sum = 0;
-                for (int i = 0; i < views; i++)
-                {
-                    float u = xx * c[i] + depth * s[i] + xc;
-                    sum += w[i] * Sample2(proj, (long)i * inRows * width, width, inRows, u, v);
-                }
-                line[x] = sum;
+                long viewOffset = (long)i * inRows * width;
+                var rowA = k >= 0 ? proj.AsSpan((int)(viewOffset + (long)k * width), width) : Span<float>.Empty;
+                var rowB = k + 1 < inRows ? proj.AsSpan((int)(viewOffset + (long)(k + 1) * width), width) : Span<float>.Empty;
+                AccumulateView(line, rowA, rowB, f, width, xc, c[i], depth * s[i], w[i]);
             }
         });
         result.CopyTo(slab);
@@ -70,15 +73,80 @@ public sealed class CpuBackprojector(int maxThreads = 0) : IBackprojector
         result.CopyTo(projections);
     }
 
-    /// <summary>Bilinear sample of a view of rows × width at (u, v); neighbours outside it count as 0.</summary>
-    internal static float Sample2(float[] data, long offset, int width, int rows, float u, float v)
+    /// <summary>
+    /// line[x] += w · (bilinear sample at u = (x − xc)·c + ds + xc between rowA and rowB at row fraction f), for every x:
+    /// the same arithmetic as the kernel's Sample2, with the bounds tests taken out of the range where both
+    /// neighbours of u lie inside the row (u is monotonic in x). An empty row counts as zeros.
+    /// </summary>
+    private static void AccumulateView(Span<float> line, ReadOnlySpan<float> rowA, ReadOnlySpan<float> rowB, float f, int width, float xc, float c, float ds, float w)
     {
-        if (!(v > -1f) || !(v < rows)) return 0f;
-        float fl = MathF.Floor(v);
+        bool hasA = !rowA.IsEmpty, hasB = !rowB.IsEmpty;
+        // The x range where 0 ≤ u < width − 1 (both neighbours inside), found from an estimate and checked with the exact expression.
+        int lo = 0, hi = width;   // fast range [lo, hi)
+        if (c > 0)
+        {
+            lo = Math.Clamp((int)MathF.Floor((0 - xc - ds) / c + xc) - 2, 0, width);
+            while (lo < width && !(U(lo) >= 0)) lo++;
+            while (lo > 0 && U(lo - 1) >= 0) lo--;
+            hi = Math.Clamp((int)MathF.Ceiling((width - 1 - xc - ds) / c + xc) + 2, lo, width);
+            while (hi > lo && !(U(hi - 1) < width - 1)) hi--;
+            while (hi < width && U(hi) < width - 1 && U(hi) >= 0) hi++;
+        }
+        else { lo = hi = 0; }
+        for (int x = 0; x < lo; x++) line[x] += w * Slow(rowA, rowB, U(x), f);
+        if (hasA && hasB && f != 0)
+        {
+            for (int x = lo; x < hi; x++)
+            {
+                float u = U(x);
+                int k = (int)u;
+                float fu = u - k;
+                float a0 = rowA[k], b0 = rowB[k];
+                float a = a0 + (rowA[k + 1] - a0) * fu;
+                float b = b0 + (rowB[k + 1] - b0) * fu;
+                line[x] += w * (a + (b - a) * f);
+            }
+        }
+        else if (hasA && (f == 0 || !hasB))
+        {
+            // Only row A counts: with f = 0, a + (b − a)·0 = a; without row B, b = 0 and a + (0 − a)·f.
+            bool scale = f != 0;
+            for (int x = lo; x < hi; x++)
+            {
+                float u = U(x);
+                int k = (int)u;
+                float fu = u - k;
+                float a0 = rowA[k];
+                float a = a0 + (rowA[k + 1] - a0) * fu;
+                line[x] += w * (scale ? a + (0f - a) * f : a);
+            }
+        }
+        else
+        {
+            for (int x = lo; x < hi; x++) line[x] += w * Slow(rowA, rowB, U(x), f);
+        }
+        for (int x = hi; x < width; x++) line[x] += w * Slow(rowA, rowB, U(x), f);
+
+        float U(int x) => (x - xc) * c + ds + xc;
+    }
+
+    /// <summary>Sample2 on two given rows (an empty one counts as zeros).</summary>
+    private static float Slow(ReadOnlySpan<float> rowA, ReadOnlySpan<float> rowB, float u, float f)
+    {
+        float a = rowA.IsEmpty ? 0f : SampleRow(rowA, u);
+        float b = rowB.IsEmpty ? 0f : SampleRow(rowB, u);
+        return a + (b - a) * f;
+    }
+
+    private static float SampleRow(ReadOnlySpan<float> row, float u)
+    {
+        int width = row.Length;
+        if (!(u > -1f) || !(u < width)) return 0f;
+        float fl = MathF.Floor(u);
         int k = (int)fl;
-        float f = v - fl;
-        float a = k >= 0 ? Sample(data, offset + (long)k * width, width, u) : 0f;
-        float b = k + 1 < rows ? Sample(data, offset + (long)(k + 1) * width, width, u) : 0f;
+        float f = u - fl;
+        float a = k >= 0 ? row[k] : 0f;
+        float b = k + 1 < width ? row[k + 1] : 0f;
         return a + (b - a) * f;
     }
 
