@@ -104,6 +104,19 @@ internal sealed class JobWorker(JobStore store, string outDir, int workers, LogL
         }
     }
 
+    /// <summary>
+    /// The half-written outputs of an interrupted attempt (".NAME.EXT.tmp-GUID", see AtomicFile): only one
+    /// attempt of a job runs at a time, so none of them is still being written.
+    /// </summary>
+    private static void RemoveTemporaryFiles(string dir, TextWriter logFile)
+    {
+        foreach (string tmp in Directory.EnumerateFiles(dir, ".*.tmp-*"))
+        {
+            File.Delete(tmp);
+            logFile.WriteLine($"removed {Path.GetFileName(tmp)}, left by the interrupted attempt");
+        }
+    }
+
     /// <summary>One job, as `tomalign run --out OUT/NAME --name NAME [--resume]` with the job's settings.</summary>
     private void Run(Job job, CancellationToken cancel)
     {
@@ -113,6 +126,7 @@ internal sealed class JobWorker(JobStore store, string outDir, int workers, LogL
         using var logFile = new StreamWriter(Path.Combine(dir, job.Name + ".serve.log"), append: true) { AutoFlush = true };
         logFile.WriteLine($"--- job {job.Id}, attempt {job.Attempts}{(job.Resume ? " (resuming)" : "")}, {DateTimeOffset.UtcNow:u}: {job.Stack}");
         using var ctx = new CliContext(TextWriter.Null, logFile, jobLogLevel, progress: false);
+        if (job.Resume) RemoveTemporaryFiles(dir, logFile);
         try
         {
             string angles = job.Angles;

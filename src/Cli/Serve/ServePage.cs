@@ -114,10 +114,16 @@ internal static class ServePage
           });
         }
 
+        var shown = null;
         function refresh() {
           return fetch("/api/jobs", { cache: "no-store" })
-            .then(function (r) { return r.json(); })
-            .then(render)
+            .then(function (r) { return r.text(); })
+            .then(function (text) {
+              // Redrawn only when something changed, so that links and buttons stay put between polls.
+              if (text === shown) return;
+              shown = text;
+              render(JSON.parse(text));
+            })
             .catch(function (e) { statusLine.textContent = "cannot reach the service: " + e; });
         }
 
