@@ -81,12 +81,14 @@ internal sealed class JobStore : IDisposable
         }
     }
 
-    public bool HasStack(string stack)
+    public bool HasStack(string stack) => FindByStack(stack) is not null;
+
+    public Job? FindByStack(string stack)
     {
         lock (_gate)
         {
             using var c = Connect();
-            return Query(c, "SELECT * FROM jobs WHERE stack = $p0", stack).Count > 0;
+            return Query(c, "SELECT * FROM jobs WHERE stack = $p0", stack).FirstOrDefault();
         }
     }
 

@@ -105,12 +105,12 @@ internal sealed class JobWorker(JobStore store, string outDir, int workers, LogL
     }
 
     /// <summary>
-    /// The half-written outputs of an interrupted attempt (".NAME.EXT.tmp-GUID", see AtomicFile): only one
-    /// attempt of a job runs at a time, so none of them is still being written.
+    /// The half-written outputs of an interrupted attempt (".NAME.EXT.tmp-GUID" of AtomicFile, "NAME.EXT.tmp-ID"
+    /// of MrcWriter): only one attempt of a job runs at a time, so none of them is still being written.
     /// </summary>
     private static void RemoveTemporaryFiles(string dir, TextWriter logFile)
     {
-        foreach (string tmp in Directory.EnumerateFiles(dir, ".*.tmp-*"))
+        foreach (string tmp in Directory.EnumerateFiles(dir, "*.tmp-*"))
         {
             File.Delete(tmp);
             logFile.WriteLine($"removed {Path.GetFileName(tmp)}, left by the interrupted attempt");

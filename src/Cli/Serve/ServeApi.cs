@@ -62,6 +62,8 @@ internal static class ServeApi
             if (stack is null) return Error(status, "stack: " + problem);
             if (!File.Exists(stack)) return Error(400, $"stack: {stack} does not exist");
             if (!FolderWatcher.IsStack(stack)) return Error(400, $"stack: {stack} is not an MRC stack (.mrc or .st)");
+            if (s.Store.FindByStack(stack) is { } existing)
+                return Results.Json(new { error = $"{stack} is already job {existing.Id} ({existing.State})", job = View(s, existing, files: false) }, statusCode: 409);
             string? angles;
             if (anglesText is not null)
             {

@@ -73,6 +73,10 @@ internal sealed record ServeSettings
                 };
                 markerlessGiven |= k == "markerless";
             }
+            catch (TomalignInputException e) when (e.File is null)
+            {
+                throw new TomalignInputException(file, e.Problem.Replace("--tilt-axis", k), "give degrees or \"auto\"");
+            }
             catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException)
             {
                 throw new TomalignInputException(file, $"field '{k}' has the wrong type ({node?.ToJsonString() ?? "null"})",

@@ -92,13 +92,13 @@ public sealed class ServeIntegrationTests
         {
             for (int part = 0; part < 4; part++)
             {
-                fs.Write(bytes, part * bytes.Length / 4, bytes.Length / 4);
+                fs.Write(bytes, part * (bytes.Length / 5), bytes.Length / 5);
                 fs.Flush();
                 t += TimeSpan.FromSeconds(3); // growing: never 5 s without a change
                 watcher.ScanOnce(t);
                 Assert.Empty(queued);
             }
-            fs.Write(bytes, 4 * (bytes.Length / 4), bytes.Length - 4 * (bytes.Length / 4));
+            fs.Write(bytes, 4 * (bytes.Length / 5), bytes.Length - 4 * (bytes.Length / 5)); // the last piece
         }
         watcher.ScanOnce(t += TimeSpan.FromSeconds(1));
         watcher.ScanOnce(t += TimeSpan.FromSeconds(4));
