@@ -121,3 +121,29 @@ public sealed class ServePartsTests
             Assert.False(PathGuard.IsPlainFileName(bad), bad);
     }
 }
+
+/// <summary>`tomalign serve` refuses bad options at once, with one clear message.</summary>
+public sealed class ServeCommandTests
+{
+    [Fact]
+    public void BadOptionsEndInOneClearMessage()
+    {
+        using var dir = new TempDir();
+        string settings = dir.File("s.json");
+        File.WriteAllText(settings, """{ "thickness": 50, "colour": "blue" }""");
+        foreach (var (args, message) in new[]
+        {
+            (new[] { "serve", "--watch", dir.File("missing"), "--out", dir.File("out") }, "is not a folder"),
+            (new[] { "serve", "--watch", dir.Path, "--out", dir.File("out"), "--settings", settings }, "unknown field 'colour'"),
+            (new[] { "serve", "--watch", dir.Path, "--out", dir.File("out"), "--settings", dir.File("none.json") }, "none.json: does not exist"),
+            (new[] { "serve", "--watch", dir.Path, "--out", dir.File("out"), "--workers", "0" }, "--workers 0"),
+            (new[] { "serve", "--watch", dir.Path, "--out", dir.File("out"), "--settle", "-1" }, "--settle -1"),
+        })
+        {
+            var r = CliRunner.Run(args);
+            Assert.True(r.ExitCode == Tomalign.Cli.ExitCodes.InputError, r.ToString());
+            Assert.Contains(message, r.Err);
+            Assert.DoesNotContain("   at ", r.Err);
+        }
+    }
+}

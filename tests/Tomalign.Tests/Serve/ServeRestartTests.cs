@@ -68,6 +68,19 @@ public sealed class ServeRestartTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task SigtermStopsTheProcessCleanly()
+    {
+        using var folders = new ServeFolders();
+        string settings = Path.Combine(folders.Root, "settings.json");
+        File.WriteAllText(settings, ServeFolders.FastSettings);
+        using var serve = ServeProcess.Start(folders, settings, output);
+        Assert.Empty(await serve.Client.JobsAsync());
+        var (exit, stderr) = serve.Terminate();
+        Assert.True(exit == 0, $"exit {exit}; stderr:\n{stderr}");
+        Assert.Contains("stopped; the queue is in", stderr);
+    }
+
+    [Fact]
     public async Task AGracefulStopLetsTheRunningStageFinishAndKeepsTheQueue()
     {
         using var folders = new ServeFolders();
@@ -105,11 +118,13 @@ internal sealed class ServeProcess : IDisposable
 {
     private readonly Process _process;
     private readonly ITestOutputHelper _output;
+    private readonly StringWriter _stderr;
 
-    private ServeProcess(Process process, string address, ITestOutputHelper output)
+    private ServeProcess(Process process, string address, ITestOutputHelper output, StringWriter stderr)
     {
         _process = process;
         _output = output;
+        _stderr = stderr;
         Client = new ServeClient(address);
     }
 
@@ -128,7 +143,13 @@ internal sealed class ServeProcess : IDisposable
                      "--urls", "http://127.0.0.1:0", "--settle", "0.3" })
             info.ArgumentList.Add(a);
         var process = Process.Start(info)!;
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Log(output, "serve: " + e.Data); };
+        var stderr = new StringWriter();
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            Log(output, "serve: " + e.Data);
+            lock (stderr) stderr.WriteLine(e.Data);
+        };
         process.BeginErrorReadLine();
         // The first line says where it listens (port 0: the port the system gave).
         var line = process.StandardOutput.ReadLineAsync();
@@ -137,7 +158,7 @@ internal sealed class ServeProcess : IDisposable
             try { process.Kill(true); } catch (InvalidOperationException) { }
             throw new InvalidOperationException($"tomalign serve did not say where it listens (exit {(process.HasExited ? process.ExitCode : -1)})");
         }
-        return new ServeProcess(process, first["listening on ".Length..].Trim(), output);
+        return new ServeProcess(process, first["listening on ".Length..].Trim(), output, stderr);
     }
 
     /// <summary>SIGKILL: no chance to clean up.</summary>
@@ -146,6 +167,16 @@ internal sealed class ServeProcess : IDisposable
         _process.Kill(entireProcessTree: true);
         _process.WaitForExit(10_000);
         Log(_output, $"killed process {_process.Id}");
+    }
+
+    /// <summary>SIGTERM, as a service manager stops it: returns the exit code and what it wrote to stderr.</summary>
+    public (int Exit, string Stderr) Terminate()
+    {
+        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            kill.WaitForExit();
+        Assert.True(_process.WaitForExit(30_000), "tomalign serve did not stop within 30 s of SIGTERM");
+        _process.WaitForExit(); // the end of the redirected streams
+        lock (_stderr) return (_process.ExitCode, _stderr.ToString());
     }
 
     private static void Log(ITestOutputHelper output, string line)
