@@ -118,8 +118,9 @@ internal sealed class JobStore : IDisposable
             using var c = Connect();
             var next = Query(c, $"SELECT * FROM jobs WHERE state = '{JobStates.Queued}' ORDER BY id LIMIT 1").FirstOrDefault();
             if (next is null) return null;
-            Scalar(c, $"UPDATE jobs SET state = '{JobStates.Running}', stage = NULL, error = NULL, started = $p1, finished = NULL, attempts = attempts + 1 WHERE id = $p0 AND state = '{JobStates.Queued}'",
-                next.Id, Now());
+            using var claim = Command(c, $"UPDATE jobs SET state = '{JobStates.Running}', stage = NULL, error = NULL, started = $p1, finished = NULL, attempts = attempts + 1 WHERE id = $p0 AND state = '{JobStates.Queued}'",
+                [next.Id, Now()]);
+            if (claim.ExecuteNonQuery() != 1) return null;
             return Query(c, "SELECT * FROM jobs WHERE id = $p0", next.Id)[0];
         }
     }
@@ -144,7 +145,11 @@ internal sealed class JobStore : IDisposable
         Execute($"UPDATE jobs SET state = '{JobStates.Queued}', stage = NULL, error = NULL, finished = NULL, resume = 0 " +
                 $"WHERE id = $p0 AND state IN ('{JobStates.Failed}', '{JobStates.Cancelled}')", id) == 1;
 
-    public void Dispose() => SqliteConnection.ClearAllPools();
+    public void Dispose()
+    {
+        using var c = new SqliteConnection(_connectionString);
+        SqliteConnection.ClearPool(c);
+    }
 
     private SqliteConnection Connect()
     {

@@ -20,14 +20,18 @@ internal sealed class ServeService : IAsyncDisposable
 {
     public const string DatabaseName = "tomalign-serve.db";
 
+    public const string LockName = "tomalign-serve.lock";
+
     private readonly CancellationTokenSource _stop = new();
     private readonly ILoggerFactory _logs;
+    private readonly FileStream _lock;
     private WebApplication? _app;
     private Task _watching = Task.CompletedTask;
     private bool _stopped;
 
-    private ServeService(ServeOptions options, ILoggerFactory logs)
+    private ServeService(ServeOptions options, ILoggerFactory logs, FileStream folderLock)
     {
+        _lock = folderLock;
         Options = options;
         _logs = logs;
         Log = logs.CreateLogger("tomalign.serve");
@@ -52,8 +56,28 @@ internal sealed class ServeService : IAsyncDisposable
         if (options.Workers < 1) throw new TomalignInputException(null, $"--workers {options.Workers} is not a count", "use --workers 1 or more");
         if (options.Settle < TimeSpan.Zero) throw new TomalignInputException(null, "--settle is negative", "give the settle interval in seconds, e.g. --settle 5");
         Directory.CreateDirectory(options.Out);
+        // One service per output folder (the lock goes with the process, even when it is killed).
+        FileStream folderLock;
+        try
+        {
+            folderLock = new FileStream(Path.Combine(options.Out, LockName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException)
+        {
+            throw new TomalignInputException(options.Out, "is used by another tomalign serve", "stop that service, or give another --out folder");
+        }
         var logs = LoggerFactory.Create(b => b.SetMinimumLevel(level).AddProvider(logProvider));
-        var service = new ServeService(options with { Watch = Path.GetFullPath(options.Watch), Out = Path.GetFullPath(options.Out) }, logs);
+        ServeService service;
+        try
+        {
+            service = new ServeService(options with { Watch = Path.GetFullPath(options.Watch), Out = Path.GetFullPath(options.Out) }, logs, folderLock);
+        }
+        catch
+        {
+            logs.Dispose();
+            folderLock.Dispose();
+            throw;
+        }
         try
         {
             await service.StartCoreAsync(logProvider, level);
@@ -137,6 +161,7 @@ internal sealed class ServeService : IAsyncDisposable
         if (_app is not null) await _app.DisposeAsync();
         Store.Dispose();
         _logs.Dispose();
+        await _lock.DisposeAsync();
     }
 
     private static bool IsLoopback(string address) =>

@@ -56,6 +56,8 @@ internal sealed record ServeSettings
         {
             string k = Fields.FirstOrDefault(f => f.Equals(key, StringComparison.OrdinalIgnoreCase))
                 ?? throw new TomalignInputException(file, $"has an unknown field '{key}'", $"use only {string.Join(", ", Fields)}");
+            if (node is null && k != "beadDiameter")
+                throw new TomalignInputException(file, $"field '{k}' is null", "give it a value, or leave the field out for its default");
             try
             {
                 s = k switch
@@ -77,7 +79,7 @@ internal sealed record ServeSettings
             {
                 throw new TomalignInputException(file, e.Problem.Replace("--tilt-axis", k), "give degrees or \"auto\"");
             }
-            catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException)
+            catch (Exception e) when (e is InvalidOperationException or FormatException)
             {
                 throw new TomalignInputException(file, $"field '{k}' has the wrong type ({node?.ToJsonString() ?? "null"})",
                     k == "tiltAxis" ? "give degrees or \"auto\"" : "give a number, true/false or a string as the README shows");

@@ -146,4 +146,20 @@ public sealed class ServeCommandTests
             Assert.DoesNotContain("   at ", r.Err);
         }
     }
+
+    [Fact]
+    public async Task ASecondServiceOnTheSameOutputFolderIsRefused()
+    {
+        using var folders = new ServeFolders();
+        await using (var first = await InProcessServe.StartAsync(folders))
+        {
+            var r = CliRunner.Run("serve", "--watch", folders.Watch, "--out", folders.Out, "--urls", "http://127.0.0.1:0");
+            Assert.True(r.ExitCode == Tomalign.Cli.ExitCodes.InputError, r.ToString());
+            Assert.Contains("is used by another tomalign serve", r.Err);
+            Assert.Empty(await first.Client.JobsAsync()); // the first one goes on
+        }
+        // Once it has stopped, the folder is free.
+        await using var second = await InProcessServe.StartAsync(folders);
+        Assert.Empty(await second.Client.JobsAsync());
+    }
 }
