@@ -152,11 +152,12 @@ internal sealed class InProcessServe : IAsyncDisposable
         get { lock (_log) return _log.ToString(); }
     }
 
-    public static async Task<InProcessServe> StartAsync(ServeFolders folders, string settingsJson = ServeFolders.FastSettings, double graceSeconds = 30)
+    public static async Task<InProcessServe> StartAsync(ServeFolders folders, string settingsJson = ServeFolders.FastSettings, double graceSeconds = 30,
+        int workers = 1)
     {
         var log = new StringWriter();
         var options = new ServeOptions(folders.Watch, folders.Out, ServeSettings.Parse(settingsJson, "test settings"), "http://127.0.0.1:0",
-            1, TimeSpan.FromSeconds(0.3), TimeSpan.FromSeconds(graceSeconds));
+            workers, TimeSpan.FromSeconds(0.3), TimeSpan.FromSeconds(graceSeconds));
         var service = await ServeService.StartAsync(options, new TextWriterLoggerProvider(TextWriter.Synchronized(log), LogLevel.Information), LogLevel.Information);
         return new InProcessServe(service, log);
     }

@@ -75,6 +75,26 @@ public sealed class ServeIntegrationTests
     }
 
     [Fact]
+    public async Task TwoWorkersRunTwoJobsAtOnceAndOneByDefault()
+    {
+        const string slow = """{ "tiltAxis": 85, "beadDiameter": 5, "thickness": 40, "method": "sirt", "iterations": 15 }""";
+        foreach (int workers in new[] { 2, 1 })
+        {
+            using var folders = new ServeFolders();
+            await using var serve = await InProcessServe.StartAsync(folders, slow, workers: workers);
+            folders.Drop("alpha");
+            folders.Drop("beta", seed: 2);
+            int mostRunning = 0;
+            await serve.Client.WaitForAsync(j =>
+            {
+                mostRunning = Math.Max(mostRunning, j.Count(x => x.State == JobStates.Running));
+                return j.Count == 2 && j.All(x => x.State == JobStates.Done);
+            }, JobTimeout, $"both jobs with {workers} worker(s)");
+            Assert.Equal(workers, mostRunning);
+        }
+    }
+
+    [Fact]
     public async Task AFileStillBeingWrittenIsQueuedOnlyOnceItSettles()
     {
         using var folders = new ServeFolders();
