@@ -96,8 +96,17 @@ internal sealed class JobWorker(JobStore store, string outDir, int workers, LogL
             {
                 _running.TryRemove(job.Id, out _);
                 if (_abandoned) continue;
-                if (state == JobStates.Queued) store.Requeue(job.Id);
-                else store.Finish(job.Id, state, error);
+                try
+                {
+                    if (state == JobStates.Queued) store.Requeue(job.Id);
+                    else store.Finish(job.Id, state, error);
+                }
+                catch (Exception e)
+                {
+                    // Left `running` in the table: the next start queues it again.
+                    log.LogError("job {Id} ended ({State}) but the queue could not record it: {Message}", job.Id, state, e.Message);
+                    continue;
+                }
             }
             var level = state == JobStates.Failed ? LogLevel.Warning : LogLevel.Information;
             log.Log(level, "job {Id} ({Name}) {Message} after {Seconds:F1} s", job.Id, job.Name, message, clock.Elapsed.TotalSeconds);
