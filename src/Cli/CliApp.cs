@@ -66,31 +66,22 @@ public static class CliApp
     internal static int Report(Exception e, TextWriter stderr, bool verbose)
     {
         ProgressLine.ClearIfActive(stderr);
-        switch (e)
-        {
-            case TomalignInputException input:
-                stderr.WriteLine($"error: {input.Message}");
-                return ExitCodes.InputError;
-            case OperationCanceledException:
-                stderr.WriteLine("cancelled: nothing was written for the unfinished output.");
-                return ExitCodes.Cancelled;
-            case FileNotFoundException fnf:
-                stderr.WriteLine($"error: {fnf.FileName ?? fnf.Message}: file not found. Fix: check the path.");
-                return ExitCodes.InputError;
-            case DirectoryNotFoundException dnf:
-                stderr.WriteLine($"error: {dnf.Message} Fix: check the path.");
-                return ExitCodes.InputError;
-            case UnauthorizedAccessException ua:
-                stderr.WriteLine($"error: {ua.Message} Fix: check the file permissions.");
-                return ExitCodes.InputError;
-            case IOException io:
-                stderr.WriteLine($"error: {io.Message} Fix: check the disk space and the path.");
-                return ExitCodes.InputError;
-            default:
-                stderr.WriteLine($"internal error: {e.GetType().Name}: {e.Message}. Please report it with the command line" +
-                    (verbose ? "." : " and the output of --verbose."));
-                if (verbose) stderr.WriteLine(e);
-                return ExitCodes.InternalError;
-        }
+        var (code, message) = Explain(e, verbose);
+        stderr.WriteLine(message);
+        if (code == ExitCodes.InternalError && verbose) stderr.WriteLine(e);
+        return code;
     }
+
+    /// <summary>The exit code and the one-line message for an exception (also a failed serve job's error).</summary>
+    internal static (int Code, string Message) Explain(Exception e, bool verbose = false) => e switch
+    {
+        TomalignInputException input => (ExitCodes.InputError, $"error: {input.Message}"),
+        OperationCanceledException => (ExitCodes.Cancelled, "cancelled: nothing was written for the unfinished output."),
+        FileNotFoundException fnf => (ExitCodes.InputError, $"error: {fnf.FileName ?? fnf.Message}: file not found. Fix: check the path."),
+        DirectoryNotFoundException dnf => (ExitCodes.InputError, $"error: {dnf.Message} Fix: check the path."),
+        UnauthorizedAccessException ua => (ExitCodes.InputError, $"error: {ua.Message} Fix: check the file permissions."),
+        IOException io => (ExitCodes.InputError, $"error: {io.Message} Fix: check the disk space and the path."),
+        _ => (ExitCodes.InternalError, $"internal error: {e.GetType().Name}: {e.Message}. Please report it with the command line" +
+            (verbose ? "." : " and the output of --verbose.")),
+    };
 }

@@ -31,6 +31,7 @@ internal static partial class Commands
         yield return Verify(stdout, stderr);
         yield return Bench(stdout, stderr);
         yield return Demo(stdout, stderr);
+        yield return Serve(stdout, stderr);
     }
 
     internal static Option<string> DeviceOption() => new("--device")

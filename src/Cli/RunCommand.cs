@@ -43,38 +43,62 @@ internal static partial class Commands
         {
             string input = p.GetValue(stack)!, dir = p.GetValue(output)!;
             string baseName = p.GetValue(name) ?? Path.GetFileNameWithoutExtension(input);
-            bool isMarkerless = p.GetValue(markerless);
-            double? diameter = p.GetValue(beadDiameter);
-            RequireOneLandmarkKind(isMarkerless, diameter);
-            var recOptions = new ReconstructionOptions
-            {
-                Thickness = p.GetValue(thickness),
-                Method = p.GetValue(method)!.Trim().ToLowerInvariant() switch
-                {
-                    "wbp" => ReconstructionMethod.Wbp,
-                    "sirt" => ReconstructionMethod.Sirt,
-                    var m => throw new TomalignInputException(null, $"unknown method '{m}'", "use --method wbp or --method sirt"),
-                },
-                Iterations = p.GetValue(iterations),
-                Log = p.GetValue(log),
-            };
-            try { recOptions.Validate(); }
-            catch (ArgumentException e) { throw new TomalignInputException(null, e.Message, "check the run options (tomalign run --help)"); }
-            int binning = p.GetValue(bin);
-            if (binning < 1) throw new TomalignInputException(null, $"--bin {binning} is not a binning factor", "use --bin 1 or more");
-            var report = new RunReport("run", Environment.GetCommandLineArgs().Skip(1));
+            var spec = new RunSpec(input, p.GetValue(angles)!, ParseTiltAxis(p.GetValue(axis)!), p.GetValue(markerless), p.GetValue(beadDiameter), 25,
+                ReconstructionOptionsFor(p.GetValue(thickness), p.GetValue(method)!, p.GetValue(iterations), p.GetValue(log)),
+                p.GetValue(bin), dir, baseName, p.GetValue(resume), ParseSolveVariables(p, rotation, tilt, mag, level));
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
-            report.Device = backend.Description;
-            var outcome = RunWhole(ctx, report, backend, input, p.GetValue(angles)!, ParseTiltAxis(p.GetValue(axis)!), isMarkerless, diameter, 25,
-                ParseSolveVariables(p, rotation, tilt, mag, level), recOptions, binning, dir, baseName, p.GetValue(resume));
-            WriteHtml(Path.Combine(dir, baseName + ".run.html"), report, outcome.Align, CentralSlices(outcome.Volume));
-            report.Write(Path.Combine(dir, baseName + ".run.json"));
+            var (report, outcome) = RunAndReport(ctx, backend, spec, Environment.GetCommandLineArgs().Skip(1), Cancellation);
             ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"Aligned (residual mean {outcome.Align.Solve.Overall.Mean:F3} px) and reconstructed {outcome.Summary.Nx}×{outcome.Summary.Ny}×{outcome.Summary.Nz}: {outcome.Volume}"));
             ctx.Out.WriteLine($"Times: {string.Join(", ", report.Stages.Select(s => $"{s.Name} {s.Seconds:F2} s"))}");
             return ExitCodes.Ok;
         });
         return cmd;
+    }
+
+    /// <summary>One whole job as `run` does it: its inputs, settings and where its outputs go.</summary>
+    internal sealed record RunSpec(string Input, string Angles, double? TiltAxis, bool Markerless, double? BeadDiameter, int BeadCount,
+        ReconstructionOptions Reconstruction, int Bin, string Dir, string BaseName, bool Resume, SolveOptions? Solve = null)
+    {
+        /// <summary>The solve of run's defaults: robust, rotation per view, tilt and magnification automatic.</summary>
+        public static SolveOptions DefaultSolve { get; } = new() { Robust = true, Tilt = VariableOption.Auto, Magnification = VariableOption.Auto };
+    }
+
+    /// <summary>Reconstruction options from the run options; bad values are an input error naming the fix.</summary>
+    internal static ReconstructionOptions ReconstructionOptionsFor(int thickness, string method, int iterations, bool log)
+    {
+        var options = new ReconstructionOptions
+        {
+            Thickness = thickness,
+            Method = method.Trim().ToLowerInvariant() switch
+            {
+                "wbp" => ReconstructionMethod.Wbp,
+                "sirt" => ReconstructionMethod.Sirt,
+                var m => throw new TomalignInputException(null, $"unknown method '{m}'", "use --method wbp or --method sirt"),
+            },
+            Iterations = iterations,
+            Log = log,
+        };
+        try { options.Validate(); }
+        catch (ArgumentException e) { throw new TomalignInputException(null, e.Message, "check the run options (tomalign run --help)"); }
+        return options;
+    }
+
+    /// <summary>
+    /// The `run` job, shared by the run command and the serve worker: align → aligned stack → tomogram, then
+    /// NAME.run.html and NAME.run.json in the output folder. <paramref name="cancel"/> stops it at the next stage.
+    /// </summary>
+    internal static (RunReport Report, RunOutcome Outcome) RunAndReport(CliContext ctx, IComputeBackend backend, RunSpec spec,
+        IEnumerable<string> arguments, CancellationToken cancel, Action<string>? stageStarted = null)
+    {
+        RequireOneLandmarkKind(spec.Markerless, spec.BeadDiameter);
+        if (spec.Bin < 1) throw new TomalignInputException(null, $"--bin {spec.Bin} is not a binning factor", "use --bin 1 or more");
+        var report = new RunReport("run", arguments) { Device = backend.Description, Cancel = cancel, StageStarted = stageStarted };
+        var outcome = RunWhole(ctx, report, backend, spec.Input, spec.Angles, spec.TiltAxis, spec.Markerless, spec.BeadDiameter, spec.BeadCount,
+            spec.Solve ?? RunSpec.DefaultSolve, spec.Reconstruction, spec.Bin, spec.Dir, spec.BaseName, spec.Resume);
+        WriteHtml(Path.Combine(spec.Dir, spec.BaseName + ".run.html"), report, outcome.Align, CentralSlices(outcome.Volume));
+        report.Write(Path.Combine(spec.Dir, spec.BaseName + ".run.json"));
+        return (report, outcome);
     }
 
     /// <summary>The central XY section and the central XZ slice of an XYZ volume.</summary>
@@ -102,7 +126,9 @@ internal static partial class Commands
         }
         else ctx.Log.LogInformation("resume: aligned stack {File} kept", ali);
         var tilts = ImodText.ReadAngles(align.Tlt);
-        var summary = report.Stage("reconstruct", () => new Reconstructor(backend, ctx.Log).Run(ali, tilts, rec, recOptions, ctx.Progress("reconstruct"), Cancellation));
+        // The report's token when the caller gave one (a serve job), otherwise the process's Ctrl-C.
+        var cancel = report.Cancel.CanBeCanceled ? report.Cancel : Cancellation;
+        var summary = report.Stage("reconstruct", () => new Reconstructor(backend, ctx.Log).Run(ali, tilts, rec, recOptions, ctx.Progress("reconstruct"), cancel));
         report.Outputs.Add(Path.GetFullPath(rec));
         report.Results["volume"] = new[] { summary.Nx, summary.Ny, summary.Nz };
         report.Results["method"] = recOptions.Method.ToString().ToLowerInvariant();

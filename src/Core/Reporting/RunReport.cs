@@ -33,9 +33,17 @@ public sealed class RunReport
     public List<string> Warnings { get; } = new();
     public double TotalSeconds => _total.Elapsed.TotalSeconds;
 
+    /// <summary>Checked before every stage starts: a cancelled job stops at the next stage boundary.</summary>
+    [JsonIgnore] public CancellationToken Cancel { get; set; }
+
+    /// <summary>Told the name of each stage as it starts (the job service shows it as the job's stage).</summary>
+    [JsonIgnore] public Action<string>? StageStarted { get; set; }
+
     /// <summary>Runs <paramref name="work"/> as a named stage and records its wall time.</summary>
     public T Stage<T>(string name, Func<T> work)
     {
+        Cancel.ThrowIfCancellationRequested();
+        StageStarted?.Invoke(name);
         var sw = Stopwatch.StartNew();
         try { return work(); }
         finally { Stages.Add(new StageTiming(name, sw.Elapsed.TotalSeconds)); }

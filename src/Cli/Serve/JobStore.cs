@@ -1,0 +1,204 @@
+using System.Globalization;
+using Microsoft.Data.Sqlite;
+
+namespace Tomalign.Cli.Serve;
+
+/// <summary>The states of a job; the strings are an interface (the API and the page show them).</summary>
+internal static class JobStates
+{
+    public const string Queued = "queued";
+    public const string Running = "running";
+    public const string Done = "done";
+    public const string Failed = "failed";
+    public const string Cancelled = "cancelled";
+}
+
+/// <summary>One tilt series to process, as the queue holds it.</summary>
+internal sealed record Job(long Id, string Stack, string Angles, string Name, string State, string? Stage, string? Error,
+    string Settings, DateTimeOffset Created, DateTimeOffset? Started, DateTimeOffset? Finished, int Attempts, bool Resume);
+
+/// <summary>
+/// The job queue of `serve`, in an embedded SQLite file (WAL journal: a killed process loses no
+/// committed change). Every change is one guarded statement, made under one lock, so the
+/// table is always consistent; a job left `running` by a killed process is requeued at the next start.
+/// </summary>
+internal sealed class JobStore : IDisposable
+{
+    private readonly object _gate = new();
+    private readonly string _connectionString;
+
+    private JobStore(string path)
+    {
+        _connectionString = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = true }.ToString();
+        Path = path;
+    }
+
+    public string Path { get; }
+
+    public static JobStore Open(string path)
+    {
+        var store = new JobStore(path);
+        store.Execute("""
+            PRAGMA journal_mode = WAL;
+            CREATE TABLE IF NOT EXISTS jobs (
+                id        INTEGER PRIMARY KEY AUTOINCREMENT,
+                stack     TEXT NOT NULL UNIQUE,
+                angles    TEXT NOT NULL,
+                name      TEXT NOT NULL UNIQUE,
+                state     TEXT NOT NULL,
+                stage     TEXT,
+                error     TEXT,
+                settings  TEXT NOT NULL,
+                created   TEXT NOT NULL,
+                started   TEXT,
+                finished  TEXT,
+                attempts  INTEGER NOT NULL DEFAULT 0,
+                resume    INTEGER NOT NULL DEFAULT 0
+            );
+            """);
+        return store;
+    }
+
+    /// <summary>Jobs left `running` by a process that stopped without finishing them: queued again, to resume.</summary>
+    public int RequeueInterrupted() =>
+        Execute($"UPDATE jobs SET state = '{JobStates.Queued}', resume = 1 WHERE state = '{JobStates.Running}'");
+
+    /// <summary>Queues a series; one whose stack is already in the table is not queued again (Added false).</summary>
+    public (Job Job, bool Added) Add(string stack, string angles, string settings)
+    {
+        lock (_gate)
+        {
+            using var c = Connect();
+            if (Query(c, "SELECT * FROM jobs WHERE stack = $p0", stack).FirstOrDefault() is { } existing) return (existing, false);
+            string baseName = System.IO.Path.GetFileNameWithoutExtension(stack);
+            string name = baseName;
+            for (int i = 2; Query(c, "SELECT * FROM jobs WHERE name = $p0", name).Count > 0; i++) name = $"{baseName}-{i}";
+            long id = (long)Scalar(c, """
+                INSERT INTO jobs (stack, angles, name, state, settings, created) VALUES ($p0, $p1, $p2, $p3, $p4, $p5);
+                SELECT last_insert_rowid();
+                """, stack, angles, name, JobStates.Queued, settings, Now())!;
+            return (Query(c, "SELECT * FROM jobs WHERE id = $p0", id)[0], true);
+        }
+    }
+
+    public bool HasStack(string stack) => FindByStack(stack) is not null;
+
+    public Job? FindByStack(string stack)
+    {
+        lock (_gate)
+        {
+            using var c = Connect();
+            return Query(c, "SELECT * FROM jobs WHERE stack = $p0", stack).FirstOrDefault();
+        }
+    }
+
+    public Job? Get(long id)
+    {
+        lock (_gate)
+        {
+            using var c = Connect();
+            return Query(c, "SELECT * FROM jobs WHERE id = $p0", id).FirstOrDefault();
+        }
+    }
+
+    public IReadOnlyList<Job> List()
+    {
+        lock (_gate)
+        {
+            using var c = Connect();
+            return Query(c, "SELECT * FROM jobs ORDER BY id");
+        }
+    }
+
+    /// <summary>Takes the oldest queued job and marks it running (one more attempt); null when none waits.</summary>
+    public Job? ClaimNext()
+    {
+        lock (_gate)
+        {
+            using var c = Connect();
+            var next = Query(c, $"SELECT * FROM jobs WHERE state = '{JobStates.Queued}' ORDER BY id LIMIT 1").FirstOrDefault();
+            if (next is null) return null;
+            using var claim = Command(c, $"UPDATE jobs SET state = '{JobStates.Running}', stage = NULL, error = NULL, started = $p1, finished = NULL, attempts = attempts + 1 WHERE id = $p0 AND state = '{JobStates.Queued}'",
+                [next.Id, Now()]);
+            if (claim.ExecuteNonQuery() != 1) return null;
+            return Query(c, "SELECT * FROM jobs WHERE id = $p0", next.Id)[0];
+        }
+    }
+
+    public void SetStage(long id, string stage) => Execute("UPDATE jobs SET stage = $p1 WHERE id = $p0", id, stage);
+
+    /// <summary>Ends a running job: done, failed (with its error) or cancelled.</summary>
+    public void Finish(long id, string state, string? error) =>
+        Execute($"UPDATE jobs SET state = $p1, error = $p2, finished = $p3, resume = 0 WHERE id = $p0 AND state = '{JobStates.Running}'",
+            id, state, error, Now());
+
+    /// <summary>A running job the service stopped before it ended: queued again, to resume from its last completed stage.</summary>
+    public void Requeue(long id) =>
+        Execute($"UPDATE jobs SET state = '{JobStates.Queued}', resume = 1 WHERE id = $p0 AND state = '{JobStates.Running}'", id);
+
+    /// <summary>Cancels a queued job (true); a job in another state is left as it is (false).</summary>
+    public bool CancelQueued(long id) =>
+        Execute($"UPDATE jobs SET state = '{JobStates.Cancelled}', finished = $p1 WHERE id = $p0 AND state = '{JobStates.Queued}'", id, Now()) == 1;
+
+    /// <summary>Queues a failed or cancelled job again, from the start (true); other states are left (false).</summary>
+    public bool Retry(long id) =>
+        Execute($"UPDATE jobs SET state = '{JobStates.Queued}', stage = NULL, error = NULL, finished = NULL, resume = 0 " +
+                $"WHERE id = $p0 AND state IN ('{JobStates.Failed}', '{JobStates.Cancelled}')", id) == 1;
+
+    public void Dispose()
+    {
+        using var c = new SqliteConnection(_connectionString);
+        SqliteConnection.ClearPool(c);
+    }
+
+    private SqliteConnection Connect()
+    {
+        var c = new SqliteConnection(_connectionString);
+        c.Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;";
+        cmd.ExecuteNonQuery();
+        return c;
+    }
+
+    private int Execute(string sql, params object?[] args)
+    {
+        lock (_gate)
+        {
+            using var c = Connect();
+            using var cmd = Command(c, sql, args);
+            return cmd.ExecuteNonQuery();
+        }
+    }
+
+    private static object? Scalar(SqliteConnection c, string sql, params object?[] args)
+    {
+        using var cmd = Command(c, sql, args);
+        return cmd.ExecuteScalar();
+    }
+
+    private static SqliteCommand Command(SqliteConnection c, string sql, object?[] args)
+    {
+        var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        for (int i = 0; i < args.Length; i++) cmd.Parameters.AddWithValue($"$p{i}", args[i] ?? DBNull.Value);
+        return cmd;
+    }
+
+    private static List<Job> Query(SqliteConnection c, string sql, params object?[] args)
+    {
+        using var cmd = Command(c, sql, args);
+        using var r = cmd.ExecuteReader();
+        var list = new List<Job>();
+        while (r.Read())
+        {
+            string? S(string col) => r.IsDBNull(r.GetOrdinal(col)) ? null : r.GetString(r.GetOrdinal(col));
+            DateTimeOffset? T(string col) => S(col) is { } t ? DateTimeOffset.Parse(t, CultureInfo.InvariantCulture) : null;
+            list.Add(new Job(r.GetInt64(r.GetOrdinal("id")), S("stack")!, S("angles")!, S("name")!, S("state")!, S("stage"), S("error"),
+                S("settings")!, T("created")!.Value, T("started"), T("finished"), r.GetInt32(r.GetOrdinal("attempts")), r.GetInt64(r.GetOrdinal("resume")) != 0));
+        }
+        return list;
+    }
+
+    private static string Now() => DateTimeOffset.UtcNow.ToString("o", CultureInfo.InvariantCulture);
+}

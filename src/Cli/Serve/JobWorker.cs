@@ -1,0 +1,159 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Tomalign.Core.Formats;
+
+namespace Tomalign.Cli.Serve;
+
+/// <summary>
+/// Runs queued jobs, <c>workers</c> at a time, each as `tomalign run` would (outputs in OUT/NAME/,
+/// the job's log in OUT/NAME/NAME.serve.log). A failed job is marked failed with its one-line
+/// error and the queue goes on. Stopping cancels the running jobs at their next stage boundary;
+/// a job stopped that way (or abandoned after the grace period) is requeued and resumes at the next start.
+/// </summary>
+internal sealed class JobWorker(JobStore store, string outDir, int workers, LogLevel jobLogLevel, ILogger log)
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly SemaphoreSlim _wake = new(0);
+    private readonly ConcurrentDictionary<long, CancellationTokenSource> _running = new();
+    private readonly object _finishGate = new();
+    private bool _abandoned;
+    private Task[] _loops = [];
+
+    public void Start() => _loops = Enumerable.Range(0, workers).Select(_ => Task.Run(Loop)).ToArray();
+
+    /// <summary>Tells an idle worker that a job was queued.</summary>
+    public void Wake() => _wake.Release();
+
+    /// <summary>Asks a running job to stop at its next stage boundary; false when it is not running here.</summary>
+    public bool CancelRunning(long id)
+    {
+        if (!_running.TryGetValue(id, out var cts)) return false;
+        cts.Cancel();
+        return true;
+    }
+
+    /// <summary>Stops taking jobs, cancels the running ones and waits up to <paramref name="grace"/> for them to stop.</summary>
+    public async Task StopAsync(TimeSpan grace)
+    {
+        _stop.Cancel();
+        var all = Task.WhenAll(_loops);
+        if (await Task.WhenAny(all, Task.Delay(grace)) != all)
+        {
+            lock (_finishGate)
+            {
+                _abandoned = true;
+                foreach (long id in _running.Keys)
+                {
+                    store.Requeue(id);
+                    log.LogWarning("job {Id} abandoned at shutdown (its stage did not stop within {Grace} s): queued again, to resume at the next start",
+                        id, grace.TotalSeconds);
+                }
+            }
+        }
+    }
+
+    private async Task Loop()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Job? job;
+            try { job = store.ClaimNext(); }
+            catch (Exception e)
+            {
+                log.LogError("the job queue could not be read: {Message}", e.Message);
+                job = null;
+            }
+            if (job is null)
+            {
+                try { await _wake.WaitAsync(TimeSpan.FromSeconds(1), _stop.Token); }
+                catch (OperationCanceledException) { }
+                continue;
+            }
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            _running[job.Id] = cts;
+            var clock = Stopwatch.StartNew();
+            log.LogInformation("job {Id} ({Name}) started, attempt {Attempt}{Resume}", job.Id, job.Name, job.Attempts, job.Resume ? ", resuming" : "");
+            string state, message;
+            string? error = null;
+            try
+            {
+                await Task.Factory.StartNew(() => Run(job, cts.Token), cts.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                (state, message) = (JobStates.Done, "done");
+            }
+            catch (Exception e) when (cts.IsCancellationRequested)
+            {
+                (state, message) = _stop.IsCancellationRequested ? (JobStates.Queued, "stopped by the shutdown, queued again") : (JobStates.Cancelled, "cancelled");
+                if (e is not OperationCanceledException) log.LogDebug(e, "job {Id} ended while cancelled", job.Id);
+            }
+            catch (Exception e)
+            {
+                error = CliApp.Explain(e).Message;
+                (state, message) = (JobStates.Failed, "failed: " + error);
+                log.LogDebug(e, "job {Id} failed", job.Id);
+            }
+            lock (_finishGate)
+            {
+                _running.TryRemove(job.Id, out _);
+                if (_abandoned) continue;
+                try
+                {
+                    if (state == JobStates.Queued) store.Requeue(job.Id);
+                    else store.Finish(job.Id, state, error);
+                }
+                catch (Exception e)
+                {
+                    // Left `running` in the table: the next start queues it again.
+                    log.LogError("job {Id} ended ({State}) but the queue could not record it: {Message}", job.Id, state, e.Message);
+                    continue;
+                }
+            }
+            var level = state == JobStates.Failed ? LogLevel.Warning : LogLevel.Information;
+            log.Log(level, "job {Id} ({Name}) {Message} after {Seconds:F1} s", job.Id, job.Name, message, clock.Elapsed.TotalSeconds);
+        }
+    }
+
+    /// <summary>
+    /// The half-written outputs of an interrupted attempt (".NAME.EXT.tmp-GUID" of AtomicFile, "NAME.EXT.tmp-ID"
+    /// of MrcWriter): only one attempt of a job runs at a time, so none of them is still being written.
+    /// </summary>
+    private static void RemoveTemporaryFiles(string dir, TextWriter logFile)
+    {
+        foreach (string tmp in Directory.EnumerateFiles(dir, "*.tmp-*"))
+        {
+            File.Delete(tmp);
+            logFile.WriteLine($"removed {Path.GetFileName(tmp)}, left by the interrupted attempt");
+        }
+    }
+
+    /// <summary>One job, as `tomalign run --out OUT/NAME --name NAME [--resume]` with the job's settings.</summary>
+    private void Run(Job job, CancellationToken cancel)
+    {
+        var settings = ServeSettings.Parse(job.Settings, null);
+        string dir = Path.Combine(outDir, job.Name);
+        Directory.CreateDirectory(dir);
+        using var logFile = new StreamWriter(Path.Combine(dir, job.Name + ".serve.log"), append: true) { AutoFlush = true };
+        logFile.WriteLine($"--- job {job.Id}, attempt {job.Attempts}{(job.Resume ? " (resuming)" : "")}, {DateTimeOffset.UtcNow:u}: {job.Stack}");
+        using var ctx = new CliContext(TextWriter.Null, logFile, jobLogLevel, progress: false);
+        if (job.Resume) RemoveTemporaryFiles(dir, logFile);
+        try
+        {
+            string angles = job.Angles;
+            if (angles.EndsWith(".mdoc", StringComparison.OrdinalIgnoreCase))
+            {
+                // SerialEM's angles, as the .rawtlt the run reads (the input folder is never written to).
+                angles = Path.Combine(dir, job.Name + ".rawtlt");
+                ImodText.WriteAngles(angles, SerialEmMdoc.ReadTiltAngles(job.Angles));
+            }
+            var spec = settings.ToSpec(job.Stack, angles, dir, job.Name, job.Resume);
+            using var backend = Backends.Create(Commands.ParseDevice(settings.Device), ctx);
+            Commands.RunAndReport(ctx, backend, spec, settings.RunArguments(job.Stack, angles, dir, job.Name, job.Resume), cancel,
+                stage => store.SetStage(job.Id, stage));
+        }
+        catch (Exception e)
+        {
+            logFile.WriteLine(CliApp.Explain(e).Message);
+            throw;
+        }
+    }
+}
