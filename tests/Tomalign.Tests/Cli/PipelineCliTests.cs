@@ -102,4 +102,37 @@ public sealed class PipelineCliTests
         Assert.Contains("correlate pairs", r.Out);
         Assert.True(File.Exists(dir.File("tomalign.bench.json")));
     }
+
+    [Fact]
+    public void BenchRunTimesTheWholeRunStageByStage()
+    {
+        using var dir = new TempDir();
+        var r = CliRunner.Run("bench", "--device", "cpu", "--size", "192", "--views", "21", "--repeats", "1", "--run", "--out", dir.Path, "--quiet");
+        Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
+        Assert.Contains("Whole run, markerless", r.Out);
+        using var doc = JsonDocument.Parse(File.ReadAllText(dir.File("tomalign.bench.json")));
+        var run = doc.RootElement.GetProperty("results").GetProperty("run");
+        var cpuRun = Assert.Single(run.GetProperty("runs").EnumerateArray());
+        Assert.Equal("cpu", cpuRun.GetProperty("device").GetString());
+        var stages = cpuRun.GetProperty("stages").EnumerateArray().Select(s => s.GetProperty("name").GetString()).ToArray();
+        foreach (var stage in new[] { "read", "coarse", "landmarks", "solve", "apply", "reconstruct" }) Assert.Contains(stage, stages);
+        double error = cpuRun.GetProperty("alignmentErrorPixels").GetDouble();
+        Assert.True(double.IsFinite(error) && error < 5, $"alignment error {error}");
+        Assert.True(File.Exists(Path.Combine(dir.Path, "bench-run", "cpu", "sim.rec")));
+    }
+
+    [Fact]
+    public void RelativeRmsDifferenceOfTwoVolumes()
+    {
+        using var dir = new TempDir();
+        var a = new float[4 * 3 * 2];
+        var b = new float[a.Length];
+        for (int i = 0; i < a.Length; i++) { b[i] = i + 1; a[i] = b[i]; }
+        a[5] += 2;   // ‖a − b‖ = 2
+        MrcWriter.WriteStack(dir.File("a.mrc"), new Tomalign.Core.Imaging.ImageStack(4, 3, 2, a));
+        MrcWriter.WriteStack(dir.File("b.mrc"), new Tomalign.Core.Imaging.ImageStack(4, 3, 2, b));
+        double norm = Math.Sqrt(b.Sum(v => (double)v * v));
+        Assert.Equal(2 / norm, Commands.RelativeRmsDifference(dir.File("a.mrc"), dir.File("b.mrc")), 6);
+        Assert.Equal(0, Commands.RelativeRmsDifference(dir.File("b.mrc"), dir.File("b.mrc")));
+    }
 }
