@@ -10,7 +10,7 @@ internal static class Backends
 {
     public static IComputeBackend Create(DeviceKind kind, CliContext ctx)
     {
-        var backend = BackendFactory.Create(kind, ctx.Log, () => new CpuBackend());
+        var backend = BackendFactory.Create(kind, ctx.Log, () => new CpuBackend(), memoryLimitBytes: ctx.GpuMemoryLimit);
         ctx.Log.LogInformation("Device: {Device}", backend.Description);
         return backend;
     }
@@ -18,7 +18,7 @@ internal static class Backends
     /// <summary>An ILGPU accelerator exactly as asked (verify, bench): no silent fallback.</summary>
     public static IComputeBackend CreateAccelerator(DeviceKind kind, CliContext ctx)
     {
-        var backend = BackendFactory.Create(kind, ctx.Log, () => new CpuBackend());
+        var backend = BackendFactory.Create(kind, ctx.Log, () => new CpuBackend(), memoryLimitBytes: ctx.GpuMemoryLimit);
         if (!backend.IsGpu && backend.Name != "ilgpu-cpu")
             throw new Tomalign.Core.TomalignInputException(null, $"no {kind} device is available here",
                 "run on a machine with that GPU and its driver, or use --device ilgpu-cpu to check the kernels on the CPU emulator");

@@ -29,6 +29,8 @@ public sealed class CliContext(TextWriter stdout, TextWriter stderr, LogLevel le
     public ILogger Log => _factory.CreateLogger("tomalign");
     public ILogger<T> LogFor<T>() => _factory.CreateLogger<T>();
     public IProgress<double> Progress(string label) => new ProgressLine(Err, label, progress);
+    /// <summary>--gpu-memory: the most device memory a GPU backend plans with; null: all of it.</summary>
+    public long? GpuMemoryLimit { get; init; }
     public void Dispose() => _factory.Dispose();
 }
 
@@ -38,6 +40,34 @@ public static class CliApp
     { Description = "Show debug messages (and the stack trace of an internal error).", Recursive = true };
     internal static readonly Option<bool> Quiet = new("--quiet", "-q")
     { Description = "Show warnings and errors only, no progress.", Recursive = true };
+    internal static readonly Option<string?> GpuMemory = new("--gpu-memory")
+    {
+        Description = "The most GPU memory a run plans with, e.g. 16G or 512M (default: all of the device's); stacks and volumes " +
+                      "that do not fit go through in chunks and slabs. Environment: TOMALIGN_GPU_MEMORY.",
+        Recursive = true,
+    };
+
+    /// <summary>
+    /// Parses a memory size: bytes, or a number with K, M, G or T (powers of 1024; an optional B or iB after it).
+    /// Null or empty: no limit. Anything else is an input error naming <paramref name="option"/>.
+    /// </summary>
+    internal static long? ParseMemorySize(string? text, string option = "--gpu-memory")
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        string t = text.Trim().ToUpperInvariant();
+        if (t.EndsWith("IB")) t = t[..^2];
+        else if (t.EndsWith('B')) t = t[..^1];
+        long unit = 1;
+        if (t.Length > 0 && "KMGT".Contains(t[^1]))
+        {
+            unit = t[^1] switch { 'K' => 1L << 10, 'M' => 1L << 20, 'G' => 1L << 30, _ => 1L << 40 };
+            t = t[..^1];
+        }
+        if (!double.TryParse(t, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double value)
+            || !(value > 0) || value * unit > long.MaxValue / 2 || value * unit < 1)
+            throw new TomalignInputException(null, $"{option} '{text}' is not a memory size", $"give a size such as {option} 16G or {option} 512M");
+        return (long)(value * unit);
+    }
 
     /// <summary>Runs the command line; returns the exit code. Never throws.</summary>
     public static int Run(string[] args, TextWriter? stdout = null, TextWriter? stderr = null)
@@ -47,7 +77,7 @@ public static class CliApp
         var root = new RootCommand(
             "Tomalign: align cryo-electron tomography tilt series and reconstruct tomograms, on an NVIDIA GPU or any CPU.")
         {
-            Verbose, Quiet,
+            Verbose, Quiet, GpuMemory,
         };
         foreach (var command in Commands.All(stdout, stderr)) root.Add(command);
         var parse = root.Parse(args);

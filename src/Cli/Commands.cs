@@ -58,9 +58,12 @@ internal static partial class Commands
         {
             bool verbose = parse.GetValue(CliApp.Verbose), quiet = parse.GetValue(CliApp.Quiet);
             var level = verbose ? LogLevel.Debug : quiet ? LogLevel.Warning : LogLevel.Information;
-            using var ctx = new CliContext(stdout, stderr, level, progress: !quiet);
             try
             {
+                using var ctx = new CliContext(stdout, stderr, level, progress: !quiet)
+                {
+                    GpuMemoryLimit = CliApp.ParseMemorySize(parse.GetValue(CliApp.GpuMemory) ?? Environment.GetEnvironmentVariable("TOMALIGN_GPU_MEMORY")),
+                };
                 return body(parse, ctx);
             }
             catch (Exception e)

@@ -22,8 +22,9 @@ public static class BackendFactory
     /// <param name="logger">receives the choice and any fallback warning.</param>
     /// <param name="cpuBackend">creates the managed CPU backend (fallback, and the OOM retry of GPU backends).</param>
     /// <param name="environment">reads environment variables; null: the process environment (tests pass their own).</param>
+    /// <param name="memoryLimitBytes">the most device memory a GPU backend plans with (--gpu-memory); null: all of it.</param>
     public static IComputeBackend Create(DeviceKind kind, ILogger logger, Func<IComputeBackend> cpuBackend,
-        Func<string, string?>? environment = null)
+        Func<string, string?>? environment = null, long? memoryLimitBytes = null)
     {
         ArgumentNullException.ThrowIfNull(logger);
         ArgumentNullException.ThrowIfNull(cpuBackend);
@@ -32,10 +33,10 @@ public static class BackendFactory
         IComputeBackend backend = kind switch
         {
             DeviceKind.Cpu => cpuBackend(),
-            DeviceKind.IlgpuCpu => GpuBackend.CreateIlgpuCpu(cpuBackend, logger),
-            DeviceKind.Cuda => TryCreate(AcceleratorType.Cuda, cpuBackend, logger) ?? Fallback("no CUDA device found", cpuBackend, logger),
-            DeviceKind.OpenCL => TryCreate(AcceleratorType.OpenCL, cpuBackend, logger) ?? Fallback("no OpenCL device found", cpuBackend, logger),
-            _ => TryCreate(AcceleratorType.Cuda, cpuBackend, logger) ?? cpuBackend(),   // Auto
+            DeviceKind.IlgpuCpu => GpuBackend.CreateIlgpuCpu(cpuBackend, logger, memoryLimitBytes),
+            DeviceKind.Cuda => TryCreate(AcceleratorType.Cuda, cpuBackend, logger, memoryLimitBytes) ?? Fallback("no CUDA device found", cpuBackend, logger),
+            DeviceKind.OpenCL => TryCreate(AcceleratorType.OpenCL, cpuBackend, logger, memoryLimitBytes) ?? Fallback("no OpenCL device found", cpuBackend, logger),
+            _ => TryCreate(AcceleratorType.Cuda, cpuBackend, logger, memoryLimitBytes) ?? cpuBackend(),   // Auto
         };
         logger.LogInformation("Backend: {Description}", backend.Description);
         return backend;
@@ -74,7 +75,7 @@ public static class BackendFactory
         }
     }
 
-    private static GpuBackend? TryCreate(AcceleratorType type, Func<IComputeBackend> cpuBackend, ILogger logger)
+    private static GpuBackend? TryCreate(AcceleratorType type, Func<IComputeBackend> cpuBackend, ILogger logger, long? memoryLimitBytes)
     {
         Context? context = null;
         try
@@ -94,7 +95,7 @@ public static class BackendFactory
                 if (cl.Count > 0) device = cl[0];
             }
             if (device is null) { context.Dispose(); return null; }
-            return new GpuBackend(context, device.CreateAccelerator(context), cpuBackend, logger);
+            return new GpuBackend(context, device.CreateAccelerator(context), cpuBackend, logger, memoryLimitBytes);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {

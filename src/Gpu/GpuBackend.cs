@@ -32,17 +32,22 @@ public sealed class GpuBackend : IComputeBackend
     /// <param name="context">taken over: disposed with the backend.</param>
     /// <param name="accelerator">taken over: disposed with the backend.</param>
     /// <param name="cpuFallback">creates the managed backend used when the device runs out of memory; null: no fallback.</param>
-    public GpuBackend(Context context, Accelerator accelerator, Func<IComputeBackend>? cpuFallback = null, ILogger? logger = null)
+    /// <param name="memoryLimitBytes">the most device memory the backend's operations assume they have (--gpu-memory); null: all of it.</param>
+    public GpuBackend(Context context, Accelerator accelerator, Func<IComputeBackend>? cpuFallback = null, ILogger? logger = null,
+        long? memoryLimitBytes = null)
     {
         _context = context ?? throw new ArgumentNullException(nameof(context));
         Accelerator = accelerator ?? throw new ArgumentNullException(nameof(accelerator));
-        DeviceWarper = new GpuStackWarper(accelerator);
+        if (memoryLimitBytes is { } limit && limit < 1) throw new ArgumentOutOfRangeException(nameof(memoryLimitBytes), "the memory limit must be positive");
+        MemoryBytes = Math.Min(memoryLimitBytes ?? accelerator.MemorySize, accelerator.MemorySize);
+        long? budget = MemoryBytes < accelerator.MemorySize ? MemoryBytes : null;
+        DeviceWarper = new GpuStackWarper(accelerator) { MemoryBudgetOverride = budget };
         _bundle = new Lazy<GpuBundleNormalEquations>(() => new GpuBundleNormalEquations(Accelerator));
         _backprojector = new Lazy<GpuBackprojector>(() => new GpuBackprojector(Accelerator));
-        _templateCorrelator = new Lazy<GpuTemplateCorrelator>(() => new GpuTemplateCorrelator(Accelerator));
+        _templateCorrelator = new Lazy<GpuTemplateCorrelator>(() => new GpuTemplateCorrelator(Accelerator) { MemoryBudgetOverride = budget });
         _deviceFft = new Lazy<IDeviceFft2D>(() => DeviceFft.Create(accelerator));
         _fft = new Lazy<GpuFft2D>(() => new GpuFft2D(accelerator, _deviceFft.Value));
-        _devicePairCorrelator = new Lazy<GpuPairCorrelator>(() => new GpuPairCorrelator(accelerator, _deviceFft.Value));
+        _devicePairCorrelator = new Lazy<GpuPairCorrelator>(() => new GpuPairCorrelator(accelerator, _deviceFft.Value) { MemoryBudgetOverride = budget });
         if (cpuFallback is null)
         {
             _backprojectorWithFallback = new Lazy<IBackprojector>(() => _backprojector.Value);
@@ -65,10 +70,10 @@ public sealed class GpuBackend : IComputeBackend
     }
 
     /// <summary>Creates ILGPU's CPU accelerator (an emulator: for tests and verification, ~1 µs per thread).</summary>
-    public static GpuBackend CreateIlgpuCpu(Func<IComputeBackend>? cpuFallback = null, ILogger? logger = null)
+    public static GpuBackend CreateIlgpuCpu(Func<IComputeBackend>? cpuFallback = null, ILogger? logger = null, long? memoryLimitBytes = null)
     {
         var context = CreateContext(b => b.CPU());
-        try { return new GpuBackend(context, context.CreateCPUAccelerator(0), cpuFallback, logger); }
+        try { return new GpuBackend(context, context.CreateCPUAccelerator(0), cpuFallback, logger, memoryLimitBytes); }
         catch { context.Dispose(); throw; }
     }
 
@@ -77,6 +82,11 @@ public sealed class GpuBackend : IComputeBackend
         Context.Create(b => devices(b).Math(MathMode.Default).EnableAlgorithms());
 
     public Accelerator Accelerator { get; }
+
+    /// <summary>The device memory this backend plans with: the accelerator's, or less under --gpu-memory.</summary>
+    public long MemoryBytes { get; }
+
+    public long? WorkingMemoryBytes => (long)(MemoryBytes * DeviceChunking.UsableFraction);
 
     /// <summary>The device warper without the CPU fallback.</summary>
     public GpuStackWarper DeviceWarper { get; }
@@ -89,7 +99,8 @@ public sealed class GpuBackend : IComputeBackend
     };
 
     public string Description =>
-        $"{Name}: {Accelerator.Name}, {Accelerator.MemorySize / (1024.0 * 1024 * 1024):F1} GiB, " +
+        $"{Name}: {Accelerator.Name}, {Accelerator.MemorySize / (1024.0 * 1024 * 1024):F1} GiB" +
+        (MemoryBytes < Accelerator.MemorySize ? $" (limited to {MemoryBytes / (1024.0 * 1024 * 1024):F2} GiB)" : "") + ", " +
         $"{Accelerator.NumMultiprocessors} multiprocessors × {Accelerator.MaxNumThreadsPerMultiprocessor} threads";
 
     /// <summary>True on real GPUs; false on ILGPU's CPU accelerator, which runs the same kernels by emulation.</summary>

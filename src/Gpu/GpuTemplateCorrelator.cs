@@ -18,11 +18,14 @@ public sealed class GpuTemplateCorrelator : ITemplateCorrelator
         _kernel = accelerator.LoadAutoGroupedStreamKernel<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(TemplateKernels.Correlate);
     }
 
+    /// <summary>Overrides the device memory the chunking assumes (--gpu-memory; tests force several chunks with it).</summary>
+    public long? MemoryBudgetOverride { get; set; }
+
     public void Correlate(ReadOnlySpan<float> views, int nx, int ny, int nz, ReadOnlySpan<float> template, int size, Span<float> output)
     {
         TemplateCorrelationArguments.Validate(views.Length, nx, ny, nz, template.Length, size, output.Length);
         long perView = (long)nx * ny;
-        int chunk = DeviceChunking.ViewsPerChunk(_accelerator.MemorySize, 2 * 4 * perView, nz, elementsPerView: perView, maxElementsPerBuffer: int.MaxValue);
+        int chunk = DeviceChunking.ViewsPerChunk(MemoryBudgetOverride ?? _accelerator.MemorySize, 2 * 4 * perView, nz, elementsPerView: perView, maxElementsPerBuffer: int.MaxValue);
         using var t = _accelerator.Allocate1D<float>(template.Length);
         t.View.CopyFromCPU(ref MemoryMarshal.GetReference(template), template.Length);
         using var src = _accelerator.Allocate1D<float>(chunk * perView);

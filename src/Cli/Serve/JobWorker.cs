@@ -11,7 +11,7 @@ namespace Tomalign.Cli.Serve;
 /// error and the queue goes on. Stopping cancels the running jobs at their next stage boundary;
 /// a job stopped that way (or abandoned after the grace period) is requeued and resumes at the next start.
 /// </summary>
-internal sealed class JobWorker(JobStore store, string outDir, int workers, LogLevel jobLogLevel, ILogger log)
+internal sealed class JobWorker(JobStore store, string outDir, int workers, LogLevel jobLogLevel, ILogger log, long? gpuMemoryLimit = null)
 {
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _wake = new(0);
@@ -134,7 +134,7 @@ internal sealed class JobWorker(JobStore store, string outDir, int workers, LogL
         Directory.CreateDirectory(dir);
         using var logFile = new StreamWriter(Path.Combine(dir, job.Name + ".serve.log"), append: true) { AutoFlush = true };
         logFile.WriteLine($"--- job {job.Id}, attempt {job.Attempts}{(job.Resume ? " (resuming)" : "")}, {DateTimeOffset.UtcNow:u}: {job.Stack}");
-        using var ctx = new CliContext(TextWriter.Null, logFile, jobLogLevel, progress: false);
+        using var ctx = new CliContext(TextWriter.Null, logFile, jobLogLevel, progress: false) { GpuMemoryLimit = gpuMemoryLimit };
         if (job.Resume) RemoveTemporaryFiles(dir, logFile);
         try
         {

@@ -26,7 +26,7 @@ internal static partial class Commands
             bool verbose = p.GetValue(CliApp.Verbose), quiet = p.GetValue(CliApp.Quiet);
             var level = verbose ? LogLevel.Debug : quiet ? LogLevel.Warning : LogLevel.Information;
             var options = new ServeOptions(p.GetValue(watch)!, p.GetValue(output)!, ServeSettings.Load(p.GetValue(settings)), p.GetValue(urls)!,
-                p.GetValue(workers), Seconds(p.GetValue(settle), "--settle"), Seconds(p.GetValue(grace), "--grace"));
+                p.GetValue(workers), Seconds(p.GetValue(settle), "--settle"), Seconds(p.GetValue(grace), "--grace"), ctx.GpuMemoryLimit);
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(Cancellation);
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });

@@ -10,7 +10,8 @@ using Tomalign.Core;
 namespace Tomalign.Cli.Serve;
 
 /// <summary>What `serve` was told: the folders, the settings, the address and the worker count.</summary>
-internal sealed record ServeOptions(string Watch, string Out, ServeSettings Settings, string Urls, int Workers, TimeSpan Settle, TimeSpan Grace);
+internal sealed record ServeOptions(string Watch, string Out, ServeSettings Settings, string Urls, int Workers, TimeSpan Settle, TimeSpan Grace,
+    long? GpuMemoryLimit = null);
 
 /// <summary>
 /// The running service: the job queue (SQLite in the output folder), the folder watcher, the workers and
@@ -37,7 +38,7 @@ internal sealed class ServeService : IAsyncDisposable
         Log = logs.CreateLogger("tomalign.serve");
         Store = JobStore.Open(Path.Combine(options.Out, DatabaseName));
         Guard = new PathGuard(options.Watch, options.Out);
-        Worker = new JobWorker(Store, options.Out, options.Workers, LogLevel.Information, logs.CreateLogger("tomalign.serve.worker"));
+        Worker = new JobWorker(Store, options.Out, options.Workers, LogLevel.Information, logs.CreateLogger("tomalign.serve.worker"), options.GpuMemoryLimit);
     }
 
     public ServeOptions Options { get; }

@@ -17,6 +17,12 @@ public interface IComputeBackend : IDisposable
 
     bool IsGpu { get; }
 
+    /// <summary>
+    /// Device memory one operation may take (bytes; the share of the device or of --gpu-memory left for data);
+    /// null on the CPU path, where host memory and the callers' own budgets decide.
+    /// </summary>
+    long? WorkingMemoryBytes => null;
+
     IStackWarper Warper { get; }
 
     /// <summary>Residuals and normal-equation blocks of the bundle adjustment (the solve stage).</summary>

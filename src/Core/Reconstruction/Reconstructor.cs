@@ -114,7 +114,9 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
         int pad = FftSize.NextGood(2 * width);
         float[] filter = o.Method == ReconstructionMethod.Wbp ? RampFilter(pad, o) : [];
         long bytesPerRow = 4L * (views * (long)Math.Max(pad, width) + (long)thickness * width) * (o.Method == ReconstructionMethod.Sirt ? 3 : 2);
-        int rowsPerSlab = (int)Math.Clamp(o.SlabMemoryBytes / Math.Max(1, bytesPerRow), 1, height);
+        // On a device, a slab and its projection rows must also fit the device's working memory (--gpu-memory).
+        long slabBudget = _backend.WorkingMemoryBytes is { } device ? Math.Min(o.SlabMemoryBytes, device) : o.SlabMemoryBytes;
+        int rowsPerSlab = (int)Math.Clamp(slabBudget / Math.Max(1, bytesPerRow), 1, height);
         int slabs = (height + rowsPerSlab - 1) / rowsPerSlab;
         _log.LogInformation("reconstruct: {Method} of {Views} views into {W}×{H}×{T} (bin {Bin}), {Slabs} slab(s) of {Rows} rows on {Backend}",
             o.Method, views, width, height, thickness, bin, slabs, rowsPerSlab, _backend.Name);
