@@ -169,6 +169,9 @@ internal static partial class Commands
         }
         var files = SolveFiles.Write(result, solveInput, solveOptions, dir, baseName, prexg, P(".prexg"));
         report.Outputs.AddRange(files.All.Select(Path.GetFullPath));
+        // The same alignment for AreTomo's users.
+        AreTomoAln.FromImod(ImodText.ReadXf(files.Xf!), result.Views.Select(v => v.TiltDegrees).ToArray(), data.Nx, data.Ny).Write(P(".aln"));
+        report.Outputs.Add(Path.GetFullPath(P(".aln")));
         report.Warnings.AddRange(result.Notes);
         report.Results["observations"] = result.ObservationCount;
         report.Results["landmarks"] = result.Landmarks.Length;

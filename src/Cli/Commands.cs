@@ -31,6 +31,7 @@ internal static partial class Commands
         yield return Verify(stdout, stderr);
         yield return Bench(stdout, stderr);
         yield return Demo(stdout, stderr);
+        yield return Convert(stdout, stderr);
         yield return Serve(stdout, stderr);
     }
 
@@ -180,7 +181,7 @@ internal static partial class Commands
     private static Command Apply(TextWriter stdout, TextWriter stderr)
     {
         var stack = new Argument<string>("STACK") { Description = "The raw (or prealigned) stack, MRC." };
-        var xf = new Option<string>("--xf") { Description = "Transforms raw → aligned, one IMOD .xf line per view (.xf, .prexg, .tltxf).", Required = true };
+        var xf = new Option<string>("--xf") { Description = "Transforms raw → aligned, one IMOD .xf line per view (.xf, .prexg, .tltxf), or AreTomo's .aln (its dark views left as they are).", Required = true };
         var bin = new Option<int>("--bin") { Description = "Bin the output by N (mean of N×N).", DefaultValueFactory = _ => 1 };
         var interp = new Option<string>("--interpolation") { Description = "linear (default) or cubic.", DefaultValueFactory = _ => "linear" };
         interp.AcceptOnlyFromAmong("linear", "cubic");
@@ -195,7 +196,7 @@ internal static partial class Commands
             int binning = p.GetValue(bin);
             if (binning < 1) throw new TomalignInputException(null, $"--bin {binning} is not a binning factor", "use --bin 1 or more");
             var report = new RunReport("apply", Environment.GetCommandLineArgs().Skip(1));
-            var transforms = ImodText.ReadXf(xfPath);
+            var transforms = xfPath.EndsWith(".aln", StringComparison.OrdinalIgnoreCase) ? AreTomoAln.Read(xfPath).ToImod().Xf : ImodText.ReadXf(xfPath);
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;
             report.Inputs.AddRange([Path.GetFullPath(input), Path.GetFullPath(xfPath)]);

@@ -26,8 +26,19 @@ public sealed class AlignCliTests(ITestOutputHelper output)
         r = CliRunner.Run("align", dir.File("sim.mrc"), "--angles", dir.File("sim.rawtlt"), "--tilt-axis", "85", "--markerless",
             "--device", "cpu", "--out", outDir);
         Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
-        foreach (var f in new[] { "sim.prexf", "sim.prexg", "sim.fid", "sim.xf", "sim.tlt", "sim.tltxf", "sim.resid", "simfid.xyz", "sim.align.json" })
+        foreach (var f in new[] { "sim.prexf", "sim.prexg", "sim.fid", "sim.xf", "sim.tlt", "sim.tltxf", "sim.resid", "simfid.xyz", "sim.align.json", "sim.aln" })
             Assert.True(File.Exists(Path.Combine(outDir, f)), $"{f} missing\n{r}");
+        // The .aln says what the .xf says.
+        var (alnXf, alnTilts) = Tomalign.Core.Formats.AreTomoAln.Read(Path.Combine(outDir, "sim.aln")).ToImod();
+        var xfRead = Tomalign.Core.Formats.ImodText.ReadXf(Path.Combine(outDir, "sim.xf"));
+        for (int i = 0; i < xfRead.Length; i++)
+            foreach (var (x, y) in new[] { (0.0, 0.0), (Size, 0.0), (0.0, Size), (Size, Size) })
+            {
+                var a = xfRead[i].Apply(x, y, Size / 2.0, Size / 2.0);
+                var b = alnXf[i].Apply(x, y, Size / 2.0, Size / 2.0);
+                Assert.True(Math.Abs(a.X - b.X) < 0.01 && Math.Abs(a.Y - b.Y) < 0.01, $"view {i}: .aln maps ({x}, {y}) to {b}, .xf to {a}");
+            }
+        Assert.Equal(Tomalign.Core.Formats.ImodText.ReadAngles(Path.Combine(outDir, "sim.tlt")), alnTilts.Select(t => Math.Round(t, 2)).ToArray());
 
         var series = Series();
         var xf = ImodText.ReadXf(Path.Combine(outDir, "sim.xf"));
