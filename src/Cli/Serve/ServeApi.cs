@@ -23,6 +23,14 @@ internal static class ServeApi
         app.Use(async (http, next) =>
         {
             http.Response.Headers.XContentTypeOptions = "nosniff";
+            // A page of another site must not submit, cancel or retry jobs through the visitor's browser: browsers send
+            // Origin (and Sec-Fetch-Site) with such requests; command-line clients send neither and are let through.
+            if (!HttpMethods.IsGet(http.Request.Method) && !HttpMethods.IsHead(http.Request.Method) && IsCrossSite(http.Request))
+            {
+                http.Response.StatusCode = StatusCodes.Status403Forbidden;
+                await http.Response.WriteAsJsonAsync(new { error = "requests from other sites' pages are refused" });
+                return;
+            }
             await next(http);
         });
 
@@ -119,6 +127,17 @@ internal static class ServeApi
 
         // Anything else under /api is an unknown endpoint, answered in JSON like the other errors.
         app.Map("/api/{**rest}", (string? rest) => Error(404, $"no endpoint /api/{rest}"));
+    }
+
+    /// <summary>True for a browser request made by a page that is not this service's own (another origin).</summary>
+    internal static bool IsCrossSite(HttpRequest request)
+    {
+        string site = request.Headers["Sec-Fetch-Site"].ToString();
+        if (site.Equals("cross-site", StringComparison.OrdinalIgnoreCase) || site.Equals("same-site", StringComparison.OrdinalIgnoreCase)) return true;
+        string origin = request.Headers.Origin.ToString();
+        if (origin.Length == 0) return false;
+        if (!Uri.TryCreate(origin, UriKind.Absolute, out var o)) return true;   // "null" and other opaque origins
+        return !string.Equals(o.Authority, request.Host.Value, StringComparison.OrdinalIgnoreCase);
     }
 
     private static IResult Error(int status, string message) => Results.Json(new { error = message }, statusCode: status);

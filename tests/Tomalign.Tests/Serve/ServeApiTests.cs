@@ -77,6 +77,21 @@ public sealed class ServeApiTests
         Assert.Equal(HttpStatusCode.NotFound, (await http.PostAsync("/api/jobs/999/retry", null)).StatusCode);
         Assert.Equal(HttpStatusCode.Conflict, (await http.PostAsync($"/api/jobs/{job.Id}/cancel", null)).StatusCode); // failed: nothing to cancel
 
+        // Another site's page may not act through the visitor's browser; the service's own page may.
+        foreach (var (header, value) in new[] { ("Origin", "http://evil.example"), ("Origin", "null"), ("Sec-Fetch-Site", "cross-site") })
+        {
+            using var forged = new HttpRequestMessage(HttpMethod.Post, $"/api/jobs/{job.Id}/retry");
+            forged.Headers.TryAddWithoutValidation(header, value);
+            Assert.Equal(HttpStatusCode.Forbidden, (await http.SendAsync(forged)).StatusCode);
+        }
+        Assert.Equal(JobStates.Failed, (await serve.Client.JobsAsync())[0].State);
+        using (var own = new HttpRequestMessage(HttpMethod.Post, $"/api/jobs/{job.Id}/cancel"))
+        {
+            own.Headers.TryAddWithoutValidation("Origin", http.BaseAddress!.GetLeftPart(UriPartial.Authority));
+            own.Headers.TryAddWithoutValidation("Sec-Fetch-Site", "same-origin");
+            Assert.Equal(HttpStatusCode.Conflict, (await http.SendAsync(own)).StatusCode); // let through; a failed job has nothing to cancel
+        }
+
         // A job's files: plain names inside its folder only.
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync($"/api/jobs/{job.Id}/files/lonely.serve.log")).StatusCode);
         File.CreateSymbolicLink(Path.Combine(folders.Out, "lonely", "leak.txt"), secret);
