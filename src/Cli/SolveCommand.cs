@@ -29,6 +29,7 @@ internal static partial class Commands
         var drop = new Option<int>("--drop-worst") { Description = "Drop up to N flagged landmarks (worst first) and solve again.", DefaultValueFactory = _ => 0 };
         var minViews = new Option<int>("--min-views") { Description = "Landmarks seen in fewer views are dropped.", DefaultValueFactory = _ => d.MinViewsPerLandmark };
         var level = LevelOption();
+        var wholeTracks = new Option<bool>("--weight-whole-tracks") { Description = "With --robust: weight whole tracks by their RMS residual, not single points (tiltalign -WeightWholeTracks; for patch-tracking models)." };
         var pixel = new Option<double>("--pixel-size") { Description = "Pixel size (Å) written to fid.xyz.", DefaultValueFactory = _ => 1 };
         var name = new Option<string?>("--name") { Description = "Base name of the outputs; default: the model's file name." };
         var output = new Option<string>("--out", "-o") { Description = "Folder for the outputs.", Required = true };
@@ -37,7 +38,7 @@ internal static partial class Commands
             "Bundle adjustment of a tilt series from tracked landmarks (IMOD tiltalign): per-view rotation, tilt, magnification " +
             "and shift, 3-D landmark positions. Writes ROOT.tltxf, ROOT.xf (with --prexg), ROOT.tlt, ROOT.xtilt, ROOT.resid, " +
             "ROOTfid.xyz, ROOT.solve.txt and ROOT.solve.json.")
-        { model, angles, size, prexg, rotation, tilt, mag, axis, reference, xtilt, robust, sds, drop, minViews, level, pixel, name, output, device };
+        { model, angles, size, prexg, rotation, tilt, mag, axis, reference, xtilt, robust, wholeTracks, sds, drop, minViews, level, pixel, name, output, device };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             string modelPath = p.GetValue(model)!, anglesPath = p.GetValue(angles)!, dir = p.GetValue(output)!;
@@ -65,6 +66,7 @@ internal static partial class Commands
                 DropWorstLandmarks = p.GetValue(drop),
                 MinViewsPerLandmark = p.GetValue(minViews),
                 Level = p.GetValue(level),
+                WeightWholeTracks = p.GetValue(wholeTracks),
             };
             var input = new SolveInput(observations, nx, ny, tilts, p.GetValue(axis));
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);

@@ -152,7 +152,9 @@ public sealed class BundleSolver
             for (rounds = 1; rounds <= options.MaxRobustRounds; rounds++)
             {
                 _ne.Residuals(problem, state, lm, weights, residual);
-                var w = TukeyWeights(residual, problem.ObservationCount, options.TukeyK);
+                var w = options.WeightWholeTracks
+                    ? TrackTukeyWeights(residual, problem.Landmark, problem.LandmarkCount, options.TukeyK)
+                    : TukeyWeights(residual, problem.ObservationCount, options.TukeyK);
                 if (w is null) break;
                 double change = 0;
                 for (int k = 0; k < w.Length; k++) change = Math.Max(change, Math.Abs(w[k] - weights[k]));
@@ -478,6 +480,36 @@ public sealed class BundleSolver
         for (int t = 0; t < n; t++)
         {
             double z = (mag[t] - median) / sd;
+            w[t] = z <= 0 ? 1 : z < k ? Sq(1 - Sq(z / k)) : 0;
+        }
+        return w;
+    }
+
+    /// <summary>
+    /// Tukey biweights of whole tracks (tiltalign -WeightWholeTracks): each landmark's RMS residual is standardised
+    /// against the median and MAD of all landmarks' and its weight is given to every one of its observations, so a
+    /// track that followed the wrong feature loses all its points together. Null when the scale is zero.
+    /// </summary>
+    internal static double[]? TrackTukeyWeights(double[] residual, int[] landmark, int landmarkCount, double k)
+    {
+        int n = landmark.Length;
+        var sum = new double[landmarkCount];
+        var count = new int[landmarkCount];
+        for (int t = 0; t < n; t++)
+        {
+            sum[landmark[t]] += residual[2 * t] * residual[2 * t] + residual[2 * t + 1] * residual[2 * t + 1];
+            count[landmark[t]]++;
+        }
+        var rms = new double[landmarkCount];
+        var seen = new List<double>(landmarkCount);
+        for (int j = 0; j < landmarkCount; j++)
+            if (count[j] > 0) { rms[j] = Math.Sqrt(sum[j] / count[j]); seen.Add(rms[j]); }
+        var (median, sd) = RobustScale(seen);
+        if (!(sd > 1e-12)) return null;
+        var w = new double[n];
+        for (int t = 0; t < n; t++)
+        {
+            double z = (rms[landmark[t]] - median) / sd;
             w[t] = z <= 0 ? 1 : z < k ? Sq(1 - Sq(z / k)) : 0;
         }
         return w;

@@ -92,6 +92,9 @@ public sealed record SolveOptions
 
     /// <summary>Tukey-biweight re-weighting (K = <see cref="TukeyK"/>, scale from the MAD).</summary>
     public bool Robust { get; init; }
+    /// <summary>With <see cref="Robust"/>: weight whole tracks by their RMS residual instead of single points
+    /// (tiltalign -WeightWholeTracks; for patch-tracking landmarks, where a bad track is bad throughout).</summary>
+    public bool WeightWholeTracks { get; init; }
     public double TukeyK { get; init; } = 4.685;
     public int MaxRobustRounds { get; init; } = 15;
 

@@ -90,7 +90,7 @@ public static class SolveReport
             {
                 rotation = options.Rotation.ToString(), tilt = options.Tilt.ToString(), magnification = options.Magnification.ToString(),
                 options.XAxisTiltDegrees, options.MinViewsPerLandmark, options.TwoStage, options.Robust, options.TukeyK,
-                options.OutlierSds, options.DropWorstLandmarks, options.RelativeTolerance, options.MaxIterations, options.Level,
+                options.OutlierSds, options.DropWorstLandmarks, options.RelativeTolerance, options.MaxIterations, options.Level, options.WeightWholeTracks,
             },
             ["specimenLevel"] = SpecimenLevel.Fit(r.Landmarks),
             ["residual"] = Stats(r.Overall),

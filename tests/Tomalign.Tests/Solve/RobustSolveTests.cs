@@ -70,4 +70,34 @@ public class RobustSolveTests(ITestOutputHelper output)
         Assert.DoesNotContain(dropped.Landmarks, l => l.Id == 7);
         Assert.True(dropped.Overall.Rms < plain.Overall.Rms);
     }
+
+    [Fact]
+    public void WholeTrackWeightsTakeABadTrackOutTogether()
+    {
+        // Landmarks 3 and 11 slid off their feature: every point off by 2–4 px. With whole-track weights each keeps one
+        // weight for all its points (near 0), the good tracks keep full weight, and the geometry is as if they were absent.
+        var sim = SimulatedLandmarks.Create(8, landmarks: 40);
+        var rng = new Random(2);
+        var bad = new HashSet<int> { 3, 11 };
+        var obs = sim.Observations.Select(o => bad.Contains(o.Landmark)
+            ? o with { X = o.X + (2 + 2 * rng.NextDouble()) * (rng.Next(2) * 2 - 1), Y = o.Y + (2 + 2 * rng.NextDouble()) * (rng.Next(2) * 2 - 1) } : o).ToList();
+        var input = sim.Input() with { Observations = obs };
+        var r = new BundleSolver(new CpuBundleNormalEquations()).Solve(input, Robust with { WeightWholeTracks = true });
+        foreach (int id in bad)
+        {
+            var w = r.Points.Where(p => p.Landmark == id).Select(p => p.Weight).ToArray();
+            Assert.True(w.Max() - w.Min() < 1e-12, $"landmark {id}: weights {w.Min()}…{w.Max()}");
+            Assert.True(w[0] < 0.05, $"landmark {id} keeps weight {w[0]}");
+        }
+        Assert.True(r.Points.Where(p => !bad.Contains(p.Landmark)).Average(p => p.Weight) > 0.9);
+        var e = sim.Compare(r);
+        output.WriteLine(e.ToString());
+        Assert.True(e.RotationRms <= 0.05 && e.ShiftRms <= 0.1, e.ToString());
+        // Along a good track too, one weight for all its points; point weights instead vary from point to point.
+        var tw = r.Points.Where(p => p.Landmark == 0).Select(p => p.Weight).ToArray();
+        Assert.True(tw.Max() - tw.Min() < 1e-12);
+        var points = new BundleSolver(new CpuBundleNormalEquations()).Solve(input, Robust);
+        var pw = points.Points.Where(p => p.Landmark == 0).Select(p => p.Weight).ToArray();
+        Assert.True(pw.Max() - pw.Min() > 0.01, "point weights came out equal along a track");
+    }
 }
