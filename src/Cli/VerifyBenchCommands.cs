@@ -112,6 +112,11 @@ internal static partial class Commands
                 double? tbg = gpu is null ? null : StageBenchmark.TimeBackprojection(gpu, series.Raw, series.NominalTilts, bpRows, thickness, reps).TotalSeconds;
                 rows.Add(new BenchRow("backproject", $"{bpRows} rows×{n}×{thickness}, {nz} v", tbc, tbg));
             }
+            if (StageBenchmark.TimePatchTracking(cpu, series.Raw, series.NominalTilts, simOptions.TiltAxisDegrees, reps) is { } tpc)
+            {
+                var tpg = gpu is null ? null : StageBenchmark.TimePatchTracking(gpu, series.Raw, series.NominalTilts, simOptions.TiltAxisDegrees, reps);
+                rows.Add(new BenchRow("patch tracking", $"{n}×{n}×{nz}, auto bin", tpc.TotalSeconds, tpg?.TotalSeconds));
+            }
             {
                 double ttc = StageBenchmark.TimeTemplateCorrelation(cpu, series.Raw, 15, reps).TotalSeconds;
                 double? ttg = gpu is null ? null : StageBenchmark.TimeTemplateCorrelation(gpu, series.Raw, 15, reps).TotalSeconds;

@@ -110,6 +110,7 @@ public sealed class PipelineCliTests
         var r = CliRunner.Run("bench", "--device", "cpu", "--size", "192", "--views", "21", "--repeats", "1", "--run", "--out", dir.Path, "--quiet");
         Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
         Assert.Contains("Whole run, markerless", r.Out);
+        Assert.Contains("patch tracking", r.Out);
         using var doc = JsonDocument.Parse(File.ReadAllText(dir.File("tomalign.bench.json")));
         var run = doc.RootElement.GetProperty("results").GetProperty("run");
         var cpuRun = Assert.Single(run.GetProperty("runs").EnumerateArray());

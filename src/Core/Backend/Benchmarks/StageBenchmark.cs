@@ -94,6 +94,22 @@ public static class StageBenchmark
     }
 
     /// <summary>
+    /// Median wall time of markerless patch tracking of the whole (aligned) stack through the backend's pair correlator
+    /// (every step's patches in one batch), after one warm-up; null when the views are too small for patches.
+    /// </summary>
+    public static TimeSpan? TimePatchTracking(IComputeBackend backend, ImageStack stack, IReadOnlyList<double> tilts, double tiltAxis, int repeats)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(stack);
+        if (repeats < 1) throw new ArgumentOutOfRangeException(nameof(repeats), "at least one repeat");
+        var tracker = new Tomalign.Core.Patches.PatchTracker(backend.PairCorrelator);
+        var options = new Tomalign.Core.Patches.PatchTrackOptions { TiltAxisDegrees = tiltAxis };
+        try { tracker.Track(stack, tilts, options); }
+        catch (ArgumentException) { return null; }
+        return Time(() => tracker.Track(stack, tilts, options), repeats);
+    }
+
+    /// <summary>
     /// Median wall time of one batched correlation of <paramref name="pairs"/> (views uploaded
     /// each call, as the coarse stage does), after one untimed warm-up.
     /// </summary>
