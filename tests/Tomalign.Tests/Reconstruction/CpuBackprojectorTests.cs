@@ -65,19 +65,9 @@ public sealed class CpuBackprojectorTests
         float fl = MathF.Floor(v);
         int k = (int)fl;
         float f = v - fl;
-        float a = k >= 0 ? Sample(data, offset + (long)k * width, width, u) : 0f;
-        float b = k + 1 < rows ? Sample(data, offset + (long)(k + 1) * width, width, u) : 0f;
-        return a + (b - a) * f;
-    }
-
-    private static float Sample(float[] data, long offset, int width, float u)
-    {
-        if (!(u > -1f) || !(u < width)) return 0f;
-        float fl = MathF.Floor(u);
-        int k = (int)fl;
-        float f = u - fl;
-        float a = k >= 0 ? data[offset + k] : 0f;
-        float b = k + 1 < width ? data[offset + k + 1] : 0f;
+        // The one-line sample the forward projector also uses (unchanged by the reordering).
+        float a = k >= 0 ? CpuBackprojector.Sample(data, offset + (long)k * width, width, u) : 0f;
+        float b = k + 1 < rows ? CpuBackprojector.Sample(data, offset + (long)(k + 1) * width, width, u) : 0f;
         return a + (b - a) * f;
     }
 }
