@@ -47,14 +47,18 @@ public sealed class SpecimenLevelTests
         }
         var input = new SolveInput(obs, 1024, 1024, tilts);
         var solver = new BundleSolver(new CpuBundleNormalEquations());
-        var plain = solver.Solve(input, new SolveOptions());
-        var levelled = solver.Solve(input, new SolveOptions { Level = true });
+        // Tilts held at their (true) nominal values: a nearly flat landmark set leaves free tilts in a shallow valley,
+        // where two runs of the solver may stop at slightly different places, and this test compares two runs.
+        var options = new SolveOptions { Tilt = VariableOption.Fixed };
+        var plain = solver.Solve(input, options);
+        var levelled = solver.Solve(input, options with { Level = true });
 
-        // Before: the landmarks lie on the 7° plane; after: flat, and every tilt moved by the same offset.
-        Assert.InRange(SpecimenLevel.Fit(plain.Landmarks).AngleOffsetDegrees, -7.3, -6.7);
+        // Before: the landmarks lie on the 7° plane; after: flat, and every tilt moved by the same offset, the fitted one.
+        double fitted = SpecimenLevel.Fit(plain.Landmarks).AngleOffsetDegrees;
+        Assert.InRange(fitted, -7.3, -6.7);
         Assert.InRange(Math.Abs(SpecimenLevel.Fit(levelled.Landmarks).AngleOffsetDegrees), 0, 0.05);
         double offset = levelled.Views[0].TiltDegrees - plain.Views[0].TiltDegrees;
-        Assert.InRange(offset, -7.3, -6.7);
+        Assert.Equal(fitted, offset, 3);
         for (int v = 0; v < tilts.Length; v++)
         {
             Assert.Equal(offset, levelled.Views[v].TiltDegrees - plain.Views[v].TiltDegrees, 6);
