@@ -26,6 +26,9 @@ public sealed class BundleSolver
         _log = logger ?? NullLogger.Instance;
     }
 
+    /// <summary>Landmark parts of the Schur-complement sum (a fixed number, so that the sum's order never depends on the machine).</summary>
+    private const int SchurParts = 16;
+
     public SolveResult Solve(SolveInput input, SolveOptions options)
     {
         ArgumentNullException.ThrowIfNull(input);
@@ -283,11 +286,27 @@ public sealed class BundleSolver
         int nv = problem.ViewCount, nl = problem.LandmarkCount, nr = 5 * nv, nvar = map.Count;
         var s = new double[nr * nr];
         var g = new double[nr];
-        var gate = new object();
         var isActive = new bool[nr];
         for (int r = 0; r < nr; r++) isActive[r] = map.Entries[r].Length > 0;
-        Parallel.For(0, nl, () => (S: new double[nr * nr], G: new double[nr], E: new double[15 * 8]),
-            (j, _, local) =>
+        // Landmarks in a fixed number of contiguous parts, each summed in order into its own partial S and g, and the
+        // parts added in order: the same sums in the same order on any machine and any run (reproducible solves).
+        int parts = Math.Min(nl, SchurParts);
+        var partials = new (double[] S, double[] G, double[] E)[parts];
+        Parallel.For(0, parts, part =>
+        {
+            (double[] S, double[] G, double[] E) acc = (new double[nr * nr], new double[nr], new double[15 * 8]);
+            int j0 = (int)((long)nl * part / parts), j1 = (int)((long)nl * (part + 1) / parts);
+            for (int j = j0; j < j1; j++) acc = AddLandmark(j, acc);
+            partials[part] = acc;
+        });
+        for (int part = 0; part < parts; part++)
+        {
+            var (ps, pg, _) = partials[part];
+            for (int t = 0; t < s.Length; t++) s[t] += ps[t];
+            for (int t = 0; t < nr; t++) g[t] += pg[t];
+        }
+
+        (double[] S, double[] G, double[] E) AddLandmark(int j, (double[] S, double[] G, double[] E) local)
             {
                 // Damped, inverted landmark block.
                 Span<double> h = stackalloc double[9];
@@ -342,15 +361,7 @@ public sealed class BundleSolver
                     }
                 }
                 return local;
-            },
-            local =>
-            {
-                lock (gate)
-                {
-                    for (int t = 0; t < s.Length; t++) s[t] += local.S[t];
-                    for (int t = 0; t < nr; t++) g[t] += local.G[t];
-                }
-            });
+            }
         // Mirror the upper view blocks into the lower ones (diagonal blocks are complete).
         for (int r = 0; r < nr; r++)
             for (int col = (r / 5 + 1) * 5; col < nr; col++) s[col * nr + r] = s[r * nr + col];
