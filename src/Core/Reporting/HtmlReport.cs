@@ -85,8 +85,8 @@ public static class HtmlReport
     private static PlotModel Model(string title, string x, string y)
     {
         var m = new PlotModel { Title = title, TitleFontSize = 13, DefaultFontSize = 11 };
-        m.Axes.Add(new LinearAxis { Position = AxisPosition.Bottom, Title = x });
-        m.Axes.Add(new LinearAxis { Position = AxisPosition.Left, Title = y });
+        m.Axes.Add(new LinearAxis { Position = AxisPosition.Bottom, Title = x, MinimumPadding = 0.03, MaximumPadding = 0.03 });
+        m.Axes.Add(new LinearAxis { Position = AxisPosition.Left, Title = y, AxisTitleDistance = 12, MinimumPadding = 0.05, MaximumPadding = 0.05 });
         return m;
     }
 
@@ -113,7 +113,7 @@ public static class HtmlReport
     {
         var m = new PlotModel { Title = "Residual vectors (×20)", TitleFontSize = 13, DefaultFontSize = 11, PlotType = PlotType.Cartesian };
         m.Axes.Add(new LinearAxis { Position = AxisPosition.Bottom, Minimum = 0, Maximum = width, Title = "x (px)" });
-        m.Axes.Add(new LinearAxis { Position = AxisPosition.Left, Minimum = 0, Maximum = height, Title = "y (px)" });
+        m.Axes.Add(new LinearAxis { Position = AxisPosition.Left, Minimum = 0, Maximum = height, Title = "y (px)", AxisTitleDistance = 12 });
         var s = new LineSeries { StrokeThickness = 0.8, Color = OxyColors.SteelBlue };
         var flagged = new LineSeries { StrokeThickness = 0.8, Color = OxyColors.Crimson };
         foreach (var p in solve.Points)
