@@ -42,7 +42,7 @@ internal static partial class Commands
         var device = DeviceOption();
         var cmd = new Command("align",
             "Align a raw tilt series in one go: coarse (NAME.prexf/.prexg) → landmarks (--markerless: patch tracking; --bead-diameter: " +
-            "gold beads) into NAME.fid → bundle-adjustment solve (NAME.xf, .tlt, .tltxf, .xtilt, .resid, fid.xyz, .solve.txt/.json). " +
+            "gold beads) into NAME.fid → bundle-adjustment solve (NAME.xf, .tlt, .tltxf, .xtilt, .resid, fid.xyz, .solve.txt/.json, and AreTomo's NAME.aln). " +
             "`tomalign apply STACK --xf NAME.xf` then gives the aligned stack.")
         { stack, angles, axis, markerless, beadDiameter, beads, rotation, tilt, mag, level, resume, twoSurfaces, name, output, device };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
