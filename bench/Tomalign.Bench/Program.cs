@@ -13,7 +13,12 @@ namespace Tomalign.Bench;
 /// </summary>
 public static class Program
 {
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    public static void Main(string[] args)
+    {
+        // Not a benchmark: the markerless-accuracy study (docs/MARKERLESS.md).
+        if (args.Length > 0 && args[0] == "markerless-study") { MarkerlessStudy.Run(); return; }
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    }
 }
 
 [MemoryDiagnoser]
