@@ -16,7 +16,8 @@ namespace Tomalign.Bench;
 /// from fixed 3-D points, and (EXP_VERBOSE=1) the per-view rotation, magnification and tilt errors. Settings by
 /// environment variable: EXP_N (size, 1024), EXP_STEP (tilt step, 2), EXP_SEED (21), EXP_BEADS=1 (keep the beads),
 /// EXP_DOSE, EXP_THICK, EXP_BINS, EXP_PIECES, EXP_CLIP, EXP_PATCH, EXP_R2 (comma lists), EXP_PASS2=1 (re-track on the
-/// aligned stack), EXP_IDEAL=1 with EXP_WALK / EXP_WHITE (replace the tracks by ideal ones plus noise).
+/// aligned stack), EXP_IDEAL=1 with EXP_WALK / EXP_WHITE (replace the tracks by ideal ones plus noise), EXP_AXIS=1 with
+/// EXP_AXISBIN (projection-matching score and true error over a global rotation offset).
 /// Run: dotnet run -c Release --project bench/Tomalign.Bench -- markerless-study
 /// </summary>
 public static class MarkerlessStudy
@@ -90,6 +91,9 @@ public static class MarkerlessStudy
                 var s = new BundleSolver(new CpuBundleNormalEquations()).Solve(new SolveInput(track.Observations, n, n, tilts, axis), o);
                 var fin = Enumerable.Range(0, series.Raw.Nz).Select(i => Xf.Product(coarse.Prexg[i], s.Views[i].RawToAligned())).ToArray();
                 double rotErr = Math.Sqrt(Enumerable.Range(0, series.Raw.Nz).Average(i => Math.Pow(s.Views[i].AxisAngleDegrees - series.TrueGeometry[i].AxisAngleDegrees, 2)));
+                if (Environment.GetEnvironmentVariable("EXP_AXIS") == "1")
+                    AxisScan(series, Enumerable.Range(0, series.Raw.Nz).Select(i => Xf.Product(coarse.Prexg[i], s.Views[i].RawToAligned())).ToArray(),
+                        s.Views.Select(v => v.TiltDegrees).ToArray(), n, cpu, int.Parse(Environment.GetEnvironmentVariable("EXP_AXISBIN") ?? "4"));
                 var rd = Enumerable.Range(0, series.Raw.Nz).Select(i => s.Views[i].AxisAngleDegrees - series.TrueGeometry[i].AxisAngleDegrees).ToArray();
                 var md = Enumerable.Range(0, series.Raw.Nz).Select(i => s.Views[i].Magnification / series.TrueGeometry[i].Magnification - 1).ToArray();
                 var td = Enumerable.Range(0, series.Raw.Nz).Select(i => s.Views[i].TiltDegrees - series.TrueTilts[i]).ToArray();
@@ -196,5 +200,56 @@ public static class MarkerlessStudy
         Console.WriteLine($"  tracks vs truth: RMS {Math.Sqrt(sq.Average()):F3} px over {sq.Count} obs, {tracks} tracks, mean length {sumLen / tracks:F1}; by |view − ref|/5: " +
             string.Join(" ", byDist.OrderBy(k => k.Key).Select(k => $"{k.Key}:{Math.Sqrt(k.Value.Average()):F2}")));
         return ideal;
+    }
+
+    /// <summary>Projection matching over a global in-plane rotation δ added to every view: score and true error per δ.</summary>
+    private static void AxisScan(SimulatedSeries series, Xf[] fin, double[] tilts, int n, CpuBackend cpu, int bin)
+    {
+        int nz = series.Raw.Nz, m = n / bin;
+        int thickness = (int)Math.Ceiling(series.Options.ThicknessPixels * 1.5 / bin);
+        var fill = new float[nz];
+        for (int z = 0; z < nz; z++) { double sum = 0; foreach (float v in series.Raw.ReadView(z)) sum += v; fill[z] = (float)(sum / series.Raw.ViewLength); }
+        string dir = Path.Combine(Path.GetTempPath(), "axis-scan-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        var cos = tilts.Select(t => (float)Math.Cos(t * Math.PI / 180)).ToArray();
+        var sin = tilts.Select(t => (float)Math.Sin(t * Math.PI / 180)).ToArray();
+        foreach (double delta in new[] { -0.3, -0.2, -0.15, -0.1, -0.05, 0, 0.05, 0.1, 0.15, 0.2, 0.3 })
+        {
+            var xfs = fin.Select(x => Xf.Product(x, Xf.RotationScale(delta, 1))).ToArray();
+            var ali = new ImageStack(m, m, nz);
+            cpu.Warper.Warp(series.Raw.Data, n, n, nz, xfs, fill, new WarpOptions(bin, Interpolation.Linear), ali.Data);
+            string aliPath = Path.Combine(dir, "a.ali"), recPath = Path.Combine(dir, "a.rec");
+            Tomalign.Core.Formats.MrcWriter.WriteStack(aliPath, ali);
+            new Tomalign.Core.Reconstruction.Reconstructor(cpu).Run(aliPath, tilts, recPath,
+                new Tomalign.Core.Reconstruction.ReconstructionOptions { Thickness = thickness, Log = true });
+            var slab = new float[(long)m * thickness * m];
+            using (var r = Tomalign.Core.Formats.MrcReader.Open(recPath))
+            {
+                var sec = new float[m * m];
+                for (int z = 0; z < thickness; z++)
+                {
+                    r.ReadSection(z, sec);
+                    for (int row = 0; row < m; row++) sec.AsSpan(row * m, m).CopyTo(slab.AsSpan((row * thickness + z) * m, m));
+                }
+            }
+            var proj = new float[(long)nz * m * m];
+            cpu.Backprojector.Project(slab, cos, sin, new SlabGeometry(m, m, nz, thickness, 0), proj);
+            double score = 0;
+            int lo = m / 8, hi = m - m / 8;
+            for (int i = 0; i < nz; i++)
+            {
+                double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0; int cnt = 0;
+                for (int y = lo; y < hi; y++)
+                    for (int x = lo; x < hi; x++)
+                    {
+                        double a = proj[((long)i * m + y) * m + x], b = -Math.Log(Math.Max(1e-6, ali.Data[((long)i * m + y) * m + x]));
+                        sa += a; sb += b; saa += a * a; sbb += b * b; sab += a * b; cnt++;
+                    }
+                double cov = sab / cnt - sa / cnt * sb / cnt, va = saa / cnt - sa * sa / cnt / cnt, vb = sbb / cnt - sb * sb / cnt / cnt;
+                score += cov / Math.Sqrt(va * vb);
+            }
+            Console.WriteLine($"    axis δ {delta,5:F2}°: score {score / nz:F5}, error {AlignmentCheck.FieldErrorAfterGauge(series, xfs):F3}");
+        }
+        Directory.Delete(dir, true);
     }
 }
