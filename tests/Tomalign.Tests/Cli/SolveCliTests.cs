@@ -20,6 +20,22 @@ public sealed class SolveCliTests
     }
 
     [Fact]
+    public void WholeTrackWeightsAndLevellingAreSolveOptions()
+    {
+        using var dir = new TempDir();
+        var (sim, model, angles) = Inputs(dir);
+        string outDir = dir.File("out");
+        var r = CliRunner.Run("solve", "--model", model, "--angles", angles, "--size", $"{sim.Width},{sim.Height}", "--tilt-axis", "8",
+            "--robust", "--weight-whole-tracks", "--level", "--device", "cpu", "--out", outDir, "-q");
+        Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "beads.solve.json")));
+        var options = doc.RootElement.GetProperty("options");
+        Assert.True(options.GetProperty("WeightWholeTracks").GetBoolean());
+        Assert.True(options.GetProperty("Level").GetBoolean());
+        Assert.True(doc.RootElement.TryGetProperty("specimenLevel", out _));
+    }
+
+    [Fact]
     public void SolveWritesImodFilesThatRecoverTheGeometry()
     {
         using var dir = new TempDir();
