@@ -56,8 +56,7 @@ public sealed class BundleSolver
                 result = SolveOnce(input with { Observations = kept }, options, notes, dropped);
             }
         }
-        var level = SpecimenLevel.Fit(result.Landmarks);
-        if (options.Level && level.Landmarks >= 3)
+        if (options.Level && SpecimenLevel.Fit(result.Landmarks) is { Landmarks: >= 3 } level)
         {
             string note = string.Create(System.Globalization.CultureInfo.InvariantCulture,
                 $"levelled: tilt angles offset by {level.AngleOffsetDegrees:F2}° so that the plane of {level.Landmarks} landmarks is flat about Y; an x-axis tilt of {level.XAxisTiltDegrees:F2}° would level it about X");
