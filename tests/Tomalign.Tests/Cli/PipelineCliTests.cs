@@ -107,12 +107,14 @@ public sealed class PipelineCliTests
     public void BenchRunTimesTheWholeRunStageByStage()
     {
         using var dir = new TempDir();
-        var r = CliRunner.Run("bench", "--device", "cpu", "--size", "192", "--views", "21", "--repeats", "1", "--run", "--out", dir.Path, "--quiet");
+        var r = CliRunner.Run("bench", "--device", "cpu", "--size", "192", "--views", "21", "--repeats", "1", "--run", "--thickness", "24", "--bin", "2", "--out", dir.Path, "--quiet");
         Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
         Assert.Contains("Whole run, markerless", r.Out);
         Assert.Contains("patch tracking", r.Out);
         using var doc = JsonDocument.Parse(File.ReadAllText(dir.File("tomalign.bench.json")));
         var run = doc.RootElement.GetProperty("results").GetProperty("run");
+        Assert.Equal(24, run.GetProperty("thickness").GetInt32());
+        Assert.Equal(2, run.GetProperty("bin").GetInt32());
         var cpuRun = Assert.Single(run.GetProperty("runs").EnumerateArray());
         Assert.Equal("cpu", cpuRun.GetProperty("device").GetString());
         var stages = cpuRun.GetProperty("stages").EnumerateArray().Select(s => s.GetProperty("name").GetString()).ToArray();
@@ -120,6 +122,8 @@ public sealed class PipelineCliTests
         double error = cpuRun.GetProperty("alignmentErrorPixels").GetDouble();
         Assert.True(double.IsFinite(error) && error < 5, $"alignment error {error}");
         Assert.True(File.Exists(Path.Combine(dir.Path, "bench-run", "cpu", "sim.rec")));
+        using (var rec = MrcReader.Open(Path.Combine(dir.Path, "bench-run", "cpu", "sim.rec")))
+            Assert.Equal((96, 96, 24), (rec.Nx, rec.Ny, rec.Nz));
     }
 
     [Fact]
