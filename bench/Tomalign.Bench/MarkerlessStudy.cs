@@ -207,8 +207,7 @@ public static class MarkerlessStudy
     {
         int nz = series.Raw.Nz, m = n / bin;
         int thickness = (int)Math.Ceiling(series.Options.ThicknessPixels * 1.5 / bin);
-        var fill = new float[nz];
-        for (int z = 0; z < nz; z++) { double sum = 0; foreach (float v in series.Raw.ReadView(z)) sum += v; fill[z] = (float)(sum / series.Raw.ViewLength); }
+        var fill = series.Raw.ViewMeans();
         string dir = Path.Combine(Path.GetTempPath(), "axis-scan-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
         var cos = tilts.Select(t => (float)Math.Cos(t * Math.PI / 180)).ToArray();

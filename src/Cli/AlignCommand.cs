@@ -201,13 +201,7 @@ internal static partial class Commands
     internal static ImageStack Prealign(IComputeBackend backend, ImageStack data, Xf[] prexg)
     {
         var pre = new ImageStack(data.Nx, data.Ny, data.Nz);
-        var fill = new float[data.Nz];
-        for (int z = 0; z < data.Nz; z++)
-        {
-            double sum = 0;
-            foreach (float v in data.ReadView(z)) sum += v;
-            fill[z] = (float)(sum / data.ViewLength);
-        }
+        var fill = data.ViewMeans();
         backend.Warper.Warp(data.Data, data.Nx, data.Ny, data.Nz, prexg, fill, new WarpOptions(1, Interpolation.Linear), pre.Data);
         return pre;
     }

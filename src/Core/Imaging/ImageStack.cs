@@ -30,6 +30,19 @@ public sealed class ImageStack
     public Span<float> View(int z) => Data.AsSpan(z * ViewLength, ViewLength);
     public ReadOnlySpan<float> ReadView(int z) => Data.AsSpan(z * ViewLength, ViewLength);
 
+    /// <summary>The mean of every view (summed in double): the fill value of a warp, as newstack uses.</summary>
+    public float[] ViewMeans()
+    {
+        var means = new float[Nz];
+        for (int z = 0; z < Nz; z++)
+        {
+            double sum = 0;
+            foreach (float v in ReadView(z)) sum += v;
+            means[z] = (float)(sum / ViewLength);
+        }
+        return means;
+    }
+
     public float this[int x, int y, int z]
     {
         get => Data[((long)z * Ny + y) * Nx + x];

@@ -19,13 +19,7 @@ public static class StageBenchmark
         ArgumentNullException.ThrowIfNull(transforms);
         if (repeats < 1) throw new ArgumentOutOfRangeException(nameof(repeats), "at least one repeat");
 
-        var fill = new float[stack.Nz];
-        for (int z = 0; z < stack.Nz; z++)
-        {
-            double sum = 0;
-            foreach (float v in stack.ReadView(z)) sum += v;
-            fill[z] = (float)(sum / stack.ViewLength);
-        }
+        var fill = stack.ViewMeans();
         var output = new float[(long)options.OutputWidth(stack.Nx) * options.OutputHeight(stack.Ny) * stack.Nz];
 
         void Once() => backend.Warper.Warp(stack.Data, stack.Nx, stack.Ny, stack.Nz, transforms, fill, options, output);
