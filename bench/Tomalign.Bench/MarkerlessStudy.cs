@@ -65,7 +65,11 @@ public static class MarkerlessStudy
             ("per view, robust points", new SolveOptions { Robust = true, Magnification = VariableOption.PerView, Tilt = VariableOption.PerView }),
             ("per view, whole, one stage", new SolveOptions { Robust = true, WeightWholeTracks = true, TwoStage = false, Magnification = VariableOption.PerView, Tilt = VariableOption.PerView }),
             ("per view, whole, min views 8", new SolveOptions { Robust = true, WeightWholeTracks = true, MinViewsPerLandmark = 8, Magnification = VariableOption.PerView, Tilt = VariableOption.PerView }),
+            ("tilt fixed, mag per view, whole", new SolveOptions { Robust = true, WeightWholeTracks = true, Magnification = VariableOption.PerView, Tilt = VariableOption.Fixed }),
+            ("tilt global, mag per view, whole", new SolveOptions { Robust = true, WeightWholeTracks = true, Magnification = VariableOption.PerView, Tilt = VariableOption.Global }),
         };
+        if (Environment.GetEnvironmentVariable("EXP_ONLY") is { } only)
+            variants = only.Split(',').Select(int.Parse).Select(k => variants[k]).ToArray();
         foreach (var (name, o) in variants)
         {
             var s = new BundleSolver(new CpuBundleNormalEquations()).Solve(new SolveInput(truthObs, n, n, tilts, axis), o);
@@ -78,13 +82,15 @@ public static class MarkerlessStudy
         foreach (var clip in (Environment.GetEnvironmentVariable("EXP_CLIP") ?? "0").Split(',').Select(double.Parse))
         foreach (var psize in (Environment.GetEnvironmentVariable("EXP_PATCH") ?? "0").Split(',').Select(int.Parse))
         foreach (var r2 in (Environment.GetEnvironmentVariable("EXP_R2") ?? "0").Split(',').Select(double.Parse))
+        foreach (var overlap in (Environment.GetEnvironmentVariable("EXP_OVERLAP") ?? "0.75").Split(',').Select(double.Parse))
         {
             sw.Restart();
-            var track = new PatchTracker(new CpuPairCorrelator()).Track(pre, tilts, new PatchTrackOptions { TiltAxisDegrees = axis, Bin = bin, PieceLength = piece, ClipStdDevs = clip, PatchSize = psize, Filter = r2 > 0 ? new BandPassFilter(0.03, r2, 0.05) : null });
+            var track = new PatchTracker(new CpuPairCorrelator()).Track(pre, tilts, new PatchTrackOptions { TiltAxisDegrees = axis, Bin = bin, PieceLength = piece, ClipStdDevs = clip, PatchSize = psize, Filter = r2 > 0 ? new BandPassFilter(0.03, r2, 0.05) : null, Overlap = overlap });
             var idealObs = TrackTruth(series, coarse.Prexg, track.Observations, n,
                 double.Parse(Environment.GetEnvironmentVariable("EXP_WALK") ?? "0"), double.Parse(Environment.GetEnvironmentVariable("EXP_WHITE") ?? "0"));
             if (Environment.GetEnvironmentVariable("EXP_IDEAL") == "1") track = track with { Observations = idealObs };
-            Console.WriteLine($"bin {bin} r2 {r2} piece {piece} patch {psize}/{track.PatchSize}: track {sw.Elapsed.TotalSeconds:F1} s, {track.Landmarks} pieces, {track.Observations.Count} obs, strength {track.MedianStrength:F3}");
+            if (Environment.GetEnvironmentVariable("EXP_DECOMP") == "1") Decompose(series, coarse.Prexg, track.Observations, idealObs, n, tilts, axis, variants[0].O);
+            Console.WriteLine($"bin {bin} overlap {overlap} r2 {r2} piece {piece} patch {psize}/{track.PatchSize}: track {sw.Elapsed.TotalSeconds:F1} s, {track.Landmarks} pieces, {track.Observations.Count} obs, strength {track.MedianStrength:F3}");
             foreach (var (name, o) in variants)
             {
                 sw.Restart();
@@ -117,6 +123,50 @@ public static class MarkerlessStudy
                 }
             }
         }
+    }
+
+    /// <summary>Which part of the tracks' error (real − ideal) moves the solve: along or across the axis, per-track trend or the rest.</summary>
+    private static void Decompose(SimulatedSeries series, Xf[] prexg, IReadOnlyList<LandmarkObservation> real, List<LandmarkObservation> ideal,
+        int n, IReadOnlyList<double> tilts, double axis, SolveOptions o)
+    {
+        int nz = series.Raw.Nz;
+        var idealBy = ideal.ToDictionary(q => (q.Landmark, q.View));
+        double a = axis * Math.PI / 180, ux = -Math.Sin(a), uy = Math.Cos(a);   // along the axis (axis angle from +Y, counter-clockwise)
+        double Solve(IReadOnlyList<LandmarkObservation> obs)
+        {
+            var s = new BundleSolver(new CpuBundleNormalEquations()).Solve(new SolveInput(obs, n, n, tilts, axis), o);
+            var fin = Enumerable.Range(0, nz).Select(i => Xf.Product(prexg[i], s.Views[i].RawToAligned())).ToArray();
+            return AlignmentCheck.FieldErrorAfterGauge(series, fin);
+        }
+        var pairs = real.Where(r => idealBy.ContainsKey((r.Landmark, r.View))).Select(r => (R: r, I: idealBy[(r.Landmark, r.View)])).ToList();
+        // Per-track linear trend (in view index) of the error, both components.
+        var trend = new Dictionary<(int, int), (double X, double Y)>();
+        foreach (var g in pairs.GroupBy(p => p.R.Landmark))
+        {
+            var l = g.ToList();
+            double mv = l.Average(p => p.R.View);
+            double sxx = l.Sum(p => (p.R.View - mv) * (p.R.View - mv));
+            double mx = l.Average(p => p.R.X - p.I.X), my = l.Average(p => p.R.Y - p.I.Y);
+            double bx = sxx > 0 ? l.Sum(p => (p.R.View - mv) * (p.R.X - p.I.X - mx)) / sxx : 0;
+            double by = sxx > 0 ? l.Sum(p => (p.R.View - mv) * (p.R.Y - p.I.Y - my)) / sxx : 0;
+            foreach (var p in l) trend[(p.R.Landmark, p.R.View)] = (mx + bx * (p.R.View - mv), my + by * (p.R.View - mv));
+        }
+        LandmarkObservation With(LandmarkObservation i, double ex, double ey) => i with { X = i.X + ex, Y = i.Y + ey };
+        var variants = new (string, Func<LandmarkObservation, LandmarkObservation, LandmarkObservation>)[]
+        {
+            ("real", (r, i) => r),
+            ("ideal", (r, i) => i),
+            ("ideal + error along axis", (r, i) => { double e = (r.X - i.X) * ux + (r.Y - i.Y) * uy; return With(i, e * ux, e * uy); }),
+            ("ideal + error across axis", (r, i) => { double e = (r.X - i.X) * uy - (r.Y - i.Y) * ux; return With(i, e * uy, -e * ux); }),
+            ("ideal + per-track linear trend", (r, i) => { var t = trend[(r.Landmark, r.View)]; return With(i, t.X, t.Y); }),
+            ("ideal + error − trend", (r, i) => { var t = trend[(r.Landmark, r.View)]; return With(i, r.X - i.X - t.X, r.Y - i.Y - t.Y); }),
+        };
+        foreach (var (name, f) in variants)
+            Console.WriteLine($"    decomposition, {name}: error {Solve(pairs.Select(p => f(p.R, p.I)).ToList()):F3}");
+        // Errors of each view, common to all tracks (mean over the view's observations) along and across the axis.
+        var perView = pairs.GroupBy(p => p.R.View).OrderBy(g => g.Key).Select(g =>
+            $"{g.Average(p => (p.R.X - p.I.X) * ux + (p.R.Y - p.I.Y) * uy):F2}/{g.Average(p => (p.R.X - p.I.X) * uy - (p.R.Y - p.I.Y) * ux):F2}");
+        Console.WriteLine("    mean error per view (along/across): " + string.Join(" ", perView));
     }
 
     /// <summary>How well each tracked landmark fits the projections of one fixed 3-D point through the true geometry.</summary>
