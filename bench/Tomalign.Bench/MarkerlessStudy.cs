@@ -107,6 +107,30 @@ public static class MarkerlessStudy
                 if (Environment.GetEnvironmentVariable("EXP_VERBOSE") == "1") Console.WriteLine($"    mag err: {string.Join(" ", md.Select(x => (100 * x).ToString("F2")))}");
                 if (Environment.GetEnvironmentVariable("EXP_VERBOSE") == "1") Console.WriteLine($"    tilt err: {string.Join(" ", td.Select(x => x.ToString("F2")))}");
                 Console.WriteLine($"  {name}: solve {sw.Elapsed.TotalSeconds:F1} s, error {AlignmentCheck.FieldErrorAfterGauge(series, fin):F3}, resid {s.Overall.Mean:F3}, rot err {rotErr:F3}, flagged {s.FlaggedPointCount}");
+                if (Environment.GetEnvironmentVariable("EXP_AP") == "1")
+                {
+                    var zs = s.Landmarks.Where(l => !l.Flagged).Select(l => l.Z).OrderBy(z => z).ToArray();
+                    var apo = new Tomalign.Core.Refine.AxisProfileOptions
+                    {
+                        Iterations = 1, Bin = int.Parse(Environment.GetEnvironmentVariable("EXP_APBIN") ?? "0"), ZCentre = zs[zs.Length / 2],
+                        Strips = int.Parse(Environment.GetEnvironmentVariable("EXP_APSTRIPS") ?? "6"), Segments = int.Parse(Environment.GetEnvironmentVariable("EXP_APSEG") ?? "6"),
+                    };
+                    var cur = fin;
+                    var solvedTilts = s.Views.Select(v => v.TiltDegrees).ToArray();
+                    for (int round = 1; round <= int.Parse(Environment.GetEnvironmentVariable("EXP_APROUNDS") ?? "3"); round++)
+                    {
+                        var ap = new Tomalign.Core.Refine.AxisProfileRefiner(cpu.Warper).Refine(series.Raw, cur, solvedTilts, apo);
+                        cur = ap.RawToAligned;
+                        if (Environment.GetEnvironmentVariable("EXP_VERBOSE") == "1")
+                        {
+                            var rel = Enumerable.Range(0, series.Raw.Nz).Select(i => Xf.Product(series.AligningTransforms[i].Inverse(), cur[i])).ToArray();
+                            Console.WriteLine("    ap rot err: " + string.Join(" ", rel.Select(d => (Math.Atan2(d.A21 - d.A12, d.A11 + d.A22) * 180 / Math.PI).ToString("F2"))));
+                            Console.WriteLine("    ap mag err: " + string.Join(" ", rel.Select(d => (100 * (Math.Sqrt(Math.Abs(d.Determinant)) - 1)).ToString("F2"))));
+                        }
+                        Console.WriteLine($"    axis profiles round {round} (bin {ap.Bin}): error {AlignmentCheck.FieldErrorAfterGauge(series, cur):F3}, " +
+                            $"rot {ap.Rounds[0].RmsRotationDegrees:F3}°, scale {ap.Rounds[0].RmsScalePercent:F3} %, shift {ap.Rounds[0].RmsShiftPixels:F2} px, {ap.Rounds[0].Matches} matches");
+                    }
+                }
                 if (Environment.GetEnvironmentVariable("EXP_PASS2") == "1")
                 {
                     for (int pass = 2; pass <= 3; pass++)

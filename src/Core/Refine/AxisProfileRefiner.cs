@@ -1,0 +1,233 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Tomalign.Core.Backend;
+using Tomalign.Core.Coarse;
+using Tomalign.Core.Geometry;
+using Tomalign.Core.Imaging;
+
+namespace Tomalign.Core.Refine;
+
+/// <summary>Options of <see cref="AxisProfileRefiner"/>.</summary>
+public sealed record AxisProfileOptions
+{
+    /// <summary>Binning of the aligned views; 0 = automatic (about 512 pixels on the larger side).</summary>
+    public int Bin { get; init; }
+    /// <summary>Strips across the tilt axis (each a band of the specimen, foreshortened by cos θ in each view).</summary>
+    public int Strips { get; init; } = 6;
+    /// <summary>Segments along the axis on which each strip's profile is matched.</summary>
+    public int Segments { get; init; } = 6;
+    /// <summary>Share of the reference view's width (about the axis) that the strips cover.</summary>
+    public double WidthFraction { get; init; } = 0.8;
+    /// <summary>Largest shift along the axis searched (binned pixels).</summary>
+    public int MaxShift { get; init; } = 4;
+    /// <summary>Rounds of warp → profiles → correction.</summary>
+    public int Iterations { get; init; } = 2;
+    /// <summary>Height of the specimen's centre above the aligned frame's zero (unbinned pixels; the landmarks' median z).</summary>
+    public double ZCentre { get; init; }
+
+    public void Validate()
+    {
+        if (Bin < 0) throw new ArgumentException($"binning must be ≥ 0 (0: automatic), got {Bin}");
+        if (Strips < 2 || Segments < 1) throw new ArgumentException($"at least 2 strips and 1 segment are needed, got {Strips} and {Segments}");
+        if (!(WidthFraction > 0 && WidthFraction <= 1)) throw new ArgumentException($"the width fraction must be in (0, 1], got {WidthFraction}");
+        if (MaxShift < 1 || Iterations < 1) throw new ArgumentException("the largest shift and the iterations must be ≥ 1");
+        if (!double.IsFinite(ZCentre)) throw new ArgumentException("the z centre must be a number");
+    }
+}
+
+/// <summary>One round: the RMS corrections applied (rotation in degrees, scale in percent, shift along the axis in unbinned pixels).</summary>
+public sealed record AxisProfileRound(int Round, double RmsRotationDegrees, double RmsScalePercent, double RmsShiftPixels, int Matches);
+
+public sealed record AxisProfileResult(Xf[] RawToAligned, IReadOnlyList<AxisProfileRound> Rounds, int Bin, int ReferenceView);
+
+/// <summary>
+/// Refines the in-plane rotation, the magnification and the shift along the tilt axis of every view against the view
+/// nearest zero tilt, from profiles along the axis. Tilting about the axis moves nothing along it: a band of the specimen
+/// across the axis (a strip, foreshortened by cos θ in each view) summed across the axis gives the same profile along the
+/// axis in every view. Each view's strip profiles are matched with the reference view's on a few segments; the shifts
+/// along the axis, fitted by t + μ·y + ε·x, give the view's shift t, scale μ and rotation ε. Unlike patch tracks, which
+/// are cut into pieces of a few views, every view is compared with the same reference directly, so slow drifts of
+/// rotation and scale over the series (which the landmark solve leaves when its landmarks lie near one plane) are seen.
+/// The shift across the axis, the tilts and the landmark solve's other results are kept.
+/// </summary>
+public sealed class AxisProfileRefiner(IStackWarper warper, ILogger? logger = null)
+{
+    private readonly IStackWarper _warper = warper ?? throw new ArgumentNullException(nameof(warper));
+    private readonly ILogger _log = logger ?? NullLogger.Instance;
+
+    /// <param name="raw">the stack the transforms apply to.</param>
+    /// <param name="rawToAligned">one transform per view (IMOD .xf semantics), tilt axis along Y in the aligned frame.</param>
+    /// <param name="tiltDegrees">each view's (solved) tilt.</param>
+    public AxisProfileResult Refine(ImageStack raw, IReadOnlyList<Xf> rawToAligned, IReadOnlyList<double> tiltDegrees, AxisProfileOptions options,
+        CancellationToken cancel = default)
+    {
+        ArgumentNullException.ThrowIfNull(raw);
+        ArgumentNullException.ThrowIfNull(rawToAligned);
+        ArgumentNullException.ThrowIfNull(tiltDegrees);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        int nz = raw.Nz;
+        if (rawToAligned.Count != nz || tiltDegrees.Count != nz)
+            throw new ArgumentException($"{rawToAligned.Count} transforms and {tiltDegrees.Count} tilts for {nz} views");
+        int bin = options.Bin > 0 ? options.Bin : CoarseAligner.AutoBin(raw.Nx, raw.Ny, 512);
+        int mx = raw.Nx / bin, my = raw.Ny / bin;
+        int reference = Enumerable.Range(0, nz).MinBy(i => Math.Abs(tiltDegrees[i]));
+        int K = options.Strips, J = options.Segments, S = options.MaxShift;
+        double halfWidth = options.WidthFraction * mx / 2, zc = options.ZCentre / bin;
+        int segLength = (my - 2 * S - 2) / J;
+        if (segLength < 8 || halfWidth * 2 / K < 2)
+            throw new ArgumentException($"a {raw.Nx}×{raw.Ny} stack at binning {bin} is too small for {K} strips and {J} segments");
+        var xfs = rawToAligned.ToArray();
+        var fill = raw.ViewMeans();
+        var ali = new float[(long)nz * mx * my];
+        var rounds = new List<AxisProfileRound>();
+        for (int round = 1; round <= options.Iterations; round++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            _warper.Warp(raw.Data, raw.Nx, raw.Ny, nz, xfs, fill, new WarpOptions(bin, Interpolation.Linear), ali);
+            // Profiles[v][k][y]: strip k of view v summed across the axis, high-passed.
+            var profiles = new double[nz][][];
+            Parallel.For(0, nz, v =>
+            {
+                double t = tiltDegrees[v] * Math.PI / 180, c = Math.Cos(t), s = Math.Sin(t);
+                profiles[v] = new double[K][];
+                for (int k = 0; k < K; k++)
+                {
+                    double xs0 = -halfWidth + 2 * halfWidth * k / K, xs1 = xs0 + 2 * halfWidth / K;
+                    double a = xs0 * c + zc * s + mx / 2.0, b = xs1 * c + zc * s + mx / 2.0;
+                    profiles[v][k] = HighPass(StripProfile(ali, mx, my, v, a, b), 16);
+                }
+            });
+            var corrections = new (double T, double Mu, double Eps)[nz];
+            int matches = 0;
+            for (int v = 0; v < nz; v++)
+            {
+                if (v == reference) continue;
+                double c = Math.Cos(tiltDegrees[v] * Math.PI / 180);
+                var rows = new List<(double X, double Y, double D, double W)>();
+                for (int k = 0; k < K; k++)
+                {
+                    double xMid = (-halfWidth + 2 * halfWidth * (k + 0.5) / K) * c;
+                    for (int j = 0; j < J; j++)
+                    {
+                        int y0 = S + 1 + j * segLength;
+                        var (d, score) = Match(profiles[v][k], profiles[reference][k], y0, segLength, S);
+                        if (double.IsFinite(d) && score > 0.2) rows.Add((xMid, y0 + segLength / 2.0 - my / 2.0, d, score));
+                    }
+                }
+                matches += rows.Count;
+                corrections[v] = Fit(rows);
+            }
+            double r2 = 0, m2 = 0, t2 = 0;
+            for (int v = 0; v < nz; v++)
+            {
+                var (tt, mu, eps) = corrections[v];
+                // Content at (x, y) moves to (x − ε·y, y + ε·x)·(1 + μ) + (0, t): a rotation by ε, a scale and a shift along the axis.
+                xfs[v] = Xf.Product(xfs[v], Xf.RotationScale(eps * 180 / Math.PI, 1 + mu, 0, tt * bin));
+                r2 += eps * eps; m2 += mu * mu; t2 += tt * tt * bin * bin;
+            }
+            var r = new AxisProfileRound(round, Math.Sqrt(r2 / nz) * 180 / Math.PI, 100 * Math.Sqrt(m2 / nz), Math.Sqrt(t2 / nz), matches);
+            rounds.Add(r);
+            _log.LogInformation("axis profiles, round {Round}: RMS correction rotation {Rot:F3}°, scale {Scale:F3} %, shift along the axis {Shift:F2} px ({Matches} matches)",
+                round, r.RmsRotationDegrees, r.RmsScalePercent, r.RmsShiftPixels, matches);
+        }
+        return new AxisProfileResult(xfs, rounds, bin, reference);
+    }
+
+    /// <summary>Mean of columns a…b (fractional edges weighted) of every row of view v.</summary>
+    internal static double[] StripProfile(float[] views, int mx, int my, int v, double a, double b)
+    {
+        var p = new double[my];
+        a = Math.Clamp(a, 0, mx - 1); b = Math.Clamp(b, 0, mx - 1);
+        if (b <= a) return p;
+        int i0 = (int)Math.Floor(a), i1 = (int)Math.Ceiling(b);
+        var w = new double[i1 - i0 + 1];
+        for (int i = i0; i <= i1; i++)
+        {
+            // Column i stands for [i − 0.5, i + 0.5].
+            double lo = Math.Max(a, i - 0.5), hi = Math.Min(b, i + 0.5);
+            w[i - i0] = Math.Max(0, hi - lo);
+        }
+        double sw = w.Sum();
+        long off = (long)v * mx * my;
+        for (int y = 0; y < my; y++)
+        {
+            double sum = 0;
+            long row = off + (long)y * mx;
+            for (int i = i0; i <= i1; i++) sum += w[i - i0] * views[row + i];
+            p[y] = sum / sw;
+        }
+        return p;
+    }
+
+    /// <summary>The profile less its running mean over 2·half+1 samples.</summary>
+    internal static double[] HighPass(double[] p, int half)
+    {
+        int n = p.Length;
+        var prefix = new double[n + 1];
+        for (int i = 0; i < n; i++) prefix[i + 1] = prefix[i] + p[i];
+        var r = new double[n];
+        for (int i = 0; i < n; i++)
+        {
+            int lo = Math.Max(0, i - half), hi = Math.Min(n, i + half + 1);
+            r[i] = p[i] - (prefix[hi] - prefix[lo]) / (hi - lo);
+        }
+        return r;
+    }
+
+    /// <summary>
+    /// The shift d (sub-sample, parabolic) at which moving[y] best matches reference[y + d] over y0…y0+length−1, by normalised
+    /// correlation, and the correlation there; NaN when the best shift is at the edge of the search.
+    /// </summary>
+    internal static (double Shift, double Score) Match(double[] moving, double[] reference, int y0, int length, int maxShift)
+    {
+        var scores = new double[2 * maxShift + 1];
+        for (int s = -maxShift; s <= maxShift; s++)
+        {
+            double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+            for (int y = y0; y < y0 + length; y++)
+            {
+                double a = moving[y], b = reference[y + s];
+                sa += a; sb += b; saa += a * a; sbb += b * b; sab += a * b;
+            }
+            double cov = sab - sa * sb / length, va = saa - sa * sa / length, vb = sbb - sb * sb / length;
+            scores[s + maxShift] = va > 0 && vb > 0 ? cov / Math.Sqrt(va * vb) : 0;
+        }
+        int best = 0;
+        for (int i = 1; i < scores.Length; i++) if (scores[i] > scores[best]) best = i;
+        if (best == 0 || best == scores.Length - 1) return (double.NaN, scores[best]);
+        double l = scores[best - 1], c = scores[best], r = scores[best + 1], den = l - 2 * c + r;
+        double frac = den < 0 ? 0.5 * (l - r) / den : 0;
+        return (best - maxShift + frac, c);
+    }
+
+    /// <summary>Weighted least squares of d = t + μ·y + ε·x, once more without the matches beyond 3 robust SDs.</summary>
+    internal static (double T, double Mu, double Eps) Fit(List<(double X, double Y, double D, double W)> rows)
+    {
+        (double, double, double) Solve(IEnumerable<(double X, double Y, double D, double W)> use)
+        {
+            var a = new double[3, 3];
+            var b = new double[3];
+            foreach (var (x, y, d, w) in use)
+            {
+                double[] f = [1, y, x];
+                for (int i = 0; i < 3; i++)
+                {
+                    b[i] += w * f[i] * d;
+                    for (int j = 0; j < 3; j++) a[i, j] += w * f[i] * f[j];
+                }
+            }
+            var m = MathNet.Numerics.LinearAlgebra.Matrix<double>.Build.DenseOfArray(a);
+            if (Math.Abs(m.Determinant()) < 1e-12) return (0, 0, 0);
+            var sol = m.Solve(MathNet.Numerics.LinearAlgebra.Vector<double>.Build.DenseOfArray(b));
+            return (sol[0], sol[1], sol[2]);
+        }
+        if (rows.Count < 4) return (0, 0, 0);
+        var first = Solve(rows);
+        var res = rows.Select(r => Math.Abs(r.D - first.Item1 - first.Item2 * r.Y - first.Item3 * r.X)).OrderBy(x => x).ToArray();
+        double mad = res[res.Length / 2] * 1.4826;
+        if (mad <= 0) return first;
+        var kept = rows.Where(r => Math.Abs(r.D - first.Item1 - first.Item2 * r.Y - first.Item3 * r.X) <= 3 * mad).ToList();
+        return kept.Count >= 4 ? Solve(kept) : first;
+    }
+}
