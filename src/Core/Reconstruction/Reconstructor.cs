@@ -113,10 +113,7 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
         double phi = o.XAxisTiltDegrees * Math.PI / 180, cosPhi = Math.Cos(phi), sinPhi = Math.Sin(phi);
         int pad = FftSize.NextGood(2 * width);
         float[] filter = o.Method == ReconstructionMethod.Wbp ? RampFilter(pad, o) : [];
-        long bytesPerRow = 4L * (views * (long)Math.Max(pad, width) + (long)thickness * width) * (o.Method == ReconstructionMethod.Sirt ? 3 : 2);
-        // On a device, a slab and its projection rows must also fit the device's working memory (--gpu-memory).
-        long slabBudget = _backend.WorkingMemoryBytes is { } device ? Math.Min(o.SlabMemoryBytes, device) : o.SlabMemoryBytes;
-        int rowsPerSlab = (int)Math.Clamp(slabBudget / Math.Max(1, bytesPerRow), 1, height);
+        int rowsPerSlab = RowsPerSlab(width, height, views, thickness, pad, o.Method, o.SlabMemoryBytes, _backend.WorkingMemoryBytes);
         int slabs = (height + rowsPerSlab - 1) / rowsPerSlab;
         _log.LogInformation("reconstruct: {Method} of {Views} views into {W}×{H}×{T} (bin {Bin}), {Slabs} slab(s) of {Rows} rows on {Backend}",
             o.Method, views, width, height, thickness, bin, slabs, rowsPerSlab, _backend.Name);
@@ -232,10 +229,41 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
         return f;
     }
 
+    /// <summary>
+    /// Rows per slab: a slab's projection rows and voxels (twice over for WBP, three times for SIRT) within
+    /// <paramref name="slabMemoryBytes"/> and, on a device, within its working memory (--gpu-memory). A pure
+    /// function of the sizes, so the device plan of a size too large to run in tests can still be checked.
+    /// </summary>
+    public static int RowsPerSlab(int width, int height, int views, int thickness, int pad, ReconstructionMethod method,
+        long slabMemoryBytes, long? workingMemoryBytes)
+    {
+        long bytesPerRow = 4L * (views * (long)Math.Max(pad, width) + (long)thickness * width) * (method == ReconstructionMethod.Sirt ? 3 : 2);
+        long slabBudget = workingMemoryBytes is { } device ? Math.Min(slabMemoryBytes, device) : slabMemoryBytes;
+        return (int)Math.Clamp(slabBudget / Math.Max(1, bytesPerRow), 1, height);
+    }
+
+    /// <summary>
+    /// Lines per FFT batch of the row filter: at most 256 MiB of host buffers and, when the FFT runs on a
+    /// device, at most what <paramref name="fft"/> says a batch holds there within <paramref name="workingMemoryBytes"/>.
+    /// </summary>
+    public static int FilterBatch(int count, int pad, IFft2D fft, long? workingMemoryBytes)
+    {
+        ArgumentNullException.ThrowIfNull(fft);
+        int batch = Math.Max(1, Math.Min(count, (int)Math.Min(int.MaxValue / 2, (256L << 20) / (4L * pad * 3))));
+        if (workingMemoryBytes is not { } budget || fft.DeviceBytes(pad, 1, batch) <= budget) return batch;
+        int lo = 1, hi = batch;   // the largest batch within the budget (device bytes grow with the batch)
+        while (lo < hi)
+        {
+            int mid = lo + (hi - lo + 1) / 2;
+            if (fft.DeviceBytes(pad, 1, mid) <= budget) lo = mid; else hi = mid - 1;
+        }
+        return lo;
+    }
+
     /// <summary>Filters every line (count lines of width samples, in place): pad with the edge values, FFT, weight, inverse.</summary>
     private void FilterRows(float[] lines, int count, int width, int pad, float[] filter)
     {
-        int batch = Math.Max(1, Math.Min(count, (int)Math.Min(int.MaxValue / 2, (256L << 20) / (4L * pad * 3))));
+        int batch = FilterBatch(count, pad, _backend.Fft, _backend.WorkingMemoryBytes);
         var real = new float[(long)batch * pad];
         var spec = new float[Fft2DArguments.SpectrumLength(pad, 1, batch)];
         int half = pad / 2 + 1;
