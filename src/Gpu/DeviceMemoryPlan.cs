@@ -69,6 +69,22 @@ public static class DeviceMemoryPlan
     public static long Backproject(SlabGeometry g) =>
         sizeof(float) * (Math.Max(1, g.ProjectionLength) + 3L * Math.Max(1, g.Views) + Math.Max(1, g.SlabLength));
 
+    /// <summary>
+    /// WBP of a slab with the row filter on the device: the backprojection's buffers, the filter weights and the FFT's
+    /// twiddles, and per batch of lines the padded lines, their half spectra and the FFT's work buffers; as many lines
+    /// per batch as fit the budget beside the rest (PerChunk: lines per batch).
+    /// </summary>
+    public static Chunked FilterBackproject(SlabGeometry g, int pad, long deviceBytes)
+    {
+        long lines = (long)g.Views * g.ProjectionRows;
+        long fixedBytes = Backproject(g) + sizeof(float) * Fft2DArguments.HalfWidth(pad) + StockhamTwiddleBytes(pad, 1);
+        long perLine = sizeof(float) * (pad + Fft2DArguments.SpectrumLength(pad, 1, 1)) + StockhamWorkBytes(pad, 1, 1);
+        long budget = Budget(deviceBytes);
+        long fit = Math.Clamp((budget - fixedBytes) / perLine, 1, Math.Max(1, lines));
+        int batch = (int)Math.Max(1, Math.Min(fit, int.MaxValue / (2L * pad)));
+        return new Chunked(batch, fixedBytes + batch * perLine, budget);
+    }
+
     /// <summary>Forward projection of a slab: the slab, cos/sin and the projections.</summary>
     public static long Project(SlabGeometry g) =>
         sizeof(float) * (Math.Max(1, g.SlabLength) + 2L * Math.Max(1, g.Views) + Math.Max(1, g.ProjectionLength));

@@ -44,10 +44,10 @@ public sealed class GpuBackend : IComputeBackend
         // One meter for every component: under --gpu-memory it also refuses any allocation past the limit.
         var meter = Meter = new DeviceMemoryMeter(accelerator, memoryLimitBytes is null ? null : MemoryBytes);
         DeviceWarper = new GpuStackWarper(accelerator, meter) { MemoryBudgetOverride = budget };
-        _bundle = new Lazy<GpuBundleNormalEquations>(() => new GpuBundleNormalEquations(Accelerator, meter));
-        _backprojector = new Lazy<GpuBackprojector>(() => new GpuBackprojector(Accelerator, meter) { MemoryBudgetOverride = budget });
-        _templateCorrelator = new Lazy<GpuTemplateCorrelator>(() => new GpuTemplateCorrelator(Accelerator, meter) { MemoryBudgetOverride = budget });
         _deviceFft = new Lazy<IDeviceFft2D>(() => DeviceFft.Create(meter));
+        _bundle = new Lazy<GpuBundleNormalEquations>(() => new GpuBundleNormalEquations(Accelerator, meter));
+        _backprojector = new Lazy<GpuBackprojector>(() => new GpuBackprojector(Accelerator, meter, _deviceFft.Value) { MemoryBudgetOverride = budget });
+        _templateCorrelator = new Lazy<GpuTemplateCorrelator>(() => new GpuTemplateCorrelator(Accelerator, meter) { MemoryBudgetOverride = budget });
         _fft = new Lazy<GpuFft2D>(() => new GpuFft2D(accelerator, _deviceFft.Value, meter));
         _devicePairCorrelator = new Lazy<GpuPairCorrelator>(() => new GpuPairCorrelator(accelerator, _deviceFft.Value, meter) { MemoryBudgetOverride = budget });
         if (cpuFallback is null)

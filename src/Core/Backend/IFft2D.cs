@@ -20,12 +20,6 @@ public interface IFft2D
     void Forward(ReadOnlySpan<float> real, int nx, int ny, int batch, Span<float> spectrum);
 
     void Inverse(ReadOnlySpan<float> spectrum, int nx, int ny, int batch, Span<float> real);
-
-    /// <summary>
-    /// Device bytes one call on <paramref name="batch"/> images of nx×ny holds at once (buffers, work areas,
-    /// tables); 0 for FFTs on host memory. Callers size their batches with it under a device budget.
-    /// </summary>
-    long DeviceBytes(int nx, int ny, int batch) => 0;
 }
 
 /// <summary>Argument checks shared by every <see cref="IFft2D"/> implementation.</summary>

@@ -60,6 +60,7 @@ public sealed record ReconstructionOptions
     }
 }
 
+/// <param name="FilterSeconds">0 since the WBP row filter runs inside the backend's FilterBackproject call: its time is in ProjectSeconds.</param>
 public sealed record ReconstructionSummary(int Nx, int Ny, int Nz, int Slabs, int RowsPerSlab, double FilterSeconds, double ProjectSeconds, double IoSeconds);
 
 /// <summary>
@@ -168,11 +169,9 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
             var slab = new float[g.SlabLength];
             if (o.Method == ReconstructionMethod.Wbp)
             {
+                // The row filter and the backprojection in one backend call (on a device the filtered rows stay there).
                 t0 = sw.Elapsed.TotalSeconds;
-                FilterRows(proj, views * inRows, width, pad, filter);
-                tFilter += sw.Elapsed.TotalSeconds - t0;
-                t0 = sw.Elapsed.TotalSeconds;
-                _backend.Backprojector.Backproject(proj, cos, sin, weights, g, slab);
+                _backend.Backprojector.FilterBackproject(proj, filter, pad, cos, sin, weights, g, slab);
                 tProject += sw.Elapsed.TotalSeconds - t0;
             }
             else
@@ -240,58 +239,6 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
         long bytesPerRow = 4L * (views * (long)Math.Max(pad, width) + (long)thickness * width) * (method == ReconstructionMethod.Sirt ? 3 : 2);
         long slabBudget = workingMemoryBytes is { } device ? Math.Min(slabMemoryBytes, device) : slabMemoryBytes;
         return (int)Math.Clamp(slabBudget / Math.Max(1, bytesPerRow), 1, height);
-    }
-
-    /// <summary>
-    /// Lines per FFT batch of the row filter: at most 256 MiB of host buffers and, when the FFT runs on a
-    /// device, at most what <paramref name="fft"/> says a batch holds there within <paramref name="workingMemoryBytes"/>.
-    /// </summary>
-    public static int FilterBatch(int count, int pad, IFft2D fft, long? workingMemoryBytes)
-    {
-        ArgumentNullException.ThrowIfNull(fft);
-        int batch = Math.Max(1, Math.Min(count, (int)Math.Min(int.MaxValue / 2, (256L << 20) / (4L * pad * 3))));
-        if (workingMemoryBytes is not { } budget || fft.DeviceBytes(pad, 1, batch) <= budget) return batch;
-        int lo = 1, hi = batch;   // the largest batch within the budget (device bytes grow with the batch)
-        while (lo < hi)
-        {
-            int mid = lo + (hi - lo + 1) / 2;
-            if (fft.DeviceBytes(pad, 1, mid) <= budget) lo = mid; else hi = mid - 1;
-        }
-        return lo;
-    }
-
-    /// <summary>Filters every line (count lines of width samples, in place): pad with the edge values, FFT, weight, inverse.</summary>
-    private void FilterRows(float[] lines, int count, int width, int pad, float[] filter)
-    {
-        int batch = FilterBatch(count, pad, _backend.Fft, _backend.WorkingMemoryBytes);
-        var real = new float[(long)batch * pad];
-        var spec = new float[Fft2DArguments.SpectrumLength(pad, 1, batch)];
-        int half = pad / 2 + 1;
-        for (int first = 0; first < count; first += batch)
-        {
-            int n = Math.Min(batch, count - first);
-            var realN = real.AsSpan(0, n * pad);
-            var specN = spec.AsSpan(0, (int)Fft2DArguments.SpectrumLength(pad, 1, n));
-            for (int l = 0; l < n; l++)
-            {
-                var src = lines.AsSpan((first + l) * width, width);
-                var dst = realN.Slice(l * pad, pad);
-                src.CopyTo(dst);
-                int extra = pad - width, right = extra / 2;
-                dst.Slice(width, right).Fill(src[^1]);
-                dst.Slice(width + right, extra - right).Fill(src[0]);
-            }
-            _backend.Fft.Forward(realN, pad, 1, n, specN);
-            for (int l = 0; l < n; l++)
-                for (int k = 0; k < half; k++)
-                {
-                    int idx = 2 * (l * half + k);
-                    specN[idx] *= filter[k]; specN[idx + 1] *= filter[k];
-                }
-            _backend.Fft.Inverse(specN, pad, 1, n, realN);
-            for (int l = 0; l < n; l++)
-                realN.Slice(l * pad, width).CopyTo(lines.AsSpan((first + l) * width, width));
-        }
     }
 
     /// <summary>

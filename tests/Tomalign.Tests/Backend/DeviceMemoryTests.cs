@@ -157,6 +157,22 @@ public sealed class DeviceMemoryTests(IlgpuCpuFixture fixture, ITestOutputHelper
         Assert.Equal(DeviceMemoryPlan.Project(g), meter.WindowPeakBytes);
         Assert.Equal(0, meter.CurrentBytes);
 
+        // WBP with the row filter on the device, its lines in batches that the budget allows.
+        meter = new DeviceMemoryMeter(Accelerator);
+        bp = new GpuBackprojector(Accelerator, meter);
+        const int pad = 64;
+        var filter = Random(pad / 2 + 1, 56);
+        var projections = Random((int)g.ProjectionLength, 57);
+        long fbLimit = 2 * DeviceMemoryPlan.FilterBackproject(g, pad, 1L << 40).Bytes - 2 * 4 * (pad + pad + 2 + 4 * pad) * 5;   // five lines fewer than all 12
+        var fbPlan = DeviceMemoryPlan.FilterBackproject(g, pad, fbLimit);
+        Assert.Equal(7, fbPlan.PerChunk);
+        bp.MemoryBudgetOverride = fbLimit;
+        var wbp = new float[g.SlabLength];
+        bp.FilterBackproject(projections, filter, pad, cos, sin, [1, 1, 1, 1], g, wbp);
+        Assert.Equal(7, bp.LastLinesPerBatch);
+        Assert.Equal(fbPlan.Bytes, meter.PeakBytes);
+        Assert.Equal(DeviceMemoryPlan.StockhamTwiddleBytes(pad, 1), meter.CurrentBytes);
+
         // The bundle adjustment's buffers (3 views, 2 landmarks, 5 observations), held until disposal.
         meter = new DeviceMemoryMeter(Accelerator);
         var problem = new BundleProblem(3, 2, [0, 1, 2, 0, 2], [0, 0, 0, 1, 1], [1, 2, 3, 4, 5], [5, 4, 3, 2, 1]);
@@ -166,15 +182,6 @@ public sealed class DeviceMemoryTests(IlgpuCpuFixture fixture, ITestOutputHelper
             Assert.Equal(DeviceMemoryPlan.Bundle(5, 3, 2), meter.PeakBytes);
         }
         Assert.Equal(0, meter.CurrentBytes);
-    }
-
-    /// <summary>An FFT that only plans: the device bytes <see cref="GpuFft2D"/> says a call holds (checked above against the meter).</summary>
-    private sealed class PlannedFft : IFft2D
-    {
-        public string Name => "planned";
-        public void Forward(ReadOnlySpan<float> real, int nx, int ny, int batch, Span<float> spectrum) => throw new NotSupportedException();
-        public void Inverse(ReadOnlySpan<float> spectrum, int nx, int ny, int batch, Span<float> real) => throw new NotSupportedException();
-        public long DeviceBytes(int nx, int ny, int batch) => DeviceMemoryPlan.HostFft(nx, ny, batch);
     }
 
     /// <summary>
@@ -223,21 +230,18 @@ public sealed class DeviceMemoryTests(IlgpuCpuFixture fixture, ITestOutputHelper
         var wp = DeviceMemoryPlan.Warp(n, n, hostChunk, n / bin, n / bin, limit);
         stages.Add(("apply", $"{n}² → {n / bin}², {hostChunk} views per call, {wp.PerChunk} per device chunk", persistent + wp.Bytes, wp.Fits));
 
-        // Reconstruct: WBP of the 2048² aligned stack, slabs of rows; the row filter and the backprojection run one after the other.
+        // Reconstruct: WBP of the 2048² aligned stack in slabs of rows; each slab's rows filtered on the device in batches of lines, then backprojected.
         int w = n / bin, rpad = Tomalign.Core.Fft.FftSize.NextGood(2 * w);
         var ro = new ReconstructionOptions { Thickness = thickness };
         int rows = Reconstructor.RowsPerSlab(w, w, views, thickness, rpad, ReconstructionMethod.Wbp, ro.SlabMemoryBytes, budget);
         var g = new SlabGeometry(w, rows, views, thickness, 0, rows);
-        int batch = Reconstructor.FilterBatch(views * rows, rpad, new PlannedFft(), budget);
-        long filter = DeviceMemoryPlan.HostFft(rpad, 1, batch), backproject = DeviceMemoryPlan.Backproject(g);
-        stages.Add(("reconstruct", $"{w}²×{thickness}, {(w + rows - 1) / rows} slabs of {rows} rows; filter {batch} lines of {rpad} ({filter / 1048576.0:F0} MiB), backprojection {backproject / 1048576.0:F0} MiB",
-            persistent + DeviceMemoryPlan.StockhamTwiddleBytes(rpad, 1) + Math.Max(filter, backproject), filter <= budget && backproject <= budget));
-
+        var fb = DeviceMemoryPlan.FilterBackproject(g, rpad, limit);
+        stages.Add(("reconstruct", $"{w}²×{thickness}, {(w + rows - 1) / rows} slabs of {rows} rows; {fb.PerChunk} of {views * rows} lines of {rpad} per filter batch, backprojection {DeviceMemoryPlan.Backproject(g) / 1048576.0:F0} MiB",
+            persistent + fb.Bytes, fb.Fits));
         foreach (var (stage, detail, bytes, fits) in stages)
             output.WriteLine($"{stage,-12} {bytes / 1048576.0,10:F1} MiB  {detail}");
         Assert.All(stages, s => Assert.True(s.Fits, $"{s.Stage}: one unit does not fit the {budget} byte working share"));
         Assert.All(stages, s => Assert.True(s.Bytes <= limit, $"{s.Stage}: {s.Bytes} bytes over 16 GiB"));
-        Assert.True(rows >= 1 && batch >= 1);
     }
 
     [Fact]
