@@ -97,13 +97,15 @@ public sealed class StockhamDeviceFft : IDeviceFft2D
     private (ArrayView<float> A, ArrayView<float> B) Work(long complexCount)
     {
         long floats = 2 * complexCount;
-        if (_workA is null || _workA.Length < floats)
+        if (_workA is null || _workB is null || _workA.Length < floats)
         {
             ReleaseWork();
-            _workA = _meter.Allocate1D<float>(floats);
-            _workB = _meter.Allocate1D<float>(floats);
+            var a = _meter.Allocate1D<float>(floats);
+            try { _workB = _meter.Allocate1D<float>(floats); }
+            catch { a.Dispose(); throw; }   // refused (over the limit): hold neither
+            _workA = a;
         }
-        return (_workA.View.SubView(0, floats), _workB!.View.SubView(0, floats));
+        return (_workA.View.SubView(0, floats), _workB.View.SubView(0, floats));
     }
 
     private ArrayView<float> Twiddles(int n)

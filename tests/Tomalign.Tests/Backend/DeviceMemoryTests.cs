@@ -133,7 +133,7 @@ public sealed class DeviceMemoryTests(IlgpuCpuFixture fixture, ITestOutputHelper
         Assert.Equal(plan.Bytes, meter.PeakBytes);
         Assert.Equal(a, b);
 
-        // The FFT on host buffers: buffers, work and twiddles, the work freed after the call.
+        // The FFT on host buffers: buffers, work and twiddles; the work kept for the next call until released.
         meter = new DeviceMemoryMeter(Accelerator);
         var fft = new GpuFft2D(Accelerator, null, meter);
         var real = Random(64 * 3 * 2, 53);
@@ -141,6 +141,10 @@ public sealed class DeviceMemoryTests(IlgpuCpuFixture fixture, ITestOutputHelper
         fft.Forward(real, 64, 3, 2, spectrum);
         Assert.Equal(DeviceMemoryPlan.HostFft(64, 3, 2), meter.PeakBytes);
         Assert.Equal(fft.DeviceBytes(64, 3, 2), meter.PeakBytes);
+        fft.Inverse(spectrum, 64, 3, 2, real);
+        Assert.Equal(DeviceMemoryPlan.HostFft(64, 3, 2), meter.PeakBytes);
+        Assert.Equal(DeviceMemoryPlan.StockhamTwiddleBytes(64, 3) + DeviceMemoryPlan.StockhamWorkBytes(64, 3, 2), meter.CurrentBytes);
+        fft.Device.ReleaseWork();
         Assert.Equal(DeviceMemoryPlan.StockhamTwiddleBytes(64, 3), meter.CurrentBytes);
 
         // A slab backprojected and projected.
