@@ -92,7 +92,7 @@ public sealed class GpuBackprojector : IBackprojector
     /// <summary>Filters <paramref name="count"/> lines of <paramref name="lines"/> into <paramref name="target"/> (may be the same buffer), <paramref name="batch"/> lines at a time.</summary>
     private void Filter(ArrayView<float> lines, ArrayView<float> target, int count, int width, ReadOnlySpan<float> filter, int pad, int batch)
     {
-        var (fft, pad_, weight, crop) = _filter.Value;
+        var (fft, padRows, weight, crop) = _filter.Value;
         LastLinesPerBatch = batch;
         int half = Fft2DArguments.HalfWidth(pad);
         using var f = Upload(filter);
@@ -105,7 +105,7 @@ public sealed class GpuBackprojector : IBackprojector
                 int n = Math.Min(batch, count - first);
                 var real = padded.View.SubView(0, (long)n * pad);
                 var spec = spectrum.View.SubView(0, Fft2DArguments.SpectrumLength(pad, 1, n));
-                pad_(n * pad, lines, real, first, width, pad);
+                padRows(n * pad, lines, real, first, width, pad);
                 fft.Forward(real, spec, pad, 1, n);
                 weight(n * half, spec, f.View, half);
                 fft.Inverse(spec, real, pad, 1, n);
