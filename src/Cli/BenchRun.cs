@@ -11,7 +11,7 @@ internal static partial class Commands
 {
     /// <summary>One whole `run` of the bench: per-stage seconds, wall time, and the alignment error against the truth.</summary>
     internal sealed record BenchRunResult(string Device, double WallSeconds, IReadOnlyList<(string Stage, double Seconds)> Stages,
-        double AlignmentErrorPixels, string Xf, string Volume);
+        double AlignmentErrorPixels, string Xf, string Volume, long? PeakDeviceBytes = null);
 
     /// <summary>
     /// `bench --run`: writes the simulated series, then runs the whole markerless `run` (coarse → patches → solve →
@@ -34,7 +34,8 @@ internal static partial class Commands
             var (report, outcome) = RunAndReport(ctx, backend, spec, ["run", files.Stack, "--markerless", "--bin", bin.ToString(CultureInfo.InvariantCulture)], Cancellation);
             double wall = sw.Elapsed.TotalSeconds;
             double error = AlignmentCheck.FieldErrorAfterGauge(series, ImodText.ReadXf(outcome.Align.Xf));
-            runs.Add(new BenchRunResult(backend.Name, wall, report.Stages.Select(s => (s.Name, s.Seconds)).ToArray(), error, outcome.Align.Xf, outcome.Volume));
+            runs.Add(new BenchRunResult(backend.Name, wall, report.Stages.Select(s => (s.Name, s.Seconds)).ToArray(), error, outcome.Align.Xf, outcome.Volume,
+                report.PeakDeviceBytes));
         }
 
         var stages = runs.SelectMany(r => r.Stages.Select(s => s.Stage)).Distinct().ToList();
@@ -46,6 +47,9 @@ internal static partial class Commands
                 $"{(r.Stages.Where(s => s.Stage == stage).Select(s => (double?)s.Seconds).FirstOrDefault() is { } t ? t.ToString("F3", CultureInfo.InvariantCulture) : "-"),12}")));
         ctx.Out.WriteLine($"{"whole run (wall)",-18} " + string.Join(" ", runs.Select(r => $"{r.WallSeconds,12:F3}")));
         ctx.Out.WriteLine($"{"alignment error px",-18} " + string.Join(" ", runs.Select(r => $"{r.AlignmentErrorPixels,12:F3}")));
+        if (runs.Any(r => r.PeakDeviceBytes is not null))
+            ctx.Out.WriteLine($"{"device peak MiB",-18} " + string.Join(" ", runs.Select(r =>
+                $"{(r.PeakDeviceBytes is { } b ? (b / (1024.0 * 1024)).ToString("F1", CultureInfo.InvariantCulture) : "-"),12}")));
 
         var result = new Dictionary<string, object?>
         {
@@ -53,7 +57,7 @@ internal static partial class Commands
             ["bin"] = bin,
             ["runs"] = runs.Select(r => new
             {
-                device = r.Device, wallSeconds = r.WallSeconds, alignmentErrorPixels = r.AlignmentErrorPixels,
+                device = r.Device, wallSeconds = r.WallSeconds, alignmentErrorPixels = r.AlignmentErrorPixels, peakDeviceBytes = r.PeakDeviceBytes,
                 stages = r.Stages.Select(s => new { name = s.Stage, seconds = s.Seconds }).ToArray(),
             }).ToArray(),
         };

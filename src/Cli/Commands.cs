@@ -199,6 +199,7 @@ internal static partial class Commands
             var transforms = xfPath.EndsWith(".aln", StringComparison.OrdinalIgnoreCase) ? AreTomoAln.Read(xfPath).ToImod().Xf : ImodText.ReadXf(xfPath);
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;
+            report.DeviceMemory = backend.DeviceMemory;
             report.Inputs.AddRange([Path.GetFullPath(input), Path.GetFullPath(xfPath)]);
             var options = new ApplyOptions
             {

@@ -83,6 +83,7 @@ internal static partial class Commands
             var tilts = TiltSeriesFiles.ReadAnglesFor(anglesPath, input, views);
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;
+            report.DeviceMemory = backend.DeviceMemory;
             var summary = report.Stage("reconstruct", () =>
                 new Reconstructor(backend, ctx.Log).Run(input, tilts, outPath, options, ctx.Progress("reconstruct"), Cancellation));
             report.Outputs.Add(Path.GetFullPath(outPath));

@@ -93,7 +93,8 @@ internal static partial class Commands
     {
         RequireOneLandmarkKind(spec.Markerless, spec.BeadDiameter);
         if (spec.Bin < 1) throw new TomalignInputException(null, $"--bin {spec.Bin} is not a binning factor", "use --bin 1 or more");
-        var report = new RunReport("run", arguments) { Device = backend.Description, Cancel = cancel, StageStarted = stageStarted };
+        var report = new RunReport("run", arguments)
+            { Device = backend.Description, DeviceMemory = backend.DeviceMemory, Cancel = cancel, StageStarted = stageStarted };
         var outcome = RunWhole(ctx, report, backend, spec.Input, spec.Angles, spec.TiltAxis, spec.Markerless, spec.BeadDiameter, spec.BeadCount,
             spec.Solve ?? RunSpec.DefaultSolve, spec.Reconstruction, spec.Bin, spec.Dir, spec.BaseName, spec.Resume);
         WriteHtml(Path.Combine(spec.Dir, spec.BaseName + ".run.html"), report, outcome.Align, CentralSlices(outcome.Volume));

@@ -12,6 +12,7 @@ public sealed class CpuBackend : IComputeBackend
         Warper = new CpuStackWarper(maxThreads);
         Fft = new ManagedFft2D();
         PairCorrelator = new CpuPairCorrelator(Fft);
+        Backprojector = new CpuBackprojector(fft: Fft);
     }
 
     public int Threads { get; }
@@ -22,7 +23,7 @@ public sealed class CpuBackend : IComputeBackend
     public IBundleNormalEquations BundleNormalEquations { get; } = new CpuBundleNormalEquations();
     public IFft2D Fft { get; }
     public IPairCorrelator PairCorrelator { get; }
-    public IBackprojector Backprojector { get; } = new CpuBackprojector();
+    public IBackprojector Backprojector { get; }
     public ITemplateCorrelator TemplateCorrelator { get; } = new CpuTemplateCorrelator();
 
     public void Dispose() { }

@@ -4,10 +4,63 @@ using Tomalign.Core.Backend;
 
 namespace Tomalign.Cpu;
 
-/// <summary>The managed twin of the backprojection kernels: same formulas, same float arithmetic order.</summary>
-public sealed class CpuBackprojector(int maxThreads = 0) : IBackprojector
+/// <summary>
+/// The managed twin of the backprojection and row-filter kernels: same formulas, same float arithmetic order.
+/// The row filter transforms with <c>fft</c> (the managed FFT when none is given).
+/// </summary>
+public sealed class CpuBackprojector(int maxThreads = 0, IFft2D? fft = null) : IBackprojector
 {
     private readonly ParallelOptions _parallel = new() { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : -1 };
+    private readonly IFft2D _fft = fft ?? new Fft.ManagedFft2D();
+
+    public void FilterBackproject(ReadOnlySpan<float> projections, ReadOnlySpan<float> filter, int pad, ReadOnlySpan<float> cosines,
+        ReadOnlySpan<float> sines, ReadOnlySpan<float> weights, SlabGeometry g, Span<float> slab)
+    {
+        g.Validate(cosines.Length, sines.Length, weights.Length, projections.Length, slab.Length);
+        int lines = g.Views * g.ProjectionRows;
+        var filtered = new float[g.ProjectionLength];
+        FilterRows(projections[..(int)g.ProjectionLength], lines, g.Width, filter, pad, filtered);
+        Backproject(filtered, cosines, sines, weights, g, slab);
+    }
+
+    /// <summary>
+    /// The row filter (twin of RowFilterKernels: PadRows, the forward FFT, WeightSpectrum, the inverse, CropRows) on
+    /// <paramref name="count"/> lines of <paramref name="width"/>, in batches of at most 256 MiB of host buffers.
+    /// </summary>
+    public void FilterRows(ReadOnlySpan<float> lines, int count, int width, ReadOnlySpan<float> filter, int pad, Span<float> output)
+    {
+        RowFilterArguments.Validate(count, width, filter.Length, pad);
+        if (lines.Length < (long)count * width || output.Length < (long)count * width)
+            throw new ArgumentException($"lines ({lines.Length}) and output ({output.Length}) must hold {count}×{width} floats");
+        int batch = Math.Max(1, Math.Min(count, (int)Math.Min(int.MaxValue / 2, (256L << 20) / (4L * pad * 3))));
+        var real = new float[(long)batch * pad];
+        var spec = new float[Fft2DArguments.SpectrumLength(pad, 1, batch)];
+        int half = pad / 2 + 1, extra = pad - width, right = extra / 2;
+        for (int first = 0; first < count; first += batch)
+        {
+            int n = Math.Min(batch, count - first);
+            var realN = real.AsSpan(0, n * pad);
+            var specN = spec.AsSpan(0, (int)Fft2DArguments.SpectrumLength(pad, 1, n));
+            for (int l = 0; l < n; l++)
+            {
+                var src = lines.Slice((first + l) * width, width);
+                var dst = realN.Slice(l * pad, pad);
+                src.CopyTo(dst);
+                dst.Slice(width, right).Fill(src[^1]);
+                dst.Slice(width + right, extra - right).Fill(src[0]);
+            }
+            _fft.Forward(realN, pad, 1, n, specN);
+            for (int l = 0; l < n; l++)
+                for (int k = 0; k < half; k++)
+                {
+                    int idx = 2 * (l * half + k);
+                    specN[idx] *= filter[k]; specN[idx + 1] *= filter[k];
+                }
+            _fft.Inverse(specN, pad, 1, n, realN);
+            for (int l = 0; l < n; l++)
+                realN.Slice(l * pad, width).CopyTo(output.Slice((first + l) * width, width));
+        }
+    }
 
     public void Backproject(ReadOnlySpan<float> projections, ReadOnlySpan<float> cosines, ReadOnlySpan<float> sines,
         ReadOnlySpan<float> weights, SlabGeometry g, Span<float> slab)

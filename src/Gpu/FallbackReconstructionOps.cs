@@ -20,6 +20,14 @@ public sealed class FallbackBackprojector(IBackprojector primary, Func<IBackproj
         fallback().Backproject(projections, cosines, sines, weights, geometry, slab);
     }
 
+    public void FilterBackproject(ReadOnlySpan<float> projections, ReadOnlySpan<float> filter, int pad, ReadOnlySpan<float> cosines,
+        ReadOnlySpan<float> sines, ReadOnlySpan<float> weights, SlabGeometry geometry, Span<float> slab)
+    {
+        try { primary.FilterBackproject(projections, filter, pad, cosines, sines, weights, geometry, slab); return; }
+        catch (Exception ex) when (FallbackStackWarper.IsOutOfMemory(ex)) { Warn("filtering and backprojecting", geometry, ex); }
+        fallback().FilterBackproject(projections, filter, pad, cosines, sines, weights, geometry, slab);
+    }
+
     public void Project(ReadOnlySpan<float> slab, ReadOnlySpan<float> cosines, ReadOnlySpan<float> sines, SlabGeometry geometry, Span<float> projections)
     {
         try { primary.Project(slab, cosines, sines, geometry, projections); return; }

@@ -41,13 +41,15 @@ public sealed class GpuBackend : IComputeBackend
         if (memoryLimitBytes is { } limit && limit < 1) throw new ArgumentOutOfRangeException(nameof(memoryLimitBytes), "the memory limit must be positive");
         MemoryBytes = Math.Min(memoryLimitBytes ?? accelerator.MemorySize, accelerator.MemorySize);
         long? budget = MemoryBytes < accelerator.MemorySize ? MemoryBytes : null;
-        DeviceWarper = new GpuStackWarper(accelerator) { MemoryBudgetOverride = budget };
-        _bundle = new Lazy<GpuBundleNormalEquations>(() => new GpuBundleNormalEquations(Accelerator));
-        _backprojector = new Lazy<GpuBackprojector>(() => new GpuBackprojector(Accelerator));
-        _templateCorrelator = new Lazy<GpuTemplateCorrelator>(() => new GpuTemplateCorrelator(Accelerator) { MemoryBudgetOverride = budget });
-        _deviceFft = new Lazy<IDeviceFft2D>(() => DeviceFft.Create(accelerator));
-        _fft = new Lazy<GpuFft2D>(() => new GpuFft2D(accelerator, _deviceFft.Value));
-        _devicePairCorrelator = new Lazy<GpuPairCorrelator>(() => new GpuPairCorrelator(accelerator, _deviceFft.Value) { MemoryBudgetOverride = budget });
+        // One meter for every component: under --gpu-memory it also refuses any allocation past the limit.
+        var meter = Meter = new DeviceMemoryMeter(accelerator, memoryLimitBytes is null ? null : MemoryBytes);
+        DeviceWarper = new GpuStackWarper(accelerator, meter) { MemoryBudgetOverride = budget };
+        _deviceFft = new Lazy<IDeviceFft2D>(() => DeviceFft.Create(meter));
+        _bundle = new Lazy<GpuBundleNormalEquations>(() => new GpuBundleNormalEquations(Accelerator, meter));
+        _backprojector = new Lazy<GpuBackprojector>(() => new GpuBackprojector(Accelerator, meter, _deviceFft.Value) { MemoryBudgetOverride = budget });
+        _templateCorrelator = new Lazy<GpuTemplateCorrelator>(() => new GpuTemplateCorrelator(Accelerator, meter) { MemoryBudgetOverride = budget });
+        _fft = new Lazy<GpuFft2D>(() => new GpuFft2D(accelerator, _deviceFft.Value, meter));
+        _devicePairCorrelator = new Lazy<GpuPairCorrelator>(() => new GpuPairCorrelator(accelerator, _deviceFft.Value, meter) { MemoryBudgetOverride = budget });
         if (cpuFallback is null)
         {
             _backprojectorWithFallback = new Lazy<IBackprojector>(() => _backprojector.Value);
@@ -87,6 +89,14 @@ public sealed class GpuBackend : IComputeBackend
     public long MemoryBytes { get; }
 
     public long? WorkingMemoryBytes => (long)(MemoryBytes * DeviceChunking.UsableFraction);
+
+    /// <summary>Counts every device allocation of this backend's components (current and peak bytes).</summary>
+    public DeviceMemoryMeter Meter { get; }
+
+    public IDeviceMemoryMeter DeviceMemory => Meter;
+
+    /// <summary>The most device memory this backend's buffers, work areas and tables held at once.</summary>
+    public long PeakDeviceBytes => Meter.PeakBytes;
 
     /// <summary>The device warper without the CPU fallback.</summary>
     public GpuStackWarper DeviceWarper { get; }

@@ -2,20 +2,35 @@ using System.Runtime.InteropServices;
 using ILGPU;
 using ILGPU.Runtime;
 using Tomalign.Core.Backend;
+using Tomalign.Gpu.Fft;
 using Tomalign.Kernels;
 
 namespace Tomalign.Gpu;
 
-/// <summary>Backprojection and forward projection of a Y slab on an ILGPU accelerator (one launch each).</summary>
+/// <summary>
+/// Backprojection and forward projection of a Y slab on an ILGPU accelerator (one launch each), and WBP with the
+/// row filter on the device: the projections go up once, are filtered there in batches of lines (pad, FFT, weight,
+/// inverse FFT, crop back in place) and backprojected from there; only the slab comes back.
+/// </summary>
 public sealed class GpuBackprojector : IBackprojector
 {
     private readonly Accelerator _accelerator;
+    private readonly DeviceMemoryMeter _meter;
     private readonly Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, SlabShape> _backproject;
     private readonly Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, SlabShape> _project;
+    private readonly Lazy<(IDeviceFft2D Fft, Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int> Pad,
+        Action<Index1D, ArrayView<float>, ArrayView<float>, int> Weight, Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int> Crop)> _filter;
 
-    public GpuBackprojector(Accelerator accelerator)
+    /// <param name="meter">counts the device memory; null: a meter of its own, without a limit.</param>
+    /// <param name="fft">the device FFT of the row filter; null: one of its own (created on first use).</param>
+    public GpuBackprojector(Accelerator accelerator, DeviceMemoryMeter? meter = null, IDeviceFft2D? fft = null)
     {
         _accelerator = accelerator ?? throw new ArgumentNullException(nameof(accelerator));
+        var m = _meter = meter ?? new DeviceMemoryMeter(accelerator);
+        _filter = new(() => (fft ?? DeviceFft.Create(m),
+            accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(RowFilterKernels.PadRows),
+            accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(RowFilterKernels.WeightSpectrum),
+            accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(RowFilterKernels.CropRows)));
         _backproject = accelerator.LoadAutoGroupedStreamKernel<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, SlabShape>(
             ReconstructionKernels.Backproject);
         _project = accelerator.LoadAutoGroupedStreamKernel<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, SlabShape>(
@@ -26,24 +41,89 @@ public sealed class GpuBackprojector : IBackprojector
         ReadOnlySpan<float> weights, SlabGeometry g, Span<float> slab)
     {
         g.Validate(cosines.Length, sines.Length, weights.Length, projections.Length, slab.Length);
+        CheckBudget("backprojecting", g, DeviceMemoryPlan.Backproject(g));
         using var p = Upload(projections[..(int)g.ProjectionLength]);
         using var c = Upload(cosines);
         using var s = Upload(sines);
         using var w = Upload(weights);
-        using var o = _accelerator.Allocate1D<float>(g.SlabLength);
+        using var o = _meter.Allocate1D<float>(g.SlabLength);
         _backproject(new Index3D(g.Width, g.Thickness, g.Rows), p.View, c.View, s.View, w.View, o.View, Shape(g));
         _accelerator.Synchronize();
         o.View.CopyToCPU(ref MemoryMarshal.GetReference(slab), g.SlabLength);
+    }
+
+    /// <summary>Lines per filter batch of the last <see cref="FilterBackproject"/> or <see cref="FilterRows"/> (for logs and tests).</summary>
+    public int LastLinesPerBatch { get; private set; }
+
+    public void FilterBackproject(ReadOnlySpan<float> projections, ReadOnlySpan<float> filter, int pad, ReadOnlySpan<float> cosines,
+        ReadOnlySpan<float> sines, ReadOnlySpan<float> weights, SlabGeometry g, Span<float> slab)
+    {
+        g.Validate(cosines.Length, sines.Length, weights.Length, projections.Length, slab.Length);
+        RowFilterArguments.Validate(g.Views * g.ProjectionRows, g.Width, filter.Length, pad);
+        var plan = DeviceMemoryPlan.FilterBackproject(g, pad, MemoryBudgetOverride ?? _accelerator.MemorySize);
+        if (!plan.Fits) throw DeviceMemoryPlan.TooSmall($"filtering and backprojecting a slab of {g.Rows} rows × {g.Width} × {g.Thickness} ({g.Views} views)", plan.Bytes, plan.BudgetBytes);
+        using var p = Upload(projections[..(int)g.ProjectionLength]);
+        using var c = Upload(cosines);
+        using var s = Upload(sines);
+        using var w = Upload(weights);
+        using var o = _meter.Allocate1D<float>(g.SlabLength);
+        Filter(p.View, p.View, g.Views * g.ProjectionRows, g.Width, filter, pad, plan.PerChunk);   // in place
+        _backproject(new Index3D(g.Width, g.Thickness, g.Rows), p.View, c.View, s.View, w.View, o.View, Shape(g));
+        _accelerator.Synchronize();
+        o.View.CopyToCPU(ref MemoryMarshal.GetReference(slab), g.SlabLength);
+    }
+
+    /// <summary>The row filter alone on host buffers (the kernels' parity test against CpuBackprojector.FilterRows).</summary>
+    public void FilterRows(ReadOnlySpan<float> lines, int count, int width, ReadOnlySpan<float> filter, int pad, Span<float> output, int? linesPerBatch = null)
+    {
+        RowFilterArguments.Validate(count, width, filter.Length, pad);
+        if (lines.Length < (long)count * width || output.Length < (long)count * width)
+            throw new ArgumentException($"lines ({lines.Length}) and output ({output.Length}) must hold {count}×{width} floats");
+        using var l = Upload(lines[..(count * width)]);
+        // The filtered lines go to a separate buffer filled with NaN, so that the test sees every element written.
+        var nan = new float[count * width];
+        Array.Fill(nan, float.NaN);
+        using var o = Upload(nan);
+        Filter(l.View, o.View, count, width, filter, pad, Math.Clamp(linesPerBatch ?? count, 1, count));
+        _accelerator.Synchronize();
+        o.View.SubView(0, (long)count * width).CopyToCPU(ref MemoryMarshal.GetReference(output), (long)count * width);
+    }
+
+    /// <summary>Filters <paramref name="count"/> lines of <paramref name="lines"/> into <paramref name="target"/> (may be the same buffer), <paramref name="batch"/> lines at a time.</summary>
+    private void Filter(ArrayView<float> lines, ArrayView<float> target, int count, int width, ReadOnlySpan<float> filter, int pad, int batch)
+    {
+        var (fft, padRows, weight, crop) = _filter.Value;
+        LastLinesPerBatch = batch;
+        int half = Fft2DArguments.HalfWidth(pad);
+        using var f = Upload(filter);
+        using var padded = _meter.Allocate1D<float>((long)batch * pad);
+        using var spectrum = _meter.Allocate1D<float>(Fft2DArguments.SpectrumLength(pad, 1, batch));
+        try
+        {
+            for (int first = 0; first < count; first += batch)
+            {
+                int n = Math.Min(batch, count - first);
+                var real = padded.View.SubView(0, (long)n * pad);
+                var spec = spectrum.View.SubView(0, Fft2DArguments.SpectrumLength(pad, 1, n));
+                padRows(n * pad, lines, real, first, width, pad);
+                fft.Forward(real, spec, pad, 1, n);
+                weight(n * half, spec, f.View, half);
+                fft.Inverse(spec, real, pad, 1, n);
+                crop(n * width, real, target, first, width, pad);
+            }
+        }
+        finally { fft.ReleaseWork(); }   // part of this call's plan, not kept for the next
     }
 
     public void Project(ReadOnlySpan<float> slab, ReadOnlySpan<float> cosines, ReadOnlySpan<float> sines, SlabGeometry g, Span<float> projections)
     {
         g.Validate(cosines.Length, sines.Length, cosines.Length, projections.Length, slab.Length);
         g.ValidateForProjection();
+        CheckBudget("projecting", g, DeviceMemoryPlan.Project(g));
         using var v = Upload(slab[..(int)g.SlabLength]);
         using var c = Upload(cosines);
         using var s = Upload(sines);
-        using var o = _accelerator.Allocate1D<float>(g.ProjectionLength);
+        using var o = _meter.Allocate1D<float>(g.ProjectionLength);
         _project(new Index3D(g.Width, g.Rows, g.Views), v.View, c.View, s.View, o.View, Shape(g));
         _accelerator.Synchronize();
         o.View.CopyToCPU(ref MemoryMarshal.GetReference(projections), g.ProjectionLength);
@@ -51,9 +131,19 @@ public sealed class GpuBackprojector : IBackprojector
 
     private static SlabShape Shape(SlabGeometry g) => new(g.Width, g.Rows, g.Views, g.Thickness, g.ZShift, g.ProjectionRows, g.CosPhi, g.SinPhi, g.RowOffset, g.InRowOrigin);
 
-    private MemoryBuffer1D<float, Stride1D.Dense> Upload(ReadOnlySpan<float> data)
+    /// <summary>Overrides the device memory the budget check assumes (--gpu-memory).</summary>
+    public long? MemoryBudgetOverride { get; set; }
+
+    /// <summary>One slab must fit the working share of the device; the reconstructor plans slabs so that it does.</summary>
+    private void CheckBudget(string what, SlabGeometry g, long bytes)
     {
-        var b = _accelerator.Allocate1D<float>(Math.Max(1, data.Length));
+        long budget = DeviceMemoryPlan.Budget(MemoryBudgetOverride ?? _accelerator.MemorySize);
+        if (bytes > budget) throw DeviceMemoryPlan.TooSmall($"{what} a slab of {g.Rows} rows × {g.Width} × {g.Thickness} ({g.Views} views)", bytes, budget);
+    }
+
+    private DeviceBuffer<float> Upload(ReadOnlySpan<float> data)
+    {
+        var b = _meter.Allocate1D<float>(data.Length);
         if (data.Length > 0) b.View.SubView(0, data.Length).CopyFromCPU(ref MemoryMarshal.GetReference(data), data.Length);
         return b;
     }

@@ -19,14 +19,17 @@ public sealed class GpuBundleNormalEquations : IBundleNormalEquations, IDisposab
     private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>> _views;
     private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>> _landmarks;
     private BundleProblem? _problem;
-    private readonly List<MemoryBuffer> _buffers = [];
-    private MemoryBuffer1D<int, Stride1D.Dense> _view = null!, _landmark = null!, _vStart = null!, _vItems = null!, _lStart = null!, _lItems = null!;
-    private MemoryBuffer1D<double, Stride1D.Dense> _measured = null!, _coef = null!, _lm = null!, _w = null!, _res = null!, _jv = null!, _jl = null!,
+    private readonly DeviceMemoryMeter _meter;
+    private readonly List<IDisposable> _buffers = [];
+    private DeviceBuffer<int> _view = null!, _landmark = null!, _vStart = null!, _vItems = null!, _lStart = null!, _lItems = null!;
+    private DeviceBuffer<double> _measured = null!, _coef = null!, _lm = null!, _w = null!, _res = null!, _jv = null!, _jl = null!,
         _hvl = null!, _hvv = null!, _gv = null!, _hll = null!, _gl = null!;
 
-    public GpuBundleNormalEquations(Accelerator accelerator)
+    /// <param name="meter">counts the device memory; null: a meter of its own, without a limit.</param>
+    public GpuBundleNormalEquations(Accelerator accelerator, DeviceMemoryMeter? meter = null)
     {
         _accelerator = accelerator ?? throw new ArgumentNullException(nameof(accelerator));
+        _meter = meter ?? new DeviceMemoryMeter(accelerator);
         _observation = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<double>, ArrayView<double>, ArrayView<double>,
             ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>>(BundleKernels.Observation);
         _views = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<double>, ArrayView<double>, ArrayView<double>,
@@ -106,17 +109,17 @@ public sealed class GpuBundleNormalEquations : IBundleNormalEquations, IDisposab
         _problem = p;
     }
 
-    private MemoryBuffer1D<int, Stride1D.Dense> Ints(int[] data)
+    private DeviceBuffer<int> Ints(int[] data)
     {
-        var b = _accelerator.Allocate1D<int>(Math.Max(1, data.Length));
+        var b = _meter.Allocate1D<int>(data.Length);
         if (data.Length > 0) b.View.SubView(0, data.Length).CopyFromCPU(data);
         _buffers.Add(b);
         return b;
     }
 
-    private MemoryBuffer1D<double, Stride1D.Dense> Doubles(long length)
+    private DeviceBuffer<double> Doubles(long length)
     {
-        var b = _accelerator.Allocate1D<double>(Math.Max(1, length));
+        var b = _meter.Allocate1D<double>(length);
         _buffers.Add(b);
         return b;
     }

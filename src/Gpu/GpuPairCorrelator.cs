@@ -18,16 +18,19 @@ public sealed class GpuPairCorrelator : IPairCorrelator, IDisposable
 {
     private readonly Accelerator _accelerator;
     private readonly IDeviceFft2D _fft;
+    private readonly DeviceMemoryMeter _meter;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, CorrelationShape> _prepare;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, CorrelationShape> _crossPower;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<double>, CorrelationShape> _energyRows;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, CorrelationShape> _rowMax;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, CorrelationShape> _pairPeak;
 
-    public GpuPairCorrelator(Accelerator accelerator, IDeviceFft2D? fft = null)
+    /// <param name="meter">counts the device memory; null: a meter of its own, without a limit (and <paramref name="fft"/>'s, when given).</param>
+    public GpuPairCorrelator(Accelerator accelerator, IDeviceFft2D? fft = null, DeviceMemoryMeter? meter = null)
     {
         _accelerator = accelerator ?? throw new ArgumentNullException(nameof(accelerator));
-        _fft = fft ?? DeviceFft.Create(accelerator);
+        _meter = meter ?? new DeviceMemoryMeter(accelerator);
+        _fft = fft ?? DeviceFft.Create(_meter);
         _prepare = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, CorrelationShape>(CorrelationKernels.Prepare);
         _crossPower = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, CorrelationShape>(CorrelationKernels.CrossPower);
         _energyRows = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<double>, CorrelationShape>(CorrelationKernels.EnergyRows);
@@ -51,27 +54,37 @@ public sealed class GpuPairCorrelator : IPairCorrelator, IDisposable
         var shape = new CorrelationShape(nx, ny, px, py, settings.TaperPixels, Math.Min(settings.MaxShift, Math.Max(px, py)), settings.ExcludeCentralPeak ? 1 : 0,
             settings.NormalizeOverlap ? (float)CorrelationSettings.MinimumOverlap : 0f);
 
-        // Per pair on the device: 2 prepared frames, 2 half spectra, 1 product, 1 map (+ FFT work ≈ 2 complex frames).
-        long bytesPerPair = sizeof(float) * (2 * frame + 2 * half + half + frame + 4 * frame) + 64L * py;
-        long budget = (MemoryBudgetOverride ?? _accelerator.MemorySize) / 2 - sizeof(float) * (long)views.Length;
-        int chunk = (int)Math.Clamp(budget / bytesPerPair, 1, pairs.Length);
-        chunk = (int)Math.Min(chunk, int.MaxValue / (4 * frame));
+        var plan = DeviceMemoryPlan.PairCorrelation(views.Length, nx, ny, px, py, pairs.Length, MemoryBudgetOverride ?? _accelerator.MemorySize);
+        if (!plan.Fits) throw DeviceMemoryPlan.TooSmall($"correlating one pair of {px}×{py} frames ({nz} views of {nx}×{ny} on the device)", plan.Bytes, plan.BudgetBytes);
+        int chunk = plan.PerChunk;
+        LastPairsPerChunk = chunk;
+        try { return Correlate(views, statistics, pairs, settings, chunk, shape, result); }
+        finally { _fft.ReleaseWork(); }   // the FFT's work buffers are part of this call's plan, not kept for the next
+    }
 
-        using var viewBuffer = _accelerator.Allocate1D<float>(views.Length);
-        viewBuffer.View.CopyFromCPU(ref MemoryMarshal.GetReference(views), views.Length);
-        using var filterBuffer = _accelerator.Allocate1D(settings.Filter.HalfSpectrumTable(px, py));
-        using var overlapX = _accelerator.Allocate1D(settings.OverlapTable(nx, px));
-        using var overlapY = _accelerator.Allocate1D(settings.OverlapTable(ny, py));
-        using var imageView = _accelerator.Allocate1D<int>(2 * chunk);
-        using var parameters = _accelerator.Allocate1D<float>(2 * chunk * CorrelationKernels.ParametersPerImage);
-        using var prepared = _accelerator.Allocate1D<float>(2 * chunk * frame);
-        using var spectra = _accelerator.Allocate1D<float>(2 * chunk * half);
-        using var product = _accelerator.Allocate1D<float>(chunk * half);
-        using var maps = _accelerator.Allocate1D<float>(chunk * frame);
-        using var energyRows = _accelerator.Allocate1D<double>(2 * chunk * py);
-        using var rowValue = _accelerator.Allocate1D<float>(chunk * py);
-        using var rowX = _accelerator.Allocate1D<int>(chunk * py);
-        using var peaks = _accelerator.Allocate1D<float>(3 * chunk);
+    /// <summary>Pairs per chunk of the last call (for logs and tests).</summary>
+    public int LastPairsPerChunk { get; private set; }
+
+    private CorrelationPeak[] Correlate(ReadOnlySpan<float> views, ReadOnlySpan<ViewStatistics> statistics, ReadOnlySpan<CorrelationPair> pairs,
+        CorrelationSettings settings, int chunk, CorrelationShape shape, CorrelationPeak[] result)
+    {
+        int nx = shape.Nx, ny = shape.Ny, px = settings.PaddedWidth, py = settings.PaddedHeight, w = px / 2 + 1;
+        long frame = (long)px * py, half = 2L * w * py;
+        using var viewBuffer = _meter.Allocate1D<float>(views.Length);
+        viewBuffer.View.SubView(0, views.Length).CopyFromCPU(ref MemoryMarshal.GetReference(views), views.Length);
+        using var filterBuffer = _meter.Allocate1D(settings.Filter.HalfSpectrumTable(px, py));
+        using var overlapX = _meter.Allocate1D(settings.OverlapTable(nx, px));
+        using var overlapY = _meter.Allocate1D(settings.OverlapTable(ny, py));
+        using var imageView = _meter.Allocate1D<int>(2 * chunk);
+        using var parameters = _meter.Allocate1D<float>(2 * chunk * CorrelationKernels.ParametersPerImage);
+        using var prepared = _meter.Allocate1D<float>(2 * chunk * frame);
+        using var spectra = _meter.Allocate1D<float>(2 * chunk * half);
+        using var product = _meter.Allocate1D<float>(chunk * half);
+        using var maps = _meter.Allocate1D<float>(chunk * frame);
+        using var energyRows = _meter.Allocate1D<double>(2 * chunk * py);
+        using var rowValue = _meter.Allocate1D<float>(chunk * py);
+        using var rowX = _meter.Allocate1D<int>(chunk * py);
+        using var peaks = _meter.Allocate1D<float>(3 * chunk);
 
         for (int start = 0; start < pairs.Length; start += chunk)
         {

@@ -18,12 +18,15 @@ namespace Tomalign.Gpu;
 public sealed class GpuStackWarper : IStackWarper
 {
     private readonly Accelerator _accelerator;
+    private readonly DeviceMemoryMeter _meter;
     private readonly Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WarpShape, LinearInterpolator> _linear;
     private readonly Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WarpShape, CubicInterpolator> _cubic;
 
-    public GpuStackWarper(Accelerator accelerator)
+    /// <param name="meter">counts the device memory; null: a meter of its own, without a limit.</param>
+    public GpuStackWarper(Accelerator accelerator, DeviceMemoryMeter? meter = null)
     {
         _accelerator = accelerator ?? throw new ArgumentNullException(nameof(accelerator));
+        _meter = meter ?? new DeviceMemoryMeter(accelerator);
         _linear = accelerator.LoadAutoGroupedStreamKernel<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WarpShape, LinearInterpolator>(
             WarpKernels.Warp<LinearInterpolator>);
         _cubic = accelerator.LoadAutoGroupedStreamKernel<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WarpShape, CubicInterpolator>(
@@ -53,26 +56,27 @@ public sealed class GpuStackWarper : IStackWarper
             inverse[o + 4] = (float)(b.Dx + nx / 2.0); inverse[o + 5] = (float)(b.Dy + ny / 2.0);
         }
 
-        long bytesPerView = sizeof(float) * (inView + outView + WarpKernels.CoefficientsPerView + 1);
-        int chunk = DeviceChunking.ViewsPerChunk(MemoryBudgetOverride ?? _accelerator.MemorySize, bytesPerView, nz,
-            elementsPerView: inView, maxElementsPerBuffer: int.MaxValue);
+        var plan = DeviceMemoryPlan.Warp(nx, ny, nz, nxo, nyo, MemoryBudgetOverride ?? _accelerator.MemorySize);
+        if (!plan.Fits) throw DeviceMemoryPlan.TooSmall($"warping one {nx}×{ny} view", plan.Bytes, plan.BudgetBytes);
+        int chunk = plan.PerChunk;
         LastViewsPerChunk = chunk;
 
         var shape = new WarpShape(nx, ny, nxo, nyo, options.Bin);
-        using var srcBuffer = _accelerator.Allocate1D<float>(chunk * inView);
-        using var dstBuffer = _accelerator.Allocate1D<float>(chunk * outView);
-        using var invBuffer = _accelerator.Allocate1D<float>(inverse.LongLength);
-        using var fillBuffer = _accelerator.Allocate1D<float>(nz);
-        Upload(invBuffer.View, inverse);
-        Upload(fillBuffer.View, fill);
+        // Exactly the plan's buffers: per view of the chunk its image, its output, its coefficients and its fill.
+        using var srcBuffer = _meter.Allocate1D<float>(chunk * inView);
+        using var dstBuffer = _meter.Allocate1D<float>(chunk * outView);
+        using var invBuffer = _meter.Allocate1D<float>(chunk * WarpKernels.CoefficientsPerView);
+        using var fillBuffer = _meter.Allocate1D<float>(chunk);
 
         foreach (var (start, count) in DeviceChunking.Chunks(nz, chunk))
         {
             var src = srcBuffer.View.SubView(0, count * inView);
             var dst = dstBuffer.View.SubView(0, count * outView);
             Upload(src, source.Slice((int)(start * inView), (int)(count * inView)));
-            var inv = invBuffer.View.SubView(start * WarpKernels.CoefficientsPerView, count * WarpKernels.CoefficientsPerView);
-            var fil = fillBuffer.View.SubView(start, count);
+            var inv = invBuffer.View.SubView(0, count * WarpKernels.CoefficientsPerView);
+            var fil = fillBuffer.View.SubView(0, count);
+            Upload(inv, inverse.AsSpan(start * WarpKernels.CoefficientsPerView, count * WarpKernels.CoefficientsPerView));
+            Upload(fil, fill.Slice(start, count));
             var extent = new Index3D(nxo, nyo, count);
             if (options.Interpolation == Interpolation.Cubic)
                 _cubic(extent, src, inv, fil, dst, shape, default);

@@ -10,11 +10,14 @@ namespace Tomalign.Gpu;
 public sealed class GpuTemplateCorrelator : ITemplateCorrelator
 {
     private readonly Accelerator _accelerator;
+    private readonly DeviceMemoryMeter _meter;
     private readonly Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> _kernel;
 
-    public GpuTemplateCorrelator(Accelerator accelerator)
+    /// <param name="meter">counts the device memory; null: a meter of its own, without a limit.</param>
+    public GpuTemplateCorrelator(Accelerator accelerator, DeviceMemoryMeter? meter = null)
     {
         _accelerator = accelerator ?? throw new ArgumentNullException(nameof(accelerator));
+        _meter = meter ?? new DeviceMemoryMeter(accelerator);
         _kernel = accelerator.LoadAutoGroupedStreamKernel<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(TemplateKernels.Correlate);
     }
 
@@ -25,11 +28,13 @@ public sealed class GpuTemplateCorrelator : ITemplateCorrelator
     {
         TemplateCorrelationArguments.Validate(views.Length, nx, ny, nz, template.Length, size, output.Length);
         long perView = (long)nx * ny;
-        int chunk = DeviceChunking.ViewsPerChunk(MemoryBudgetOverride ?? _accelerator.MemorySize, 2 * 4 * perView, nz, elementsPerView: perView, maxElementsPerBuffer: int.MaxValue);
-        using var t = _accelerator.Allocate1D<float>(template.Length);
-        t.View.CopyFromCPU(ref MemoryMarshal.GetReference(template), template.Length);
-        using var src = _accelerator.Allocate1D<float>(chunk * perView);
-        using var dst = _accelerator.Allocate1D<float>(chunk * perView);
+        var plan = DeviceMemoryPlan.TemplateCorrelation(nx, ny, nz, size, MemoryBudgetOverride ?? _accelerator.MemorySize);
+        if (!plan.Fits) throw DeviceMemoryPlan.TooSmall($"correlating one {nx}×{ny} view with a bead template", plan.Bytes, plan.BudgetBytes);
+        int chunk = plan.PerChunk;
+        using var t = _meter.Allocate1D<float>(template.Length);
+        if (template.Length > 0) t.View.SubView(0, template.Length).CopyFromCPU(ref MemoryMarshal.GetReference(template), template.Length);
+        using var src = _meter.Allocate1D<float>(chunk * perView);
+        using var dst = _meter.Allocate1D<float>(chunk * perView);
         foreach (var (start, count) in DeviceChunking.Chunks(nz, chunk))
         {
             var s = src.View.SubView(0, count * perView);

@@ -53,4 +53,26 @@ public interface IBackprojector
     /// </summary>
     void Project(ReadOnlySpan<float> slab, ReadOnlySpan<float> cosines, ReadOnlySpan<float> sines,
         SlabGeometry geometry, Span<float> projections);
+
+    /// <summary>
+    /// WBP of one slab: every projection line (Views × ProjectionRows lines of Width) padded to <paramref name="pad"/>
+    /// samples with its edge values (the right half of the extra with its last value, the rest with its first),
+    /// transformed, weighted by the half-spectrum <paramref name="filter"/> (pad/2+1 values, the inverse transform's
+    /// 1/pad folded in), transformed back and cropped, then <see cref="Backproject"/>ed. On a device the filtered lines
+    /// stay there for the backprojection. <paramref name="projections"/> is not changed; every slab element is written.
+    /// </summary>
+    void FilterBackproject(ReadOnlySpan<float> projections, ReadOnlySpan<float> filter, int pad, ReadOnlySpan<float> cosines,
+        ReadOnlySpan<float> sines, ReadOnlySpan<float> weights, SlabGeometry geometry, Span<float> slab);
+}
+
+/// <summary>Argument checks of the row filter shared by its implementations.</summary>
+public static class RowFilterArguments
+{
+    public static void Validate(int lines, int width, int filterLength, int pad)
+    {
+        if (lines < 1 || width < 1) throw new ArgumentOutOfRangeException(nameof(lines), $"bad row-filter size {lines} lines of {width}");
+        if (pad < width) throw new ArgumentException($"the padded length {pad} is shorter than the line ({width})");
+        if (!Fft.FftSize.IsGood(pad)) throw new ArgumentException($"the padded length {pad} has a prime factor other than 2, 3, 5; use {Fft.FftSize.NextGood(pad)}");
+        if (filterLength != pad / 2 + 1) throw new ArgumentException($"the filter has {filterLength} weights, {pad / 2 + 1} needed for a padded length of {pad}");
+    }
 }

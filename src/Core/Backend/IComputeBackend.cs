@@ -23,6 +23,9 @@ public interface IComputeBackend : IDisposable
     /// </summary>
     long? WorkingMemoryBytes => null;
 
+    /// <summary>What the backend's device allocations add up to (current and peak bytes); null on the CPU path.</summary>
+    IDeviceMemoryMeter? DeviceMemory => null;
+
     IStackWarper Warper { get; }
 
     /// <summary>Residuals and normal-equation blocks of the bundle adjustment (the solve stage).</summary>

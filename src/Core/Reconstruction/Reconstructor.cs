@@ -60,6 +60,7 @@ public sealed record ReconstructionOptions
     }
 }
 
+/// <param name="FilterSeconds">0 since the WBP row filter runs inside the backend's FilterBackproject call: its time is in ProjectSeconds.</param>
 public sealed record ReconstructionSummary(int Nx, int Ny, int Nz, int Slabs, int RowsPerSlab, double FilterSeconds, double ProjectSeconds, double IoSeconds);
 
 /// <summary>
@@ -113,10 +114,7 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
         double phi = o.XAxisTiltDegrees * Math.PI / 180, cosPhi = Math.Cos(phi), sinPhi = Math.Sin(phi);
         int pad = FftSize.NextGood(2 * width);
         float[] filter = o.Method == ReconstructionMethod.Wbp ? RampFilter(pad, o) : [];
-        long bytesPerRow = 4L * (views * (long)Math.Max(pad, width) + (long)thickness * width) * (o.Method == ReconstructionMethod.Sirt ? 3 : 2);
-        // On a device, a slab and its projection rows must also fit the device's working memory (--gpu-memory).
-        long slabBudget = _backend.WorkingMemoryBytes is { } device ? Math.Min(o.SlabMemoryBytes, device) : o.SlabMemoryBytes;
-        int rowsPerSlab = (int)Math.Clamp(slabBudget / Math.Max(1, bytesPerRow), 1, height);
+        int rowsPerSlab = RowsPerSlab(width, height, views, thickness, pad, o.Method, o.SlabMemoryBytes, _backend.WorkingMemoryBytes);
         int slabs = (height + rowsPerSlab - 1) / rowsPerSlab;
         _log.LogInformation("reconstruct: {Method} of {Views} views into {W}×{H}×{T} (bin {Bin}), {Slabs} slab(s) of {Rows} rows on {Backend}",
             o.Method, views, width, height, thickness, bin, slabs, rowsPerSlab, _backend.Name);
@@ -171,11 +169,9 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
             var slab = new float[g.SlabLength];
             if (o.Method == ReconstructionMethod.Wbp)
             {
+                // The row filter and the backprojection in one backend call (on a device the filtered rows stay there).
                 t0 = sw.Elapsed.TotalSeconds;
-                FilterRows(proj, views * inRows, width, pad, filter);
-                tFilter += sw.Elapsed.TotalSeconds - t0;
-                t0 = sw.Elapsed.TotalSeconds;
-                _backend.Backprojector.Backproject(proj, cos, sin, weights, g, slab);
+                _backend.Backprojector.FilterBackproject(proj, filter, pad, cos, sin, weights, g, slab);
                 tProject += sw.Elapsed.TotalSeconds - t0;
             }
             else
@@ -232,38 +228,17 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
         return f;
     }
 
-    /// <summary>Filters every line (count lines of width samples, in place): pad with the edge values, FFT, weight, inverse.</summary>
-    private void FilterRows(float[] lines, int count, int width, int pad, float[] filter)
+    /// <summary>
+    /// Rows per slab: a slab's projection rows and voxels (twice over for WBP, three times for SIRT) within
+    /// <paramref name="slabMemoryBytes"/> and, on a device, within its working memory (--gpu-memory). A pure
+    /// function of the sizes, so the device plan of a size too large to run in tests can still be checked.
+    /// </summary>
+    public static int RowsPerSlab(int width, int height, int views, int thickness, int pad, ReconstructionMethod method,
+        long slabMemoryBytes, long? workingMemoryBytes)
     {
-        int batch = Math.Max(1, Math.Min(count, (int)Math.Min(int.MaxValue / 2, (256L << 20) / (4L * pad * 3))));
-        var real = new float[(long)batch * pad];
-        var spec = new float[Fft2DArguments.SpectrumLength(pad, 1, batch)];
-        int half = pad / 2 + 1;
-        for (int first = 0; first < count; first += batch)
-        {
-            int n = Math.Min(batch, count - first);
-            var realN = real.AsSpan(0, n * pad);
-            var specN = spec.AsSpan(0, (int)Fft2DArguments.SpectrumLength(pad, 1, n));
-            for (int l = 0; l < n; l++)
-            {
-                var src = lines.AsSpan((first + l) * width, width);
-                var dst = realN.Slice(l * pad, pad);
-                src.CopyTo(dst);
-                int extra = pad - width, right = extra / 2;
-                dst.Slice(width, right).Fill(src[^1]);
-                dst.Slice(width + right, extra - right).Fill(src[0]);
-            }
-            _backend.Fft.Forward(realN, pad, 1, n, specN);
-            for (int l = 0; l < n; l++)
-                for (int k = 0; k < half; k++)
-                {
-                    int idx = 2 * (l * half + k);
-                    specN[idx] *= filter[k]; specN[idx + 1] *= filter[k];
-                }
-            _backend.Fft.Inverse(specN, pad, 1, n, realN);
-            for (int l = 0; l < n; l++)
-                realN.Slice(l * pad, width).CopyTo(lines.AsSpan((first + l) * width, width));
-        }
+        long bytesPerRow = 4L * (views * (long)Math.Max(pad, width) + (long)thickness * width) * (method == ReconstructionMethod.Sirt ? 3 : 2);
+        long slabBudget = workingMemoryBytes is { } device ? Math.Min(slabMemoryBytes, device) : slabMemoryBytes;
+        return (int)Math.Clamp(slabBudget / Math.Max(1, bytesPerRow), 1, height);
     }
 
     /// <summary>

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Tomalign.Core.Backend;
 using Tomalign.Core.IO;
 
 namespace Tomalign.Core.Reporting;
@@ -33,6 +34,17 @@ public sealed class RunReport
     public List<string> Warnings { get; } = new();
     public double TotalSeconds => _total.Elapsed.TotalSeconds;
 
+    /// <summary>The backend's device-memory meter (GPU backends); each stage then records its own peak.</summary>
+    [JsonIgnore] public IDeviceMemoryMeter? DeviceMemory { get; set; }
+
+    /// <summary>The most device memory the run's GPU backend held at once (bytes); absent on the CPU path.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? PeakDeviceBytes => DeviceMemory?.PeakBytes;
+
+    /// <summary>The device-memory limit the run had (--gpu-memory, bytes); absent when none or on the CPU path.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? DeviceLimitBytes => DeviceMemory?.LimitBytes;
+
     /// <summary>Checked before every stage starts: a cancelled job stops at the next stage boundary.</summary>
     [JsonIgnore] public CancellationToken Cancel { get; set; }
 
@@ -44,9 +56,11 @@ public sealed class RunReport
     {
         Cancel.ThrowIfCancellationRequested();
         StageStarted?.Invoke(name);
+        var meter = DeviceMemory;
+        meter?.ResetWindow();
         var sw = Stopwatch.StartNew();
         try { return work(); }
-        finally { Stages.Add(new StageTiming(name, sw.Elapsed.TotalSeconds)); }
+        finally { Stages.Add(new StageTiming(name, sw.Elapsed.TotalSeconds, meter?.WindowPeakBytes)); }
     }
 
     public void Stage(string name, Action work) => Stage<object?>(name, () => { work(); return null; });
@@ -68,4 +82,6 @@ public sealed class RunReport
     }
 }
 
-public sealed record StageTiming(string Name, double Seconds);
+/// <param name="PeakDeviceBytes">the most device memory held at once during the stage (GPU backends).</param>
+public sealed record StageTiming(string Name, double Seconds,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? PeakDeviceBytes = null);

@@ -22,12 +22,17 @@ public sealed class StockhamDeviceFft : IDeviceFft2D
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int> _extractHalf;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> _expandHermitian;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _takeReal;
-    private readonly Dictionary<int, MemoryBuffer1D<float, Stride1D.Dense>> _twiddles = new();
-    private MemoryBuffer1D<float, Stride1D.Dense>? _workA, _workB;
+    private readonly DeviceMemoryMeter _meter;
+    private readonly Dictionary<int, DeviceBuffer<float>> _twiddles = new();
+    private DeviceBuffer<float>? _workA, _workB;
 
-    public StockhamDeviceFft(Accelerator accelerator)
+    public StockhamDeviceFft(Accelerator accelerator) : this(new DeviceMemoryMeter(accelerator)) { }
+
+    /// <param name="meter">counts the work buffers and twiddle tables.</param>
+    public StockhamDeviceFft(DeviceMemoryMeter meter)
     {
-        _accelerator = accelerator ?? throw new ArgumentNullException(nameof(accelerator));
+        _meter = meter ?? throw new ArgumentNullException(nameof(meter));
+        var accelerator = _accelerator = meter.Accelerator;
         _passes[2] = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, FftPass>(FftKernels.Radix2);
         _passes[3] = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, FftPass>(FftKernels.Radix3);
         _passes[4] = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, FftPass>(FftKernels.Radix4);
@@ -92,13 +97,15 @@ public sealed class StockhamDeviceFft : IDeviceFft2D
     private (ArrayView<float> A, ArrayView<float> B) Work(long complexCount)
     {
         long floats = 2 * complexCount;
-        if (_workA is null || _workA.Length < floats)
+        if (_workA is null || _workB is null || _workA.Length < floats)
         {
-            _workA?.Dispose(); _workB?.Dispose();
-            _workA = _accelerator.Allocate1D<float>(floats);
-            _workB = _accelerator.Allocate1D<float>(floats);
+            ReleaseWork();
+            var a = _meter.Allocate1D<float>(floats);
+            try { _workB = _meter.Allocate1D<float>(floats); }
+            catch { a.Dispose(); throw; }   // refused (over the limit): hold neither
+            _workA = a;
         }
-        return (_workA.View.SubView(0, floats), _workB!.View.SubView(0, floats));
+        return (_workA.View.SubView(0, floats), _workB.View.SubView(0, floats));
     }
 
     private ArrayView<float> Twiddles(int n)
@@ -112,17 +119,22 @@ public sealed class StockhamDeviceFft : IDeviceFft2D
                 host[2 * m] = (float)Math.Cos(a);
                 host[2 * m + 1] = (float)Math.Sin(a);
             }
-            buffer = _accelerator.Allocate1D(host);
+            buffer = _meter.Allocate1D(host);
             _twiddles[n] = buffer;
         }
         return buffer.View;
+    }
+
+    public void ReleaseWork()
+    {
+        _workA?.Dispose(); _workB?.Dispose();
+        _workA = _workB = null;
     }
 
     public void Dispose()
     {
         foreach (var t in _twiddles.Values) t.Dispose();
         _twiddles.Clear();
-        _workA?.Dispose(); _workB?.Dispose();
-        _workA = _workB = null;
+        ReleaseWork();
     }
 }

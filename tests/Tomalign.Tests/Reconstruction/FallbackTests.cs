@@ -13,6 +13,8 @@ public sealed class FallbackTests
     {
         public void Backproject(ReadOnlySpan<float> p, ReadOnlySpan<float> c, ReadOnlySpan<float> s, ReadOnlySpan<float> w, SlabGeometry g, Span<float> slab) => throw e;
         public void Project(ReadOnlySpan<float> slab, ReadOnlySpan<float> c, ReadOnlySpan<float> s, SlabGeometry g, Span<float> p) => throw e;
+        public void FilterBackproject(ReadOnlySpan<float> p, ReadOnlySpan<float> f, int pad, ReadOnlySpan<float> c, ReadOnlySpan<float> s, ReadOnlySpan<float> w,
+            SlabGeometry g, Span<float> slab) => throw e;
         public void Correlate(ReadOnlySpan<float> v, int nx, int ny, int nz, ReadOnlySpan<float> t, int size, Span<float> o) => throw e;
     }
 
@@ -29,6 +31,11 @@ public sealed class FallbackTests
         bp.Backproject(proj, cos, sin, w, g, actual);
         Assert.Equal(expected, actual);
         Assert.Equal(1, bp.Fallbacks);
+        float[] filter = [0.1f, 0.3f, 0.2f, 0.05f, 0.01f, 0f, 0f, 0f, 0f];   // pad 16
+        new CpuBackprojector().FilterBackproject(proj, filter, 16, cos, sin, w, g, expected);
+        bp.FilterBackproject(proj, filter, 16, cos, sin, w, g, actual);
+        Assert.Equal(expected, actual);
+        Assert.Equal(2, bp.Fallbacks);
 
         var tc = new FallbackTemplateCorrelator(new Exhausted(new OutOfMemoryException()), () => new CpuTemplateCorrelator(), NullLogger.Instance);
         var o = new float[8 * 8];

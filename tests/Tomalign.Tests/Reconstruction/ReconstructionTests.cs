@@ -49,6 +49,42 @@ public sealed class BackprojectorParityTests(IlgpuCpuFixture fixture)
         Assert.Contains(expected, v => v != 0);
     }
 
+    /// <summary>The row-filter kernels (pad, weight, crop, with the device FFT, in batches of 4 lines) against CpuBackprojector.FilterRows.</summary>
+    [Fact]
+    public void RowFilterMatchesTheTwin()
+    {
+        var rng = new Random(System.Random.Shared.Next());
+        const int count = 9, width = 50, pad = 100;
+        var lines = Enumerable.Range(0, count * width).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var filter = Enumerable.Range(0, pad / 2 + 1).Select(_ => (float)rng.NextDouble() / pad).ToArray();
+        var expected = new float[lines.Length];
+        var actual = new float[lines.Length];
+        new CpuBackprojector().FilterRows(lines, count, width, filter, pad, expected);
+        var gpu = new Tomalign.Gpu.GpuBackprojector(fixture.Backend.Accelerator);
+        gpu.FilterRows(lines, count, width, filter, pad, actual, linesPerBatch: 4);
+        Assert.DoesNotContain(actual, float.IsNaN);   // written into a NaN-filled buffer: every element written
+        Assert.True(RelativeError(actual, expected) <= 1e-4, $"relative error {RelativeError(actual, expected):E2}");
+        Assert.True(RelativeError(lines, expected) > 1e-2, "the filter should change the lines");
+    }
+
+    /// <summary>WBP of a slab (x-axis tilt, random lines, the ramp filter) with the filter on the device against the managed twin.</summary>
+    [Fact]
+    public void FilterBackprojectionMatchesTheTwin()
+    {
+        var (proj, c, s, w, g) = Random(System.Random.Shared.Next());
+        int pad = Tomalign.Core.Fft.FftSize.NextGood(2 * g.Width);
+        var filter = Reconstructor.RampFilter(pad, new ReconstructionOptions());
+        var expected = new float[g.SlabLength];
+        var actual = Enumerable.Repeat(float.NaN, (int)g.SlabLength).ToArray();
+        var original = (float[])proj.Clone();
+        new CpuBackprojector().FilterBackproject(proj, filter, pad, c, s, w, g, expected);
+        fixture.Backend.Backprojector.FilterBackproject(proj, filter, pad, c, s, w, g, actual);
+        Assert.Equal(original, proj);   // the projections are not changed
+        Assert.DoesNotContain(actual, float.IsNaN);
+        Assert.True(RelativeError(actual, expected) <= 1e-4, $"relative error {RelativeError(actual, expected):E2}");
+        Assert.Contains(expected, v => v != 0);
+    }
+
     /// <summary>Whole volumes (filter through each backend's FFT, backprojection, streaming by slabs) from both backends agree to 1e-4.</summary>
     [Theory]
     [InlineData(ReconstructionMethod.Wbp, 0.0)]
