@@ -110,26 +110,15 @@ public sealed class PatchTracker(IPairCorrelator correlator, ILogger? logger = n
         if (tiltDegrees.Count != nz) throw new ArgumentException($"{tiltDegrees.Count} tilt angles for {nz} views");
         var warnings = new List<string>();
 
-        int bin = options.Bin > 0 ? options.Bin : CoarseAligner.AutoBin(stack.Nx, stack.Ny, AutoBinTargetPixels);
+        var (bin, p, starts) = Grid(stack.Nx, stack.Ny, options);
         var (binned, nx, ny) = CoarseAligner.BinStack(stack, bin);
         // Gold beads and hot pixels clipped (as the coarse stage does): a bead outweighs the specimen in a
         // patch, and beads on the two surfaces move differently, so the peak would jump between them.
         var data = options.ClipStdDevs > 0 ? CoarseAligner.DampHighContrast(binned, nx, ny, nz, 1.0, options.ClipStdDevs, new bool[nz]) : binned;
-        int p = options.PatchSize > 0 ? Math.Max(16, options.PatchSize / bin) : AutoPatchSize(nx, ny, bin);
-        p += p % 2;
-        if (p > Math.Min(nx, ny) / 2)
-            throw new ArgumentException($"patches of {p * bin} pixels do not fit a {stack.Nx}×{stack.Ny} stack at binning {bin}; use a smaller patch size");
         int reference = Enumerable.Range(0, nz).MinBy(i => Math.Abs(tiltDegrees[i]));
         double alpha = options.TiltAxisDegrees * Math.PI / 180, ux = Math.Cos(alpha), uy = Math.Sin(alpha);
         double cx = nx / 2.0, cy = ny / 2.0;
 
-        // Grid on the reference view, patch centres at least half a patch plus a margin from the edges.
-        int stepPx = Math.Max(4, (int)Math.Round(p * (1 - options.Overlap)));
-        int margin = p / 2 + 2;
-        var starts = new List<(double X, double Y)>();
-        for (int y = margin; y <= ny - margin; y += stepPx)
-            for (int x = margin; x <= nx - margin; x += stepPx)
-                starts.Add((x, y));
         // Featureless patches (low SD against the median) are skipped.
         var sds = starts.Select(s => PatchSd(data, nx, ny, reference, s.X, s.Y, p)).ToArray();
         double medianSd = sds.OrderBy(v => v).ElementAt(sds.Length / 2);
@@ -247,6 +236,29 @@ public sealed class PatchTracker(IPairCorrelator correlator, ILogger? logger = n
         _logger.LogInformation("patch tracking: {Landmarks} landmark pieces, {Observations} observations, median peak strength {Strength:F3}",
             landmark, observations.Count, medianStrength);
         return new PatchTrackResult(observations, landmark, starts.Count, featureless, p * bin, bin, reference, medianStrength, warnings);
+    }
+
+    /// <summary>
+    /// The binning, the patch edge (binned pixels) and the patch centres on the reference view (binned pixels) that
+    /// <see cref="Track"/> uses for a <paramref name="width"/>×<paramref name="height"/> stack: centres at least half a patch
+    /// plus a margin from the edges, spaced by the patch edge less the overlap. Also what device-memory plans count.
+    /// </summary>
+    public static (int Bin, int PatchSize, IReadOnlyList<(double X, double Y)> Centres) Grid(int width, int height, PatchTrackOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        int bin = options.Bin > 0 ? options.Bin : CoarseAligner.AutoBin(width, height, AutoBinTargetPixels);
+        int nx = width / bin, ny = height / bin;
+        int p = options.PatchSize > 0 ? Math.Max(16, options.PatchSize / bin) : AutoPatchSize(nx, ny, bin);
+        p += p % 2;
+        if (p > Math.Min(nx, ny) / 2)
+            throw new ArgumentException($"patches of {p * bin} pixels do not fit a {width}×{height} stack at binning {bin}; use a smaller patch size");
+        int stepPx = Math.Max(4, (int)Math.Round(p * (1 - options.Overlap)));
+        int margin = p / 2 + 2;
+        var starts = new List<(double X, double Y)>();
+        for (int y = margin; y <= ny - margin; y += stepPx)
+            for (int x = margin; x <= nx - margin; x += stepPx)
+                starts.Add((x, y));
+        return (bin, p, starts);
     }
 
     /// <summary>Consecutive runs of the (sorted) views, cut into pieces of <paramref name="length"/> overlapping by <paramref name="overlap"/>.</summary>

@@ -214,11 +214,8 @@ public sealed class DeviceMemoryTests(IlgpuCpuFixture fixture, ITestOutputHelper
         persistent += DeviceMemoryPlan.StockhamTwiddleBytes(cs.PaddedWidth, cs.PaddedHeight);
 
         // Patches: the grid of PatchTracker at its automatic binning and patch size; a batch holds two images per patch.
-        var po = new PatchTrackOptions();
-        int pb = CoarseAligner.AutoBin(n, n, Tomalign.Core.Patches.PatchTracker.AutoBinTargetPixels), pn = n / pb;
-        int p = Math.Max(48, pn / 3); p += p % 2;
-        int step = Math.Max(4, (int)Math.Round(p * (1 - po.Overlap))), margin = p / 2 + 2, perSide = (pn - 2 * margin) / step + 1;
-        int patches = perSide * perSide, pad = Tomalign.Core.Fft.FftSize.NextGoodEven((int)Math.Ceiling(p * 1.2));
+        var (pb, p, centres) = Tomalign.Core.Patches.PatchTracker.Grid(n, n, new PatchTrackOptions());
+        int patches = centres.Count, pad = Tomalign.Core.Fft.FftSize.NextGoodEven((int)Math.Ceiling(p * 1.2));
         var pp = DeviceMemoryPlan.PairCorrelation(2L * patches * p * p, p, p, pad, pad, patches, limit);
         stages.Add(("patches", $"bin {pb}: {patches} patches of {p}², {pad}² frames, {pp.PerChunk} pairs per chunk", persistent + pp.Bytes, pp.Fits));
         persistent += DeviceMemoryPlan.StockhamTwiddleBytes(pad, pad);
