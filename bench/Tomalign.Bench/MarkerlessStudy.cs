@@ -110,9 +110,14 @@ public static class MarkerlessStudy
                 if (Environment.GetEnvironmentVariable("EXP_AP") == "1")
                 {
                     var zs = s.Landmarks.Where(l => !l.Flagged).Select(l => l.Z).OrderBy(z => z).ToArray();
+                    Console.WriteLine($"    landmark z: 5 % {zs[(int)(0.05 * (zs.Length - 1))]:F1}, median {zs[zs.Length / 2]:F1}, 95 % {zs[(int)(0.95 * (zs.Length - 1))]:F1} (slab {series.Options.ThicknessPixels} px)");
                     var apo = new Tomalign.Core.Refine.AxisProfileOptions
                     {
                         Iterations = 1, Bin = int.Parse(Environment.GetEnvironmentVariable("EXP_APBIN") ?? "0"), ZCentre = zs[zs.Length / 2],
+                        ThicknessPixels = double.Parse(Environment.GetEnvironmentVariable("EXP_APTHICK") ?? "0"),
+                        SmoothDegree = int.Parse(Environment.GetEnvironmentVariable("EXP_APDEG") ?? "1"),
+                        SmoothingPixels = double.Parse(Environment.GetEnvironmentVariable("EXP_APSMOOTH") ?? "3"),
+                        WidthFraction = double.Parse(Environment.GetEnvironmentVariable("EXP_APWIDTH") ?? "0.8"),
                         Strips = int.Parse(Environment.GetEnvironmentVariable("EXP_APSTRIPS") ?? "6"), Segments = int.Parse(Environment.GetEnvironmentVariable("EXP_APSEG") ?? "6"),
                     };
                     var cur = fin;

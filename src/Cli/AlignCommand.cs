@@ -9,6 +9,7 @@ using Tomalign.Core.Formats;
 using Tomalign.Core.Geometry;
 using Tomalign.Core.Imaging;
 using Tomalign.Core.Patches;
+using Tomalign.Core.Refine;
 using Tomalign.Core.Reporting;
 using Tomalign.Core.Solve;
 
@@ -36,6 +37,7 @@ internal static partial class Commands
         var (rotation, tilt, mag) = SolveVariableOptions();
         var level = LevelOption();
         var resume = new Option<bool>("--resume") { Description = "Reuse the outputs of stages already in --out (NAME.prexg, NAME.fid)." };
+        var axisProfiles = AxisProfilesOption();
         var twoSurfaces = new Option<bool>("--two-surfaces") { Description = "Beads: mark each bead's surface in NAME.fid (contour surface 1 = bottom, 2 = top, split at the largest height gap), as autofidseed -TwoSurfaces." };
         var name = new Option<string?>("--name") { Description = "Base name of the outputs (default: the stack's name)." };
         var output = new Option<string>("--out", "-o") { Description = "Folder for every output.", Required = true };
@@ -44,7 +46,7 @@ internal static partial class Commands
             "Align a raw tilt series in one go: coarse (NAME.prexf/.prexg) → landmarks (--markerless: patch tracking; --bead-diameter: " +
             "gold beads) into NAME.fid → bundle-adjustment solve (NAME.xf, .tlt, .tltxf, .xtilt, .resid, fid.xyz, .solve.txt/.json, and AreTomo's NAME.aln). " +
             "`tomalign apply STACK --xf NAME.xf` then gives the aligned stack.")
-        { stack, angles, axis, markerless, beadDiameter, beads, rotation, tilt, mag, level, resume, twoSurfaces, name, output, device };
+        { stack, angles, axis, markerless, beadDiameter, beads, rotation, tilt, mag, level, axisProfiles, resume, twoSurfaces, name, output, device };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             string input = p.GetValue(stack)!, anglesPath = p.GetValue(angles)!, dir = p.GetValue(output)!;
@@ -57,7 +59,7 @@ internal static partial class Commands
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;
             var outcome = RunAlign(ctx, report, backend, input, anglesPath, ParseTiltAxis(p.GetValue(axis)!), isMarkerless, diameter, p.GetValue(beads),
-                solveOptions, dir, baseName, p.GetValue(resume), p.GetValue(twoSurfaces));
+                solveOptions, dir, baseName, p.GetValue(resume), p.GetValue(twoSurfaces), p.GetValue(axisProfiles)!);
             WriteHtml(Path.Combine(dir, baseName + ".align.html"), report, outcome, []);
             report.Write(Path.Combine(dir, baseName + ".align.json"));
             ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -68,6 +70,22 @@ internal static partial class Commands
     }
 
     /// <summary>The solve's variable options of align and run: --rotation, --tilt, --mag.</summary>
+    /// <summary>--axis-profiles: the refinement of rotation, scale and shift along the axis after the solve (<see cref="AxisProfileRefiner"/>).</summary>
+    internal static Option<string> AxisProfilesOption() => new("--axis-profiles")
+    {
+        Description = "After the solve, refine each view's rotation, magnification and shift along the tilt axis against the view nearest 0° " +
+            "from profiles along the axis: auto (the default: on for --markerless), on, off.",
+        DefaultValueFactory = _ => "auto",
+    };
+
+    internal static bool UseAxisProfiles(string mode, bool markerless) => mode.Trim().ToLowerInvariant() switch
+    {
+        "auto" => markerless,
+        "on" or "yes" or "true" => true,
+        "off" or "no" or "false" => false,
+        var m => throw new TomalignInputException(null, $"--axis-profiles {m} is not a choice", "use --axis-profiles auto, on or off"),
+    };
+
     internal static (Option<string> Rotation, Option<string> Tilt, Option<string> Mag) SolveVariableOptions() => (
         new Option<string>("--rotation") { Description = "Solve: rotation variables (fixed, per-view, global, grouped:N, linear:N, auto).", DefaultValueFactory = _ => "per-view" },
         new Option<string>("--tilt") { Description = "Solve: tilt-angle variables; auto (the default): per view with ≥ 10 landmarks per view (markerless, many beads), else grouped:5.", DefaultValueFactory = _ => "auto" },
@@ -93,8 +111,10 @@ internal static partial class Commands
     /// <summary>The align stages, shared by `align`, `run` and `demo`.</summary>
     internal static AlignOutcome RunAlign(CliContext ctx, RunReport report, IComputeBackend backend, string input, string anglesPath,
         double? givenTiltAxis, bool markerless, double? beadDiameter, int beadCount, SolveOptions solveOptions, string dir, string baseName, bool resume,
-        bool twoSurfaces = false)
+        bool twoSurfaces = false, string axisProfiles = "auto")
     {
+        bool refineProfiles = UseAxisProfiles(axisProfiles, markerless);
+        var cancel = report.Cancel.CanBeCanceled ? report.Cancel : Cancellation;
         RequireBaseName(baseName);
         if (beadDiameter is { } bd && !(bd > 0))
             throw new TomalignInputException(null, $"--bead-diameter {bd} is not a size", "give the bead diameter in pixels, e.g. --bead-diameter 10");
@@ -169,7 +189,32 @@ internal static partial class Commands
             ImodModel.FromObservations(observations, data.Nx, data.Ny, data.Nz, surfaceOf: id => surface.GetValueOrDefault(id, 1)).Write(P(".fid"));
             report.Results["surfaces"] = new { bottom = surface.Values.Count(v => v == 1), top = surface.Values.Count(v => v == 2), gapPixels = gap };
         }
-        var files = SolveFiles.Write(result, solveInput, solveOptions, dir, baseName, prexg, P(".prexg"));
+        Xf[]? refinement = null;
+        if (refineProfiles)
+        {
+            var solved = result;
+            var current = solved.Views.Select((v, i) => Xf.Product(prexg[i], v.RawToAligned())).ToArray();
+            var zs = solved.Landmarks.Where(l => !l.Flagged).Select(l => l.Z).OrderBy(z => z).ToArray();
+            var options = new AxisProfileOptions { ZCentre = zs.Length > 0 ? zs[zs.Length / 2] : 0 };
+            try
+            {
+                var ap = report.Stage("axis profiles", () => new AxisProfileRefiner(backend.Warper, ctx.Log)
+                    .Refine(data, current, solved.Views.Select(v => v.TiltDegrees).ToArray(), options, cancel));
+                refinement = ap.Corrections;
+                var last = ap.Rounds[^1];
+                report.Results["axisProfiles"] = new
+                {
+                    bin = ap.Bin, referenceView = ap.ReferenceView, matches = last.Matches,
+                    rmsRotationDegrees = last.RmsRotationDegrees, rmsScalePercent = last.RmsScalePercent, rmsShiftPixels = last.RmsShiftPixels,
+                };
+            }
+            catch (ArgumentException e)
+            {
+                report.Warnings.Add($"axis-profile refinement skipped: {e.Message}");
+                ctx.Log.LogWarning("axis-profile refinement skipped: {Reason}", e.Message);
+            }
+        }
+        var files = SolveFiles.Write(result, solveInput, solveOptions, dir, baseName, prexg, P(".prexg"), refinement: refinement);
         report.Outputs.AddRange(files.All.Select(Path.GetFullPath));
         // The same alignment for AreTomo's users.
         AreTomoAln.FromImod(ImodText.ReadXf(files.Xf!), result.Views.Select(v => v.TiltDegrees).ToArray(), data.Nx, data.Ny).Write(P(".aln"));

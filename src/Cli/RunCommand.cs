@@ -31,6 +31,7 @@ internal static partial class Commands
         var log = new Option<bool>("--log") { Description = "Reconstruct −ln(value) (stacks of transmitted intensity; IMOD tilt -LOG)." };
         var (rotation, tilt, mag) = SolveVariableOptions();
         var level = LevelOption();
+        var axisProfiles = AxisProfilesOption();
         var resume = new Option<bool>("--resume") { Description = "Reuse the outputs of stages already in --out." };
         var name = new Option<string?>("--name") { Description = "Base name of the outputs (default: the stack's name)." };
         var output = new Option<string>("--out", "-o") { Description = "Folder for every output.", Required = true };
@@ -38,14 +39,14 @@ internal static partial class Commands
         var cmd = new Command("run",
             "The whole job: coarse → landmarks → solve (as `align`), then the aligned stack (NAME.ali, as `apply`) and the tomogram " +
             "(NAME.rec, as `reconstruct`), with NAME.run.json. Resumable with --resume.")
-        { stack, angles, axis, markerless, beadDiameter, thickness, method, iterations, bin, log, rotation, tilt, mag, level, resume, name, output, device };
+        { stack, angles, axis, markerless, beadDiameter, thickness, method, iterations, bin, log, rotation, tilt, mag, level, axisProfiles, resume, name, output, device };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             string input = p.GetValue(stack)!, dir = p.GetValue(output)!;
             string baseName = p.GetValue(name) ?? Path.GetFileNameWithoutExtension(input);
             var spec = new RunSpec(input, p.GetValue(angles)!, ParseTiltAxis(p.GetValue(axis)!), p.GetValue(markerless), p.GetValue(beadDiameter), 25,
                 ReconstructionOptionsFor(p.GetValue(thickness), p.GetValue(method)!, p.GetValue(iterations), p.GetValue(log)),
-                p.GetValue(bin), dir, baseName, p.GetValue(resume), ParseSolveVariables(p, rotation, tilt, mag, level));
+                p.GetValue(bin), dir, baseName, p.GetValue(resume), ParseSolveVariables(p, rotation, tilt, mag, level), p.GetValue(axisProfiles)!);
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             var (report, outcome) = RunAndReport(ctx, backend, spec, Environment.GetCommandLineArgs().Skip(1), Cancellation);
             ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -58,7 +59,7 @@ internal static partial class Commands
 
     /// <summary>One whole job as `run` does it: its inputs, settings and where its outputs go.</summary>
     internal sealed record RunSpec(string Input, string Angles, double? TiltAxis, bool Markerless, double? BeadDiameter, int BeadCount,
-        ReconstructionOptions Reconstruction, int Bin, string Dir, string BaseName, bool Resume, SolveOptions? Solve = null)
+        ReconstructionOptions Reconstruction, int Bin, string Dir, string BaseName, bool Resume, SolveOptions? Solve = null, string AxisProfiles = "auto")
     {
         /// <summary>The solve of run's defaults: robust, rotation per view, tilt and magnification automatic.</summary>
         public static SolveOptions DefaultSolve { get; } = new() { Robust = true, Tilt = VariableOption.Auto, Magnification = VariableOption.Auto };
@@ -96,7 +97,7 @@ internal static partial class Commands
         var report = new RunReport("run", arguments)
             { Device = backend.Description, DeviceMemory = backend.DeviceMemory, Cancel = cancel, StageStarted = stageStarted };
         var outcome = RunWhole(ctx, report, backend, spec.Input, spec.Angles, spec.TiltAxis, spec.Markerless, spec.BeadDiameter, spec.BeadCount,
-            spec.Solve ?? RunSpec.DefaultSolve, spec.Reconstruction, spec.Bin, spec.Dir, spec.BaseName, spec.Resume);
+            spec.Solve ?? RunSpec.DefaultSolve, spec.Reconstruction, spec.Bin, spec.Dir, spec.BaseName, spec.Resume, spec.AxisProfiles);
         WriteHtml(Path.Combine(spec.Dir, spec.BaseName + ".run.html"), report, outcome.Align, CentralSlices(outcome.Volume));
         report.Write(Path.Combine(spec.Dir, spec.BaseName + ".run.json"));
         return (report, outcome);
@@ -115,9 +116,10 @@ internal static partial class Commands
 
     internal static RunOutcome RunWhole(CliContext ctx, RunReport report, IComputeBackend backend, string input, string anglesPath, double? tiltAxis,
         bool markerless, double? beadDiameter, int beadCount, SolveOptions solveOptions, ReconstructionOptions recOptions, int bin,
-        string dir, string baseName, bool resume)
+        string dir, string baseName, bool resume, string axisProfiles = "auto")
     {
-        var align = RunAlign(ctx, report, backend, input, anglesPath, tiltAxis, markerless, beadDiameter, beadCount, solveOptions, dir, baseName, resume);
+        var align = RunAlign(ctx, report, backend, input, anglesPath, tiltAxis, markerless, beadDiameter, beadCount, solveOptions, dir, baseName, resume,
+            axisProfiles: axisProfiles);
         string ali = Path.Combine(dir, baseName + ".ali"), rec = Path.Combine(dir, baseName + ".rec");
         if (!(resume && File.Exists(ali)))
         {

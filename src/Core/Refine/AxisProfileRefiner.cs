@@ -18,10 +18,22 @@ public sealed record AxisProfileOptions
     public int Segments { get; init; } = 6;
     /// <summary>Share of the reference view's width (about the axis) that the strips cover.</summary>
     public double WidthFraction { get; init; } = 0.8;
+    /// <summary>SD (unbinned pixels) of the Gaussian that smooths each profile against noise before matching. Measured at
+    /// 512²×41, 20 e/px, bin 1: SD 1.5 / 3 px left 0.60 / 0.33 px of a 1.0 px error (ramps of rotation, scale and shift).</summary>
+    public double SmoothingPixels { get; init; } = 3;
     /// <summary>Largest shift along the axis searched (binned pixels).</summary>
     public int MaxShift { get; init; } = 4;
+    /// <summary>
+    /// Degree of the polynomial in the tilt angle through which the per-view corrections are smoothed (−1: not smoothed).
+    /// The landmark solve follows each view's own jitter well and leaves slow drifts; the profiles see the drifts but
+    /// are noisier view by view, so by default only the slow part of their corrections is applied.
+    /// </summary>
+    public int SmoothDegree { get; init; } = 2;
     /// <summary>Rounds of warp → profiles → correction.</summary>
-    public int Iterations { get; init; } = 2;
+    public int Iterations { get; init; } = 1;
+    /// <summary>Specimen thickness (unbinned pixels): the strip edges are tapered over the parallax ±thickness/2·sin θ, across which
+    /// content enters and leaves a strip as the specimen tilts.</summary>
+    public double ThicknessPixels { get; init; }
     /// <summary>Height of the specimen's centre above the aligned frame's zero (unbinned pixels; the landmarks' median z).</summary>
     public double ZCentre { get; init; }
 
@@ -32,13 +44,15 @@ public sealed record AxisProfileOptions
         if (!(WidthFraction > 0 && WidthFraction <= 1)) throw new ArgumentException($"the width fraction must be in (0, 1], got {WidthFraction}");
         if (MaxShift < 1 || Iterations < 1) throw new ArgumentException("the largest shift and the iterations must be ≥ 1");
         if (!double.IsFinite(ZCentre)) throw new ArgumentException("the z centre must be a number");
+        if (!(SmoothingPixels >= 0) || !(ThicknessPixels >= 0)) throw new ArgumentException("the smoothing and the thickness must be ≥ 0");
     }
 }
 
 /// <summary>One round: the RMS corrections applied (rotation in degrees, scale in percent, shift along the axis in unbinned pixels).</summary>
 public sealed record AxisProfileRound(int Round, double RmsRotationDegrees, double RmsScalePercent, double RmsShiftPixels, int Matches);
 
-public sealed record AxisProfileResult(Xf[] RawToAligned, IReadOnlyList<AxisProfileRound> Rounds, int Bin, int ReferenceView);
+/// <summary>The refined transforms, and per view the correction that follows the given transform (refined = given, then correction).</summary>
+public sealed record AxisProfileResult(Xf[] RawToAligned, Xf[] Corrections, IReadOnlyList<AxisProfileRound> Rounds, int Bin, int ReferenceView);
 
 /// <summary>
 /// Refines the in-plane rotation, the magnification and the shift along the tilt axis of every view against the view
@@ -78,6 +92,7 @@ public sealed class AxisProfileRefiner(IStackWarper warper, ILogger? logger = nu
         if (segLength < 8 || halfWidth * 2 / K < 2)
             throw new ArgumentException($"a {raw.Nx}×{raw.Ny} stack at binning {bin} is too small for {K} strips and {J} segments");
         var xfs = rawToAligned.ToArray();
+        var applied = Enumerable.Repeat(Xf.Identity, nz).ToArray();
         var fill = raw.ViewMeans();
         var ali = new float[(long)nz * mx * my];
         var rounds = new List<AxisProfileRound>();
@@ -95,9 +110,24 @@ public sealed class AxisProfileRefiner(IStackWarper warper, ILogger? logger = nu
                 {
                     double xs0 = -halfWidth + 2 * halfWidth * k / K, xs1 = xs0 + 2 * halfWidth / K;
                     double a = xs0 * c + zc * s + mx / 2.0, b = xs1 * c + zc * s + mx / 2.0;
-                    profiles[v][k] = HighPass(StripProfile(ali, mx, my, v, a, b), 16);
+                    double taper = options.ThicknessPixels / 2 / bin * Math.Abs(s);
+                    profiles[v][k] = HighPass(Smooth(StripProfile(ali, mx, my, v, a, b, taper), options.SmoothingPixels / bin), 16);
                 }
             });
+            // Where a view's warped image holds raw data: a rectangle of the aligned (binned) view whose corners all map inside
+            // the raw image. Outside it lies the fill, whose edge does not move with the specimen and would pull the match.
+            var inverse = xfs.Select(x => x.Inverse()).ToArray();
+            bool Covered(int v, double xa, double xb, double ya, double yb)
+            {
+                foreach (double bx in new[] { xa, xb })
+                    foreach (double by in new[] { ya, yb })
+                    {
+                        // Binned pixel i is the mean of unbinned i·bin … i·bin + bin − 1.
+                        var (rx, ry) = inverse[v].Apply(bx * bin + (bin - 1) / 2.0, by * bin + (bin - 1) / 2.0, raw.Nx / 2.0, raw.Ny / 2.0);
+                        if (!(rx >= 1 && ry >= 1 && rx <= raw.Nx - 2 && ry <= raw.Ny - 2)) return false;
+                    }
+                return true;
+            }
             var corrections = new (double T, double Mu, double Eps)[nz];
             int matches = 0;
             for (int v = 0; v < nz; v++)
@@ -105,12 +135,19 @@ public sealed class AxisProfileRefiner(IStackWarper warper, ILogger? logger = nu
                 if (v == reference) continue;
                 double c = Math.Cos(tiltDegrees[v] * Math.PI / 180);
                 var rows = new List<(double X, double Y, double D, double W)>();
+                double sv = Math.Sin(tiltDegrees[v] * Math.PI / 180);
+                double cr = Math.Cos(tiltDegrees[reference] * Math.PI / 180), sr = Math.Sin(tiltDegrees[reference] * Math.PI / 180);
                 for (int k = 0; k < K; k++)
                 {
+                    double xs0 = -halfWidth + 2 * halfWidth * k / K, xs1 = xs0 + 2 * halfWidth / K;
                     double xMid = (-halfWidth + 2 * halfWidth * (k + 0.5) / K) * c;
+                    double va = xs0 * c + zc * sv + mx / 2.0, vb = xs1 * c + zc * sv + mx / 2.0;
+                    double ra = xs0 * cr + zc * sr + mx / 2.0, rb = xs1 * cr + zc * sr + mx / 2.0;
                     for (int j = 0; j < J; j++)
                     {
                         int y0 = S + 1 + j * segLength;
+                        if (!Covered(v, va - 1, vb + 1, y0 - S - 1, y0 + segLength + S) || !Covered(reference, ra - 1, rb + 1, y0 - S - 1, y0 + segLength + S))
+                            continue;
                         var (d, score) = Match(profiles[v][k], profiles[reference][k], y0, segLength, S);
                         if (double.IsFinite(d) && score > 0.2) rows.Add((xMid, y0 + segLength / 2.0 - my / 2.0, d, score));
                     }
@@ -118,12 +155,22 @@ public sealed class AxisProfileRefiner(IStackWarper warper, ILogger? logger = nu
                 matches += rows.Count;
                 corrections[v] = Fit(rows);
             }
+            if (options.SmoothDegree >= 0)
+            {
+                // Smoothed, then less the reference view's own smoothed value: the reference view stays where it is, so the
+                // series' overall rotation, scale and shift are still the landmark solve's.
+                corrections = Smooth(corrections, tiltDegrees, options.SmoothDegree);
+                var r0 = corrections[reference];
+                corrections = corrections.Select(c => (c.T - r0.T, c.Mu - r0.Mu, c.Eps - r0.Eps)).ToArray();
+            }
             double r2 = 0, m2 = 0, t2 = 0;
             for (int v = 0; v < nz; v++)
             {
                 var (tt, mu, eps) = corrections[v];
                 // Content at (x, y) moves to (x − ε·y, y + ε·x)·(1 + μ) + (0, t): a rotation by ε, a scale and a shift along the axis.
-                xfs[v] = Xf.Product(xfs[v], Xf.RotationScale(eps * 180 / Math.PI, 1 + mu, 0, tt * bin));
+                var correction = Xf.RotationScale(eps * 180 / Math.PI, 1 + mu, 0, tt * bin);
+                xfs[v] = Xf.Product(xfs[v], correction);
+                applied[v] = Xf.Product(applied[v], correction);
                 r2 += eps * eps; m2 += mu * mu; t2 += tt * tt * bin * bin;
             }
             var r = new AxisProfileRound(round, Math.Sqrt(r2 / nz) * 180 / Math.PI, 100 * Math.Sqrt(m2 / nz), Math.Sqrt(t2 / nz), matches);
@@ -131,22 +178,48 @@ public sealed class AxisProfileRefiner(IStackWarper warper, ILogger? logger = nu
             _log.LogInformation("axis profiles, round {Round}: RMS correction rotation {Rot:F3}°, scale {Scale:F3} %, shift along the axis {Shift:F2} px ({Matches} matches)",
                 round, r.RmsRotationDegrees, r.RmsScalePercent, r.RmsShiftPixels, matches);
         }
-        return new AxisProfileResult(xfs, rounds, bin, reference);
+        return new AxisProfileResult(xfs, applied, rounds, bin, reference);
     }
 
-    /// <summary>Mean of columns a…b (fractional edges weighted) of every row of view v.</summary>
-    internal static double[] StripProfile(float[] views, int mx, int my, int v, double a, double b)
+    /// <summary>Each of the three corrections replaced by its least-squares polynomial of the given degree in the tilt (radians).</summary>
+    internal static (double T, double Mu, double Eps)[] Smooth((double T, double Mu, double Eps)[] c, IReadOnlyList<double> tiltDegrees, int degree)
+    {
+        int n = c.Length, d = Math.Min(degree, n - 1);
+        var a = MathNet.Numerics.LinearAlgebra.Matrix<double>.Build.Dense(n, d + 1, (i, j) => Math.Pow(tiltDegrees[i] * Math.PI / 180, j));
+        double[] Fit(Func<(double T, double Mu, double Eps), double> f)
+        {
+            var y = MathNet.Numerics.LinearAlgebra.Vector<double>.Build.Dense(n, i => f(c[i]));
+            var coef = a.QR().Solve(y);
+            return (a * coef).ToArray();
+        }
+        var t = Fit(x => x.T); var mu = Fit(x => x.Mu); var eps = Fit(x => x.Eps);
+        return Enumerable.Range(0, n).Select(i => (t[i], mu[i], eps[i])).ToArray();
+    }
+
+    /// <summary>
+    /// Weighted mean of the columns of every row of view v: weight 1 on a…b, falling linearly to 0 over ±<paramref name="taper"/>
+    /// about each edge (a box for taper 0, with the edge columns weighted by the share they cover).
+    /// </summary>
+    internal static double[] StripProfile(float[] views, int mx, int my, int v, double a, double b, double taper = 0)
     {
         var p = new double[my];
-        a = Math.Clamp(a, 0, mx - 1); b = Math.Clamp(b, 0, mx - 1);
-        if (b <= a) return p;
-        int i0 = (int)Math.Floor(a), i1 = (int)Math.Ceiling(b);
+        double lo0 = Math.Max(0, a - taper), hi0 = Math.Min(mx - 1, b + taper);
+        if (hi0 <= lo0) return p;
+        int i0 = (int)Math.Floor(lo0), i1 = (int)Math.Ceiling(hi0);
         var w = new double[i1 - i0 + 1];
         for (int i = i0; i <= i1; i++)
         {
-            // Column i stands for [i − 0.5, i + 0.5].
-            double lo = Math.Max(a, i - 0.5), hi = Math.Min(b, i + 0.5);
-            w[i - i0] = Math.Max(0, hi - lo);
+            if (taper <= 0)
+            {
+                // Column i stands for [i − 0.5, i + 0.5].
+                double lo = Math.Max(a, i - 0.5), hi = Math.Min(b, i + 0.5);
+                w[i - i0] = Math.Max(0, hi - lo);
+            }
+            else
+            {
+                double d = Math.Max(a - i, i - b);   // > 0 outside a…b
+                w[i - i0] = Math.Clamp(0.5 - d / (2 * taper), 0, 1);
+            }
         }
         double sw = w.Sum();
         long off = (long)v * mx * my;
@@ -158,6 +231,23 @@ public sealed class AxisProfileRefiner(IStackWarper warper, ILogger? logger = nu
             p[y] = sum / sw;
         }
         return p;
+    }
+
+    /// <summary>The profile convolved with a Gaussian of the given SD (samples; ≤ 0: unchanged), edges clamped.</summary>
+    internal static double[] Smooth(double[] p, double sigma)
+    {
+        if (sigma <= 0) return p;
+        int n = p.Length, r = (int)Math.Ceiling(3 * sigma);
+        var k = Enumerable.Range(-r, 2 * r + 1).Select(i => Math.Exp(-i * i / (2 * sigma * sigma))).ToArray();
+        double sk = k.Sum();
+        var o = new double[n];
+        for (int i = 0; i < n; i++)
+        {
+            double sum = 0;
+            for (int j = -r; j <= r; j++) sum += k[j + r] * p[Math.Clamp(i + j, 0, n - 1)];
+            o[i] = sum / sk;
+        }
+        return o;
     }
 
     /// <summary>The profile less its running mean over 2·half+1 samples.</summary>

@@ -13,17 +13,21 @@ public sealed record SolveFileSet(string Tltxf, string? Xf, string Tlt, string X
 /// <summary>
 /// Writes a solve's outputs into a folder, each whole or not at all:
 /// ROOT.tltxf (prealigned → aligned, tiltalign's fine transforms), ROOT.xf (ROOT.prexg then .tltxf, as xfproduct;
-/// only with a .prexg), ROOT.tlt, ROOT.xtilt, ROOT.resid, ROOTfid.xyz, ROOT.solve.txt (the table) and ROOT.solve.json.
+/// only with a .prexg; both followed by <c>refinement</c> when one is given), ROOT.tlt, ROOT.xtilt, ROOT.resid, ROOTfid.xyz, ROOT.solve.txt (the table) and ROOT.solve.json.
 /// </summary>
 public static class SolveFiles
 {
     public static SolveFileSet Write(SolveResult result, SolveInput input, SolveOptions options, string dir, string root,
         IReadOnlyList<Xf>? prexg = null, string? prexgFile = null, double pixelSizeAngstrom = 1,
-        Func<int, (int Object, int Contour)>? landmarkKey = null, IReadOnlyDictionary<string, object?>? extra = null)
+        Func<int, (int Object, int Contour)>? landmarkKey = null, IReadOnlyDictionary<string, object?>? extra = null,
+        IReadOnlyList<Xf>? refinement = null)
     {
         Directory.CreateDirectory(dir);
         string P(string name) => Path.Combine(dir, name);
-        var tltxf = result.Views.Select(v => v.RawToAligned()).ToArray();
+        if (refinement is not null && refinement.Count != result.Views.Length)
+            throw new ArgumentException($"{refinement.Count} refinement transforms for {result.Views.Length} views", nameof(refinement));
+        // A refinement after the solve (the axis-profile stage) follows each view's solved transform.
+        var tltxf = result.Views.Select((v, i) => refinement is null ? v.RawToAligned() : Xf.Product(v.RawToAligned(), refinement[i])).ToArray();
         string? xfPath = null;
         if (prexg is not null)
         {
