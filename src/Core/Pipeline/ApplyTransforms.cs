@@ -139,9 +139,12 @@ public sealed class ApplyTransforms
         int nxo = warp.OutputWidth(h.Nx), nyo = warp.OutputHeight(h.Ny);
         if (nxo < 1 || nyo < 1)
             throw new TomalignInputException(null, $"binning by {options.Bin} leaves no pixel of a {h.Nx}×{h.Ny} view", "use a smaller --bin");
+        // The copied header's per-axis pixel sizes override PixelSizeAngstrom: bin X and Y there (Z is the view index).
         var writeOptions = MrcWriter.CopyHeaderOptions(h) with
         {
             PixelSizeAngstrom = h.PixelSizeX * options.Bin,
+            PixelSizeX = h.PixelSizeX * options.Bin,
+            PixelSizeY = h.PixelSizeY * options.Bin,
             Labels = [.. h.Labels.Take(8), $"tomalign apply: {Path.GetFileName(transformsPath)}, bin {options.Bin}"],
             ExtendedHeader = null,
         };

@@ -227,6 +227,8 @@ public sealed class OverlappedIoTests
         AssertSameVolume(dir.File("file.ali"), dir.File("memory.ali"));
         var (header, data) = ReadVolume(dir.File("memory.ali"));
         Assert.Equal(header.PixelSizeX, aligned.StoredPixelSizeX);
+        Assert.Equal(2 * 2.3, header.PixelSizeX, 1e-5);   // binned by 2 (the raw stack's own pixel size was kept before)
+        Assert.Equal(2 * 2.3, header.PixelSizeY, 1e-5);
         Assert.True(MemoryMarshal.Cast<float, int>(data).SequenceEqual(MemoryMarshal.Cast<float, int>(aligned.Stack.Data)), "memory and file pixels differ");
     }
 
