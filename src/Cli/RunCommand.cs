@@ -170,8 +170,9 @@ internal static partial class Commands
     /// <summary>
     /// Reconstructs from the aligned stack in memory while a background task writes it to its file. The tomogram is
     /// committed only once the aligned stack is written; if writing it fails, the reconstruction stops and that error
-    /// is thrown (no tomogram, no temporary files). If the reconstruction fails, the aligned stack is still finished
-    /// (it is whole and --resume can use it) unless the run was cancelled, which stops both.
+    /// is thrown (no tomogram, no temporary files). The aligned stack is finished whatever the reconstruction does,
+    /// as it was when it was written before the reconstruction began: a failed or cancelled reconstruction (which
+    /// stops between slabs) leaves the whole NAME.ali, and no tomogram, for --resume.
     /// </summary>
     internal static ReconstructionSummary ReconstructWhileWriting(CliContext ctx, IComputeBackend backend, ApplyTransforms.AlignedStack aligned,
         IReadOnlyList<double> tilts, string rec, ReconstructionOptions recOptions, CancellationToken cancel)
@@ -181,7 +182,7 @@ internal static partial class Commands
         double writeSeconds = 0;
         var writing = Task.Run(() =>
         {
-            try { aligned.Write(stop.Token); writeSeconds = clock.Elapsed.TotalSeconds; }
+            try { aligned.Write(); writeSeconds = clock.Elapsed.TotalSeconds; }
             catch { stop.Cancel(); throw; }   // stop the reconstruction too: the run has failed
         });
         try

@@ -236,7 +236,6 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
             var scratch = source is FileRows ? new float[(long)Math.Min(rowsPerRead, inRows) * bin * source.Nx] : [];
             for (int i = 0; i < views; i++)
             {
-                cancel.ThrowIfCancellationRequested();
                 for (int r0 = 0; r0 < inRows; r0 += rowsPerRead)
                 {
                     int nr = Math.Min(rowsPerRead, inRows - r0);
@@ -282,7 +281,6 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
                 var rowsOfZ = new float[(long)rows * width];
                 for (int z = 0; z < thickness; z++)
                 {
-                    cancel.ThrowIfCancellationRequested();
                     for (int r = 0; r < rows; r++)
                         slab.AsSpan((int)(((long)r * thickness + z) * width), width).CopyTo(rowsOfZ.AsSpan(r * width, width));
                     writer.WriteRows(z, s.Y0 - yFirst, rows, rowsOfZ);
@@ -307,6 +305,7 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
             reading = Task.Run(() => ReadSlab(first));
             for (int sIdx = 0; sIdx < slabs; sIdx++)
             {
+                // Cancellation takes effect between slabs (a slab begun is finished, as a stage begun is).
                 cancel.ThrowIfCancellationRequested();
                 var s = next;
                 var t0 = clock.Elapsed.TotalSeconds;
@@ -354,7 +353,6 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
             writing = null;
             tWait += clock.Elapsed.TotalSeconds - tLast;
             progress?.Report(1.0);
-            cancel.ThrowIfCancellationRequested();
             beforeCommit?.Invoke();
             writer.Commit();
         }
