@@ -157,7 +157,7 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
             stack.Data.AsSpan((int)(((long)z * stack.Ny + firstY) * stack.Nx), rows * stack.Nx);
     }
 
-    /// <summary>One slab: output rows Y0 … Y0+Rows−1, and the input rows In0 … In0+InRows−1 it sees (binned).</summary>
+    /// <summary>One slab: output rows Y0 … Y0+Rows−1, seeing input rows In0 … In0+Geometry.ProjectionRows−1 (binned).</summary>
     private readonly record struct Slab(int Index, int Y0, int Rows, int In0, SlabGeometry Geometry);
 
     private ReconstructionSummary Reconstruct(IRowSource source, IReadOnlyList<double> tiltDegrees, string outputPath, ReconstructionOptions o,
