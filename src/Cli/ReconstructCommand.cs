@@ -94,7 +94,9 @@ internal static partial class Commands
             report.Results["rowsPerSlab"] = summary.RowsPerSlab;
             report.Results["filterSeconds"] = summary.FilterSeconds;
             report.Results["projectSeconds"] = summary.ProjectSeconds;
-            report.Results["ioSeconds"] = summary.IoSeconds;
+            report.Results["ioSeconds"] = summary.IoSeconds;           // the computation waiting for reads and writes
+            report.Results["readSeconds"] = summary.ReadSeconds;       // reading, overlapped with the computation
+            report.Results["writeSeconds"] = summary.WriteSeconds;     // writing, overlapped with the computation
             report.Write(ReportPathFor(outPath, "reconstruct"));
             ctx.Out.WriteLine($"Reconstructed {summary.Nx}×{summary.Ny}×{summary.Nz} ({options.Method.ToString().ToUpperInvariant()}, {summary.Slabs} slab(s)) in {report.TotalSeconds:F2} s: {outPath}");
             return ExitCodes.Ok;

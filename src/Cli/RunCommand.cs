@@ -46,7 +46,7 @@ internal static partial class Commands
             string baseName = p.GetValue(name) ?? Path.GetFileNameWithoutExtension(input);
             var spec = new RunSpec(input, p.GetValue(angles)!, ParseTiltAxis(p.GetValue(axis)!), p.GetValue(markerless), p.GetValue(beadDiameter), 25,
                 ReconstructionOptionsFor(p.GetValue(thickness), p.GetValue(method)!, p.GetValue(iterations), p.GetValue(log)),
-                p.GetValue(bin), dir, baseName, p.GetValue(resume), ParseSolveVariables(p, rotation, tilt, mag, level), p.GetValue(axisProfiles)!);
+                p.GetValue(bin), dir, baseName, p.GetValue(resume), ParseSolveVariables(p, rotation, tilt, mag, level), AxisProfiles: p.GetValue(axisProfiles)!);
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             var (report, outcome) = RunAndReport(ctx, backend, spec, Environment.GetCommandLineArgs().Skip(1), Cancellation);
             ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -57,9 +57,11 @@ internal static partial class Commands
         return cmd;
     }
 
-    /// <summary>One whole job as `run` does it: its inputs, settings and where its outputs go.</summary>
+    /// <summary>One whole job as `run` does it: its inputs, settings and where its outputs go. AlignedStackMemoryBytes: the most aligned stack
+    /// kept in memory for the reconstruction (null: <see cref="DefaultAlignedStackMemoryBytes"/>; 0: always write it and read it back).</summary>
     internal sealed record RunSpec(string Input, string Angles, double? TiltAxis, bool Markerless, double? BeadDiameter, int BeadCount,
-        ReconstructionOptions Reconstruction, int Bin, string Dir, string BaseName, bool Resume, SolveOptions? Solve = null, string AxisProfiles = "auto")
+        ReconstructionOptions Reconstruction, int Bin, string Dir, string BaseName, bool Resume, SolveOptions? Solve = null,
+        long? AlignedStackMemoryBytes = null, string AxisProfiles = "off")
     {
         /// <summary>The solve of run's defaults: robust, rotation per view, tilt and magnification automatic.</summary>
         public static SolveOptions DefaultSolve { get; } = new() { Robust = true, Tilt = VariableOption.Auto, Magnification = VariableOption.Auto };
@@ -97,7 +99,8 @@ internal static partial class Commands
         var report = new RunReport("run", arguments)
             { Device = backend.Description, DeviceMemory = backend.DeviceMemory, Cancel = cancel, StageStarted = stageStarted };
         var outcome = RunWhole(ctx, report, backend, spec.Input, spec.Angles, spec.TiltAxis, spec.Markerless, spec.BeadDiameter, spec.BeadCount,
-            spec.Solve ?? RunSpec.DefaultSolve, spec.Reconstruction, spec.Bin, spec.Dir, spec.BaseName, spec.Resume, spec.AxisProfiles);
+            spec.Solve ?? RunSpec.DefaultSolve, spec.Reconstruction, spec.Bin, spec.Dir, spec.BaseName, spec.Resume, spec.AlignedStackMemoryBytes,
+            spec.AxisProfiles);
         WriteHtml(Path.Combine(spec.Dir, spec.BaseName + ".run.html"), report, outcome.Align, CentralSlices(outcome.Volume));
         report.Write(Path.Combine(spec.Dir, spec.BaseName + ".run.json"));
         return (report, outcome);
@@ -114,27 +117,95 @@ internal static partial class Commands
         return [new SliceImage($"XY, central section (z = {r.Nz / 2})", xy, r.Nx, r.Ny), new SliceImage($"XZ, central row (y = {r.Ny / 2})", xz, r.Nx, r.Nz)];
     }
 
+    /// <summary>
+    /// The most bytes of aligned stack `run` keeps in memory to reconstruct from (instead of reading NAME.ali back):
+    /// a quarter of the memory available to the process (<see cref="GCMemoryInfo.TotalAvailableMemoryBytes"/>, which
+    /// honours container limits), leaving the rest for the reconstruction's slabs and everything else.
+    /// </summary>
+    internal static long DefaultAlignedStackMemoryBytes() => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 4;
+
     internal static RunOutcome RunWhole(CliContext ctx, RunReport report, IComputeBackend backend, string input, string anglesPath, double? tiltAxis,
         bool markerless, double? beadDiameter, int beadCount, SolveOptions solveOptions, ReconstructionOptions recOptions, int bin,
-        string dir, string baseName, bool resume, string axisProfiles = "auto")
+        string dir, string baseName, bool resume, long? alignedStackMemoryBytes = null, string axisProfiles = "off")
     {
         var align = RunAlign(ctx, report, backend, input, anglesPath, tiltAxis, markerless, beadDiameter, beadCount, solveOptions, dir, baseName, resume,
             axisProfiles: axisProfiles);
         string ali = Path.Combine(dir, baseName + ".ali"), rec = Path.Combine(dir, baseName + ".rec");
-        if (!(resume && File.Exists(ali)))
-        {
-            var xfs = ImodText.ReadXf(align.Xf);
-            report.Stage("apply", () => new ApplyTransforms(backend, ctx.Log).Run(input, xfs, align.Xf, ali, new ApplyOptions { Bin = bin }, ctx.Progress("apply")));
-            report.Outputs.Add(Path.GetFullPath(ali));
-        }
-        else ctx.Log.LogInformation("resume: aligned stack {File} kept", ali);
         var tilts = ImodText.ReadAngles(align.Tlt);
         // The report's token when the caller gave one (a serve job), otherwise the process's Ctrl-C.
         var cancel = report.Cancel.CanBeCanceled ? report.Cancel : Cancellation;
-        var summary = report.Stage("reconstruct", () => new Reconstructor(backend, ctx.Log).Run(ali, tilts, rec, recOptions, ctx.Progress("reconstruct"), cancel));
+        ReconstructionSummary summary;
+        if (!(resume && File.Exists(ali)))
+        {
+            var xfs = ImodText.ReadXf(align.Xf);
+            var applyOptions = new ApplyOptions { Bin = bin };
+            long need = ApplyTransforms.AlignedBytes(input, applyOptions), budget = alignedStackMemoryBytes ?? DefaultAlignedStackMemoryBytes();
+            if (need <= budget && need / 4 <= Array.MaxLength)
+            {
+                // The aligned stack stays in memory: the tomogram is reconstructed from it while NAME.ali is written beside.
+                ctx.Log.LogInformation("apply: the aligned stack ({Need:F0} MB) is kept in memory for the reconstruction (budget {Budget:F0} MB) and written to {File} meanwhile",
+                    need / 1e6, budget / 1e6, ali);
+                var aligned = report.Stage("apply", () => new ApplyTransforms(backend, ctx.Log).RunInMemory(input, xfs, align.Xf, ali, applyOptions, ctx.Progress("apply")));
+                summary = report.Stage("reconstruct", () => ReconstructWhileWriting(ctx, backend, aligned, tilts, rec, recOptions, cancel));
+                report.Outputs.Add(Path.GetFullPath(ali));
+                report.Results["alignedStackInMemory"] = true;
+            }
+            else
+            {
+                ctx.Log.LogInformation("apply: the aligned stack ({Need:F0} MB) exceeds the memory budget ({Budget:F0} MB): written to {File} and read back by slabs",
+                    need / 1e6, budget / 1e6, ali);
+                report.Stage("apply", () => new ApplyTransforms(backend, ctx.Log).Run(input, xfs, align.Xf, ali, applyOptions, ctx.Progress("apply")));
+                report.Outputs.Add(Path.GetFullPath(ali));
+                summary = report.Stage("reconstruct", () => new Reconstructor(backend, ctx.Log).Run(ali, tilts, rec, recOptions, ctx.Progress("reconstruct"), cancel));
+                report.Results["alignedStackInMemory"] = false;
+            }
+        }
+        else
+        {
+            ctx.Log.LogInformation("resume: aligned stack {File} kept", ali);
+            summary = report.Stage("reconstruct", () => new Reconstructor(backend, ctx.Log).Run(ali, tilts, rec, recOptions, ctx.Progress("reconstruct"), cancel));
+        }
         report.Outputs.Add(Path.GetFullPath(rec));
         report.Results["volume"] = new[] { summary.Nx, summary.Ny, summary.Nz };
         report.Results["method"] = recOptions.Method.ToString().ToLowerInvariant();
         return new RunOutcome(align, ali, rec, summary);
+    }
+
+    /// <summary>
+    /// Reconstructs from the aligned stack in memory while a background task writes it to its file. The tomogram is
+    /// committed only once the aligned stack is written; if writing it fails, the reconstruction stops and that error
+    /// is thrown (no tomogram, no temporary files). The aligned stack is finished whatever the reconstruction does,
+    /// as it was when it was written before the reconstruction began: a failed or cancelled reconstruction (which
+    /// stops between slabs) leaves the whole NAME.ali, and no tomogram, for --resume.
+    /// </summary>
+    internal static ReconstructionSummary ReconstructWhileWriting(CliContext ctx, IComputeBackend backend, ApplyTransforms.AlignedStack aligned,
+        IReadOnlyList<double> tilts, string rec, ReconstructionOptions recOptions, CancellationToken cancel)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        double writeSeconds = 0;
+        var writing = Task.Run(() =>
+        {
+            try { aligned.Write(); writeSeconds = clock.Elapsed.TotalSeconds; }
+            catch { stop.Cancel(); throw; }   // stop the reconstruction too: the run has failed
+        });
+        try
+        {
+            var summary = new Reconstructor(backend, ctx.Log).Run(aligned.Stack, aligned.StoredPixelSizeX, aligned.OutputPath, tilts, rec, recOptions,
+                ctx.Progress("reconstruct"), stop.Token, beforeCommit: () => writing.GetAwaiter().GetResult());
+            ctx.Log.LogDebug("apply: {File} written in {Seconds:F2} s beside the reconstruction", aligned.OutputPath, writeSeconds);
+            return summary;
+        }
+        catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
+        {
+            // Stopped by the failed write, not by the caller: its error is the one to report.
+            writing.GetAwaiter().GetResult();
+            throw;
+        }
+        finally
+        {
+            try { writing.Wait(); }
+            catch (Exception) { /* already thrown above, or secondary to the reconstruction's own error */ }
+        }
     }
 }

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Tomalign.Core.Backend;
 using Tomalign.Core.Formats;
 using Tomalign.Core.Geometry;
+using Tomalign.Core.Imaging;
 
 namespace Tomalign.Core.Pipeline;
 
@@ -19,6 +20,8 @@ public sealed record ApplyOptions
 /// Writes the aligned stack: every view of <c>input</c> warped by its .xf line (raw → aligned),
 /// optionally binned, streamed by chunks of views so that no stack is held whole. Views are
 /// filled with their mean where the transform reaches outside the raw image, as newstack does.
+/// <see cref="RunInMemory"/> instead keeps the aligned stack in memory (for a reconstruction that
+/// follows at once) and <see cref="AlignedStack.Write"/> writes it to the same file afterwards.
 /// </summary>
 public sealed class ApplyTransforms
 {
@@ -33,11 +36,100 @@ public sealed class ApplyTransforms
 
     public sealed record Result(int Nx, int Ny, int Nz, double PixelSizeAngstrom);
 
+    /// <summary>
+    /// An aligned stack held in memory, destined for <see cref="OutputPath"/>: its pixels are exactly those the file
+    /// holds once <see cref="Write"/> has run (rounded to half precision for mode 12).
+    /// </summary>
+    public sealed class AlignedStack
+    {
+        internal AlignedStack(ImageStack stack, string outputPath, MrcMode mode, MrcWriteOptions writeOptions, Result result)
+        {
+            Stack = stack; OutputPath = outputPath; Mode = mode; WriteOptions = writeOptions; Result = result;
+        }
+
+        public ImageStack Stack { get; }
+        public string OutputPath { get; }
+        public MrcMode Mode { get; }
+        public MrcWriteOptions WriteOptions { get; }
+        public Result Result { get; }
+
+        /// <summary>The X pixel size (Å) a reader of the written file sees (the header stores the cell size as a float).</summary>
+        public double StoredPixelSizeX => new MrcHeader { Nx = Stack.Nx, Mx = Stack.Nx, CellX = (float)(Stack.Nx * WriteOptions.EffectivePixelSizeX) }.PixelSizeX;
+
+        /// <summary>
+        /// Writes the stack to <see cref="OutputPath"/> (whole or not at all); may run on a background task while
+        /// the stack is read elsewhere. Cancellation stops it between chunks of sections and leaves no file.
+        /// </summary>
+        public void Write(CancellationToken cancel = default)
+        {
+            var s = Stack;
+            using var writer = MrcWriter.Create(OutputPath, s.Nx, s.Ny, s.Nz, Mode, WriteOptions);
+            int perChunk = Math.Max(1, (16 << 20) / s.ViewLength);
+            for (int z0 = 0; z0 < s.Nz; z0 += perChunk)
+            {
+                cancel.ThrowIfCancellationRequested();
+                int n = Math.Min(perChunk, s.Nz - z0);
+                writer.WriteSections(z0, n, s.Data.AsSpan((int)((long)z0 * s.ViewLength), n * s.ViewLength));
+            }
+            cancel.ThrowIfCancellationRequested();
+            writer.Commit();
+        }
+    }
+
+    /// <summary>Bytes of the aligned (binned) stack that <see cref="RunInMemory"/> would hold for this input.</summary>
+    public static long AlignedBytes(string inputPath, ApplyOptions options)
+    {
+        using var reader = MrcReader.Open(inputPath);
+        var warp = new WarpOptions(options.Bin, options.Interpolation);
+        return 4L * Math.Max(0, warp.OutputWidth(reader.Nx)) * Math.Max(0, warp.OutputHeight(reader.Ny)) * reader.Nz;
+    }
+
     public Result Run(string inputPath, IReadOnlyList<Xf> transforms, string transformsPath, string outputPath,
         ApplyOptions options, IProgress<double>? progress = null)
     {
         using var reader = MrcReader.Open(inputPath);
+        var (result, writeOptions) = Prepare(reader, transforms, transformsPath, outputPath, options);
+        using var writer = MrcWriter.Create(outputPath, result.Nx, result.Ny, result.Nz, options.OutputMode, writeOptions);
+        long viewOut = (long)result.Nx * result.Ny;
+        float[]? dst = null;
+        WarpChunks(reader, transforms, options, result, progress,
+            (z0, n) => (dst ??= new float[ChunkViews(reader.Header, result, options) * viewOut]).AsSpan(0, (int)(n * viewOut)),
+            (z0, n, d) => writer.WriteSections(z0, n, d));
+        writer.Commit();
+        return result;
+    }
+
+    /// <summary>
+    /// The aligned stack that <see cref="Run"/> would write to <paramref name="outputPath"/>, held in memory instead
+    /// (call <see cref="AlignedStack.Write"/> to write it). The raw stack is still streamed by chunks.
+    /// </summary>
+    public AlignedStack RunInMemory(string inputPath, IReadOnlyList<Xf> transforms, string transformsPath, string outputPath,
+        ApplyOptions options, IProgress<double>? progress = null)
+    {
+        using var reader = MrcReader.Open(inputPath);
+        var (result, writeOptions) = Prepare(reader, transforms, transformsPath, outputPath, options);
+        if ((long)result.Nx * result.Ny * result.Nz > Array.MaxLength)
+            throw new InvalidOperationException($"an aligned stack of {result.Nx}×{result.Ny}×{result.Nz} is too large to hold in memory; use Run");
+        var stack = new ImageStack(result.Nx, result.Ny, result.Nz);
+        int viewOut = stack.ViewLength;
+        WarpChunks(reader, transforms, options, result, progress,
+            (z0, n) => stack.Data.AsSpan(z0 * viewOut, n * viewOut),
+            (z0, n, d) =>
+            {
+                if (options.OutputMode == MrcMode.Float16)   // what the file will hold
+                    foreach (ref float v in d) v = (float)(Half)v;
+            });
+        return new AlignedStack(stack, outputPath, options.OutputMode, writeOptions, result);
+    }
+
+    private delegate Span<float> ChunkTarget(int z0, int n);
+    private delegate void ChunkDone(int z0, int n, Span<float> warped);
+
+    private (Result Result, MrcWriteOptions WriteOptions) Prepare(MrcReader reader, IReadOnlyList<Xf> transforms, string transformsPath, string outputPath,
+        ApplyOptions options)
+    {
         var h = reader.Header;
+        string inputPath = reader.Path;
         TiltSeriesFiles.RequireCount(transformsPath, transforms.Count, "transforms", inputPath, h.Nz);
         if (Path.GetFullPath(inputPath) == Path.GetFullPath(outputPath))
             throw new TomalignInputException(outputPath, "the output would overwrite the input stack",
@@ -47,23 +139,37 @@ public sealed class ApplyTransforms
         int nxo = warp.OutputWidth(h.Nx), nyo = warp.OutputHeight(h.Ny);
         if (nxo < 1 || nyo < 1)
             throw new TomalignInputException(null, $"binning by {options.Bin} leaves no pixel of a {h.Nx}×{h.Ny} view", "use a smaller --bin");
-
-        long viewIn = (long)h.Nx * h.Ny, viewOut = (long)nxo * nyo;
-        int chunk = (int)Math.Clamp(options.ChunkBytes / (4 * (viewIn + viewOut)), 1, h.Nz);
-        var src = new float[chunk * viewIn];
-        var dst = new float[chunk * viewOut];
-        var fill = new float[chunk];
-        var xfs = new Xf[chunk];
+        // The copied header's per-axis pixel sizes override PixelSizeAngstrom: bin X and Y there (Z is the view index).
         var writeOptions = MrcWriter.CopyHeaderOptions(h) with
         {
             PixelSizeAngstrom = h.PixelSizeX * options.Bin,
+            PixelSizeX = h.PixelSizeX * options.Bin,
+            PixelSizeY = h.PixelSizeY * options.Bin,
             Labels = [.. h.Labels.Take(8), $"tomalign apply: {Path.GetFileName(transformsPath)}, bin {options.Bin}"],
             ExtendedHeader = null,
         };
-        _log.LogInformation("Warping {Nz} views of {Nx}×{Ny} → {Nxo}×{Nyo} on {Backend}, {Chunk} views at a time",
-            h.Nz, h.Nx, h.Ny, nxo, nyo, _backend.Name, chunk);
+        return (new Result(nxo, nyo, h.Nz, h.PixelSizeX * options.Bin), writeOptions);
+    }
 
-        using var writer = MrcWriter.Create(outputPath, nxo, nyo, h.Nz, options.OutputMode, writeOptions);
+    private static int ChunkViews(MrcHeader h, Result r, ApplyOptions options)
+    {
+        long viewIn = (long)h.Nx * h.Ny, viewOut = (long)r.Nx * r.Ny;
+        return (int)Math.Clamp(options.ChunkBytes / (4 * (viewIn + viewOut)), 1, h.Nz);
+    }
+
+    /// <summary>Reads the raw stack by chunks of views and warps each chunk into <paramref name="target"/>, then tells <paramref name="done"/>.</summary>
+    private void WarpChunks(MrcReader reader, IReadOnlyList<Xf> transforms, ApplyOptions options, Result r, IProgress<double>? progress,
+        ChunkTarget target, ChunkDone done)
+    {
+        var h = reader.Header;
+        var warp = new WarpOptions(options.Bin, options.Interpolation);
+        long viewIn = (long)h.Nx * h.Ny;
+        int chunk = ChunkViews(h, r, options);
+        var src = new float[chunk * viewIn];
+        var fill = new float[chunk];
+        var xfs = new Xf[chunk];
+        _log.LogInformation("Warping {Nz} views of {Nx}×{Ny} → {Nxo}×{Nyo} on {Backend}, {Chunk} views at a time",
+            h.Nz, h.Nx, h.Ny, r.Nx, r.Ny, _backend.Name, chunk);
         for (int z0 = 0; z0 < h.Nz; z0 += chunk)
         {
             int n = Math.Min(chunk, h.Nz - z0);
@@ -71,16 +177,14 @@ public sealed class ApplyTransforms
             reader.ReadSections(z0, n, s);
             for (int k = 0; k < n; k++)
             {
-                fill[k] = ViewMean(s.Slice((int)(k * viewIn), (int)viewIn), inputPath, z0 + k);
+                fill[k] = ViewMean(s.Slice((int)(k * viewIn), (int)viewIn), reader.Path, z0 + k);
                 xfs[k] = transforms[z0 + k];
             }
-            var d = dst.AsSpan(0, (int)(n * viewOut));
+            var d = target(z0, n);
             _backend.Warper.Warp(s, h.Nx, h.Ny, n, xfs.AsSpan(0, n), fill.AsSpan(0, n), warp, d);
-            writer.WriteSections(z0, n, d);
+            done(z0, n, d);
             progress?.Report((double)(z0 + n) / h.Nz);
         }
-        writer.Commit();
-        return new Result(nxo, nyo, h.Nz, h.PixelSizeX * options.Bin);
     }
 
     /// <summary>Mean of a view; a NaN or infinite pixel is an input error.</summary>

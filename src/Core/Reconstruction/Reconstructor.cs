@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Tomalign.Core.Backend;
 using Tomalign.Core.Fft;
 using Tomalign.Core.Formats;
+using Tomalign.Core.Imaging;
 
 namespace Tomalign.Core.Reconstruction;
 
@@ -43,7 +44,10 @@ public sealed record ReconstructionOptions
     public (int First, int Last)? Slices { get; init; }
     public VolumeLayout Layout { get; init; } = VolumeLayout.Xyz;
     public MrcMode OutputMode { get; init; } = MrcMode.Float32;
-    /// <summary>Host memory for one slab's projections and volume (bytes); slabs of Y rows are sized to fit.</summary>
+    /// <summary>
+    /// Host memory for one slab's projections and volume (bytes); slabs of Y rows are sized to fit. While one slab is
+    /// computed, the next one's rows are read ahead and the previous one is written, so up to about twice this is held.
+    /// </summary>
     public long SlabMemoryBytes { get; init; } = 1L << 30;
 
     public void Validate()
@@ -60,31 +64,113 @@ public sealed record ReconstructionOptions
     }
 }
 
-/// <param name="FilterSeconds">0 since the WBP row filter runs inside the backend's FilterBackproject call: its time is in ProjectSeconds.</param>
-public sealed record ReconstructionSummary(int Nx, int Ny, int Nz, int Slabs, int RowsPerSlab, double FilterSeconds, double ProjectSeconds, double IoSeconds);
+/// <summary>
+/// What a reconstruction did. <see cref="IoSeconds"/> is the time the computation waited for reading and writing;
+/// <see cref="ReadSeconds"/> and <see cref="WriteSeconds"/> are the time the reading and writing took, most of it
+/// overlapped with the computation of other slabs. <see cref="FilterSeconds"/> is 0: the WBP row filter runs inside the backend's
+/// FilterBackproject call, and its time is in <see cref="ProjectSeconds"/>.
+/// </summary>
+public sealed record ReconstructionSummary(int Nx, int Ny, int Nz, int Slabs, int RowsPerSlab, double FilterSeconds, double ProjectSeconds, double IoSeconds)
+{
+    public double ReadSeconds { get; init; }
+    public double WriteSeconds { get; init; }
+}
 
 /// <summary>
 /// Weighted backprojection and SIRT of an aligned stack (tilt axis along Y), streamed by slabs of
 /// Y rows: each slab reads its rows of every view, filters them (WBP: R-weighting with IMOD's radial
 /// roll-off, through the backend's FFT), backprojects (or iterates SIRT) on the backend, and writes
-/// its rows of every output section. Neither the stack nor the volume is ever held whole.
+/// its rows of every output section. The volume is never held whole; the stack is read from its file by
+/// slabs, or taken from memory where a caller holds it (`run` right after the aligned stack is made).
+/// Reading and writing overlap the computation: the next slab's rows are read, and the previous slab is
+/// written, on background tasks while a slab is computed (one of each at a time). The output is committed
+/// only after every slab is written; any failure or cancellation leaves no output and no temporary file.
 /// </summary>
 public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = null)
 {
     private readonly IComputeBackend _backend = backend ?? throw new ArgumentNullException(nameof(backend));
     private readonly ILogger _log = logger ?? NullLogger.Instance;
 
+    /// <summary>Test seam: called on the writing task after each slab (its index) is written.</summary>
+    internal Action<int>? AfterSlabWritten { get; init; }
+
+    /// <summary>Test seam: false waits for each read and write as soon as it starts (no overlap; the reference the overlapped path must match).</summary>
+    internal bool Overlapped { get; init; } = true;
+
+    /// <summary>Reconstructs the aligned stack in the MRC file <paramref name="alignedPath"/> (read by slabs of rows).</summary>
     public ReconstructionSummary Run(string alignedPath, IReadOnlyList<double> tiltDegrees, string outputPath, ReconstructionOptions o,
         IProgress<double>? progress = null, CancellationToken cancel = default)
     {
         o.Validate();
         using var reader = MrcReader.Open(alignedPath);
-        int views = reader.Nz;
+        return Reconstruct(new FileRows(reader), tiltDegrees, outputPath, o, progress, cancel, beforeCommit: null);
+    }
+
+    /// <summary>
+    /// Reconstructs an aligned stack held in memory, exactly as <see cref="Run(string, IReadOnlyList{double}, string, ReconstructionOptions, IProgress{double}?, CancellationToken)"/>
+    /// would from a file holding the same pixels with pixel size <paramref name="pixelSizeAngstrom"/>. <paramref name="name"/>
+    /// (the stack's file, if it has one) is what errors name. <paramref name="beforeCommit"/>, when given, runs after the
+    /// last slab is written and before the output is committed; if it throws, nothing is committed.
+    /// </summary>
+    public ReconstructionSummary Run(ImageStack aligned, double pixelSizeAngstrom, string name, IReadOnlyList<double> tiltDegrees, string outputPath,
+        ReconstructionOptions o, IProgress<double>? progress = null, CancellationToken cancel = default, Action? beforeCommit = null)
+    {
+        ArgumentNullException.ThrowIfNull(aligned);
+        o.Validate();
+        return Reconstruct(new MemoryRows(aligned, pixelSizeAngstrom, name), tiltDegrees, outputPath, o, progress, cancel, beforeCommit);
+    }
+
+    /// <summary>Where a reconstruction's rows come from: an MRC file or a stack in memory.</summary>
+    private interface IRowSource
+    {
+        string Name { get; }
+        int Nx { get; }
+        int Ny { get; }
+        int Nz { get; }
+        double PixelSizeX { get; }
+        /// <summary>Rows <paramref name="firstY"/> … of view <paramref name="z"/>, in <paramref name="scratch"/> or straight from memory.</summary>
+        ReadOnlySpan<float> Rows(int z, int firstY, int rows, float[] scratch);
+    }
+
+    private sealed class FileRows(MrcReader reader) : IRowSource
+    {
+        public string Name => reader.Path;
+        public int Nx => reader.Nx;
+        public int Ny => reader.Ny;
+        public int Nz => reader.Nz;
+        public double PixelSizeX => reader.Header.PixelSizeX;
+        public ReadOnlySpan<float> Rows(int z, int firstY, int rows, float[] scratch)
+        {
+            var span = scratch.AsSpan(0, rows * reader.Nx);
+            reader.ReadRows(z, firstY, rows, span);
+            return span;
+        }
+    }
+
+    private sealed class MemoryRows(ImageStack stack, double pixelSize, string name) : IRowSource
+    {
+        public string Name => name;
+        public int Nx => stack.Nx;
+        public int Ny => stack.Ny;
+        public int Nz => stack.Nz;
+        public double PixelSizeX => pixelSize;
+        public ReadOnlySpan<float> Rows(int z, int firstY, int rows, float[] scratch) =>
+            stack.Data.AsSpan((int)(((long)z * stack.Ny + firstY) * stack.Nx), rows * stack.Nx);
+    }
+
+    /// <summary>One slab: output rows Y0 … Y0+Rows−1, seeing input rows In0 … In0+Geometry.ProjectionRows−1 (binned).</summary>
+    private readonly record struct Slab(int Index, int Y0, int Rows, int In0, SlabGeometry Geometry);
+
+    private ReconstructionSummary Reconstruct(IRowSource source, IReadOnlyList<double> tiltDegrees, string outputPath, ReconstructionOptions o,
+        IProgress<double>? progress, CancellationToken cancel, Action? beforeCommit)
+    {
+        string alignedPath = source.Name;
+        int views = source.Nz;
         if (tiltDegrees.Count != views)
             throw new TomalignInputException(alignedPath, $"has {views} views but {tiltDegrees.Count} tilt angles were given",
                 "give the .tlt of this aligned stack (one angle per view)");
         int bin = o.Bin;
-        int fullWidth = reader.Nx / bin, fullHeight = reader.Ny / bin;
+        int fullWidth = source.Nx / bin, fullHeight = source.Ny / bin;
         if (fullWidth < 2 || fullHeight < 1)
             throw new TomalignInputException(alignedPath, $"binning {bin} leaves {fullWidth}×{fullHeight} pixels", "use a smaller --bin");
         int width = o.Width > 0 ? Math.Min(o.Width, fullWidth) : fullWidth;
@@ -116,23 +202,11 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
         float[] filter = o.Method == ReconstructionMethod.Wbp ? RampFilter(pad, o) : [];
         int rowsPerSlab = RowsPerSlab(width, height, views, thickness, pad, o.Method, o.SlabMemoryBytes, _backend.WorkingMemoryBytes);
         int slabs = (height + rowsPerSlab - 1) / rowsPerSlab;
-        _log.LogInformation("reconstruct: {Method} of {Views} views into {W}×{H}×{T} (bin {Bin}), {Slabs} slab(s) of {Rows} rows on {Backend}",
-            o.Method, views, width, height, thickness, bin, slabs, rowsPerSlab, _backend.Name);
+        _log.LogInformation("reconstruct: {Method} of {Views} views into {W}×{H}×{T} (bin {Bin}), {Slabs} slab(s) of {Rows} rows on {Backend}, from {Source}",
+            o.Method, views, width, height, thickness, bin, slabs, rowsPerSlab, _backend.Name, source is MemoryRows ? "memory" : "the file");
 
-        var header = reader.Header;
-        var writeOptions = new MrcWriteOptions
+        Slab Plan(int sIdx)
         {
-            PixelSizeAngstrom = header.PixelSizeX * bin,
-            Labels = [$"tomalign reconstruct: {o.Method.ToString().ToUpperInvariant()}, thickness {thickness}, bin {bin}"],
-        };
-        int outNx = width, outNy = o.Layout == VolumeLayout.Xyz ? height : thickness, outNz = o.Layout == VolumeLayout.Xyz ? thickness : height;
-        using var writer = MrcWriter.Create(outputPath, outNx, outNy, outNz, o.OutputMode, writeOptions);
-        var sw = System.Diagnostics.Stopwatch.StartNew();
-        double tIo = 0, tFilter = 0, tProject = 0;
-        var rowBuf = new float[(long)bin * reader.Nx];
-        for (int sIdx = 0; sIdx < slabs; sIdx++)
-        {
-            cancel.ThrowIfCancellationRequested();
             int y0 = yFirst + sIdx * rowsPerSlab, rows = Math.Min(rowsPerSlab, yLast + 1 - y0);
             // With an x-axis tilt the slab's voxels see a band of input rows around their own.
             double yc = fullHeight / 2.0, reach = (thickness / 2.0 + Math.Abs(o.ZShift)) * Math.Abs(sinPhi);
@@ -144,44 +218,62 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
                 in0 = Math.Max(0, (int)Math.Floor(lo));
                 inRows = Math.Min(fullHeight - 1, (int)Math.Ceiling(hi) + 1) - in0 + 1;
             }
-            var g = new SlabGeometry(width, rows, views, thickness, o.ZShift, inRows, (float)cosPhi, (float)sinPhi, (float)(y0 - yc), (float)(in0 - yc));
-            var t0 = sw.Elapsed.TotalSeconds;
+            return new Slab(sIdx, y0, rows, in0, new SlabGeometry(width, rows, views, thickness, o.ZShift, inRows, (float)cosPhi, (float)sinPhi, (float)(y0 - yc), (float)(in0 - yc)));
+        }
+
+        // Reads a slab's rows of every view, binned (and −ln'd with --log); a NaN or infinite pixel is an input error.
+        // Runs on a background task, one slab ahead of the computation.
+        double tRead = 0, tWrite = 0;
+        int rowsPerRead = Math.Max(1, (1 << 20) / (bin * source.Nx));
+        float[] ReadSlab(Slab s)
+        {
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            var g = s.Geometry;
+            int inRows = g.ProjectionRows;
             var proj = new float[g.ProjectionLength];
+            var scratch = source is FileRows ? new float[(long)Math.Min(rowsPerRead, inRows) * bin * source.Nx] : [];
             for (int i = 0; i < views; i++)
-                for (int r = 0; r < inRows; r++)
+            {
+                for (int r0 = 0; r0 < inRows; r0 += rowsPerRead)
                 {
-                    reader.ReadRows(i, (in0 + r) * bin, bin, rowBuf);
-                    var dst = proj.AsSpan((int)(((long)i * inRows + r) * width), width);
-                    for (int x = 0; x < width; x++)
+                    int nr = Math.Min(rowsPerRead, inRows - r0);
+                    var rowBuf = source.Rows(i, (s.In0 + r0) * bin, nr * bin, scratch);
+                    for (int rr = 0; rr < nr; rr++)
                     {
-                        double sum = 0;
-                        int sx = (x0 + x) * bin;
-                        for (int by = 0; by < bin; by++)
-                            for (int bx = 0; bx < bin; bx++) sum += rowBuf[by * reader.Nx + sx + bx];
-                        float v = (float)(sum / (bin * bin));
-                        if (!float.IsFinite(v))
-                            throw new TomalignInputException(alignedPath, $"view {i} has NaN or infinite pixels near row {(in0 + r) * bin}", "replace or remove the bad view");
-                        dst[x] = o.Log ? -MathF.Log(MathF.Max(v, 1e-6f)) : v;
+                        int r = r0 + rr;
+                        var block = rowBuf.Slice(rr * bin * source.Nx, bin * source.Nx);
+                        var dst = proj.AsSpan((int)(((long)i * inRows + r) * width), width);
+                        for (int x = 0; x < width; x++)
+                        {
+                            double sum = 0;
+                            int sx = (x0 + x) * bin;
+                            for (int by = 0; by < bin; by++)
+                                for (int bx = 0; bx < bin; bx++) sum += block[by * source.Nx + sx + bx];
+                            float v = (float)(sum / (bin * bin));
+                            if (!float.IsFinite(v))
+                                throw new TomalignInputException(alignedPath, $"view {i} has NaN or infinite pixels near row {(s.In0 + r) * bin}", "replace or remove the bad view");
+                            dst[x] = o.Log ? -MathF.Log(MathF.Max(v, 1e-6f)) : v;
+                        }
                     }
                 }
-            tIo += sw.Elapsed.TotalSeconds - t0;
-
-            var slab = new float[g.SlabLength];
-            if (o.Method == ReconstructionMethod.Wbp)
-            {
-                // The row filter and the backprojection in one backend call (on a device the filtered rows stay there).
-                t0 = sw.Elapsed.TotalSeconds;
-                _backend.Backprojector.FilterBackproject(proj, filter, pad, cos, sin, weights, g, slab);
-                tProject += sw.Elapsed.TotalSeconds - t0;
             }
-            else
-            {
-                t0 = sw.Elapsed.TotalSeconds;
-                Sirt(proj, cos, sin, g, o, slab);
-                tProject += sw.Elapsed.TotalSeconds - t0;
-            }
+            tRead += sw.Elapsed.TotalSeconds;
+            return proj;
+        }
 
-            t0 = sw.Elapsed.TotalSeconds;
+        var writeOptions = new MrcWriteOptions
+        {
+            PixelSizeAngstrom = source.PixelSizeX * bin,
+            Labels = [$"tomalign reconstruct: {o.Method.ToString().ToUpperInvariant()}, thickness {thickness}, bin {bin}"],
+        };
+        int outNx = width, outNy = o.Layout == VolumeLayout.Xyz ? height : thickness, outNz = o.Layout == VolumeLayout.Xyz ? thickness : height;
+        using var writer = MrcWriter.Create(outputPath, outNx, outNy, outNz, o.OutputMode, writeOptions);
+
+        // Writes a computed slab (its rows of every Z section, or its Y sections); runs on a background task.
+        void WriteSlab(Slab s, float[] slab)
+        {
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            int rows = s.Rows;
             if (o.Layout == VolumeLayout.Xyz)
             {
                 var rowsOfZ = new float[(long)rows * width];
@@ -189,18 +281,94 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
                 {
                     for (int r = 0; r < rows; r++)
                         slab.AsSpan((int)(((long)r * thickness + z) * width), width).CopyTo(rowsOfZ.AsSpan(r * width, width));
-                    writer.WriteRows(z, y0 - yFirst, rows, rowsOfZ);
+                    writer.WriteRows(z, s.Y0 - yFirst, rows, rowsOfZ);
                 }
             }
             else
             {
-                writer.WriteSections(y0 - yFirst, rows, slab);
+                writer.WriteSections(s.Y0 - yFirst, rows, slab);
             }
-            tIo += sw.Elapsed.TotalSeconds - t0;
-            progress?.Report((sIdx + 1.0) / slabs);
+            tWrite += sw.Elapsed.TotalSeconds;
+            AfterSlabWritten?.Invoke(s.Index);
         }
-        writer.Commit();
-        return new ReconstructionSummary(outNx, outNy, outNz, slabs, rowsPerSlab, tFilter, tProject, tIo);
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        double tWait = 0, tFilter = 0, tProject = 0;
+        Task<float[]>? reading = null;
+        Task? writing = null;
+        try
+        {
+            var first = Plan(0);
+            var next = first;
+            reading = Task.Run(() => ReadSlab(first));
+            for (int sIdx = 0; sIdx < slabs; sIdx++)
+            {
+                // Cancellation takes effect between slabs (a slab begun is finished, as a stage begun is).
+                cancel.ThrowIfCancellationRequested();
+                var s = next;
+                var t0 = clock.Elapsed.TotalSeconds;
+                var proj = reading!.GetAwaiter().GetResult();
+                tWait += clock.Elapsed.TotalSeconds - t0;
+                reading = null;
+                if (sIdx + 1 < slabs)
+                {
+                    var ahead = next = Plan(sIdx + 1);
+                    reading = Task.Run(() => ReadSlab(ahead));
+                    if (!Overlapped) Drain(reading);   // its error surfaces below, as it would overlapped
+                }
+
+                var g = s.Geometry;
+                var slab = new float[g.SlabLength];
+                if (o.Method == ReconstructionMethod.Wbp)
+                {
+                    // The row filter and the backprojection in one backend call (on a device the filtered rows stay there).
+                    t0 = clock.Elapsed.TotalSeconds;
+                    _backend.Backprojector.FilterBackproject(proj, filter, pad, cos, sin, weights, g, slab);
+                    tProject += clock.Elapsed.TotalSeconds - t0;
+                }
+                else
+                {
+                    t0 = clock.Elapsed.TotalSeconds;
+                    Sirt(proj, cos, sin, g, o, slab);
+                    tProject += clock.Elapsed.TotalSeconds - t0;
+                }
+
+                // At most one slab is being written while the next is computed.
+                t0 = clock.Elapsed.TotalSeconds;
+                if (writing is not null)
+                {
+                    writing.GetAwaiter().GetResult();
+                    progress?.Report((double)sIdx / slabs);
+                }
+                tWait += clock.Elapsed.TotalSeconds - t0;
+                writing = Task.Run(() => WriteSlab(s, slab));
+                if (!Overlapped) Drain(writing);
+            }
+            var tLast = clock.Elapsed.TotalSeconds;
+            writing!.GetAwaiter().GetResult();
+            writing = null;
+            tWait += clock.Elapsed.TotalSeconds - tLast;
+            progress?.Report(1.0);
+            beforeCommit?.Invoke();
+            writer.Commit();
+        }
+        finally
+        {
+            // On failure or cancellation: let the background read and write end before the writer (its temporary
+            // file) and the reader are disposed; their own errors are secondary to the one being thrown.
+            Drain(reading);
+            Drain(writing);
+        }
+        _log.LogDebug("reconstruct: reading {Read:F2} s, writing {Write:F2} s (overlapped), computation waited {Wait:F2} s for them", tRead, tWrite, tWait);
+        return new ReconstructionSummary(outNx, outNy, outNz, slabs, rowsPerSlab, tFilter, tProject, tWait) { ReadSeconds = tRead, WriteSeconds = tWrite };
+    }
+
+    /// <summary>Waits for a task to end, ignoring its error (whoever awaits it later sees that).</summary>
+    private static void Drain(Task? task)
+    {
+        if (task is null) return;
+        try { task.Wait(); }
+        catch (Exception) { /* the caller is already failing with the first error */ }
     }
 
     /// <summary>

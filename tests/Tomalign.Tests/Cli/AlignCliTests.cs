@@ -151,13 +151,38 @@ public sealed class AlignCliTests(ITestOutputHelper output)
         Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
         foreach (var f in new[] { "sim.xf", "sim.ali", "sim.rec", "sim.run.json" })
             Assert.True(File.Exists(Path.Combine(outDir, f)), $"{f} missing\n{r}");
+        float[] fromMemory;
         using (var rec = MrcReader.Open(Path.Combine(outDir, "sim.rec")))
+        {
             Assert.Equal((96, 96, 48), (rec.Nx, rec.Ny, rec.Nz));
+            fromMemory = rec.ReadAll().Data;
+        }
+        // The first run reconstructed from the aligned stack it held in memory (and wrote sim.ali beside it).
+        using (var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "sim.run.json"))))
+            Assert.True(doc.RootElement.GetProperty("results").GetProperty("alignedStackInMemory").GetBoolean());
         var stamp = File.GetLastWriteTimeUtc(Path.Combine(outDir, "sim.ali"));
         r = CliRunner.Run("run", dir.File("sim.mrc"), "--angles", dir.File("sim.rawtlt"), "--tilt-axis", "85", "--bead-diameter", diameter,
             "--thickness", "48", "--bin", "2", "--log", "--resume", "--device", "cpu", "--out", outDir);
         Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
         Assert.Equal(stamp, File.GetLastWriteTimeUtc(Path.Combine(outDir, "sim.ali")));   // the aligned stack was kept
+        // ... and the resumed run reconstructed from that file: the same tomogram, bit for bit.
+        using (var rec = MrcReader.Open(Path.Combine(outDir, "sim.rec")))
+        {
+            var fromFile = rec.ReadAll().Data;
+            Assert.True(fromFile.Select(BitConverter.SingleToInt32Bits).SequenceEqual(fromMemory.Select(BitConverter.SingleToInt32Bits)),
+                "the tomogram from the aligned stack in memory differs from the one read back from sim.ali");
+        }
+
+        // The aligned stack cannot be written (a folder holds its name): the run fails naming it, with no tomogram and no temporary file.
+        File.Delete(Path.Combine(outDir, "sim.ali"));
+        File.Delete(Path.Combine(outDir, "sim.rec"));
+        Directory.CreateDirectory(Path.Combine(outDir, "sim.ali"));
+        r = CliRunner.Run("run", dir.File("sim.mrc"), "--angles", dir.File("sim.rawtlt"), "--tilt-axis", "85", "--bead-diameter", diameter,
+            "--thickness", "48", "--bin", "2", "--log", "--resume", "--device", "cpu", "--out", outDir);
+        Assert.True(r.ExitCode == ExitCodes.InputError, r.ToString());
+        Assert.Contains("sim.ali", r.Err);
+        Assert.False(File.Exists(Path.Combine(outDir, "sim.rec")), r.ToString());
+        Assert.DoesNotContain(Directory.GetFiles(outDir), f => f.Contains(".tmp-", StringComparison.Ordinal));
     }
 
     [Fact]
