@@ -73,17 +73,17 @@ internal static partial class Commands
     /// <summary>--axis-profiles: the refinement of rotation, scale and shift along the axis after the solve (<see cref="AxisProfileRefiner"/>).</summary>
     internal static Option<string> AxisProfilesOption() => new("--axis-profiles")
     {
-        Description = "After the solve, refine each view's rotation, magnification and shift along the tilt axis against the view nearest 0° " +
-            "from profiles along the axis: auto (the default: on for --markerless), on, off.",
-        DefaultValueFactory = _ => "auto",
+        Description = "on: after the solve, refine each view's rotation, magnification and shift along the tilt axis against the view nearest 0° " +
+            "from profiles along the axis (for markerless alignment of specimens thin against the field: it removes the slow drifts of rotation " +
+            "and magnification that patch landmarks leave; a thick specimen's parallax spoils the profiles). off (the default).",
+        DefaultValueFactory = _ => "off",
     };
 
-    internal static bool UseAxisProfiles(string mode, bool markerless) => mode.Trim().ToLowerInvariant() switch
+    internal static bool UseAxisProfiles(string mode) => mode.Trim().ToLowerInvariant() switch
     {
-        "auto" => markerless,
         "on" or "yes" or "true" => true,
         "off" or "no" or "false" => false,
-        var m => throw new TomalignInputException(null, $"--axis-profiles {m} is not a choice", "use --axis-profiles auto, on or off"),
+        var m => throw new TomalignInputException(null, $"--axis-profiles {m} is not a choice", "use --axis-profiles on or --axis-profiles off"),
     };
 
     internal static (Option<string> Rotation, Option<string> Tilt, Option<string> Mag) SolveVariableOptions() => (
@@ -111,9 +111,9 @@ internal static partial class Commands
     /// <summary>The align stages, shared by `align`, `run` and `demo`.</summary>
     internal static AlignOutcome RunAlign(CliContext ctx, RunReport report, IComputeBackend backend, string input, string anglesPath,
         double? givenTiltAxis, bool markerless, double? beadDiameter, int beadCount, SolveOptions solveOptions, string dir, string baseName, bool resume,
-        bool twoSurfaces = false, string axisProfiles = "auto")
+        bool twoSurfaces = false, string axisProfiles = "off")
     {
-        bool refineProfiles = UseAxisProfiles(axisProfiles, markerless);
+        bool refineProfiles = UseAxisProfiles(axisProfiles);
         var cancel = report.Cancel.CanBeCanceled ? report.Cancel : Cancellation;
         RequireBaseName(baseName);
         if (beadDiameter is { } bd && !(bd > 0))

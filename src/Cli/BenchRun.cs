@@ -20,7 +20,7 @@ internal static partial class Commands
     /// difference, alignment difference over the field after the gauge).
     /// </summary>
     internal static Dictionary<string, object?> BenchWholeRun(CliContext ctx, SimulatedSeries series, IComputeBackend cpu, IComputeBackend? gpu,
-        string dir, int thickness, int bin)
+        string dir, int thickness, int bin, string axisProfiles = "off")
     {
         string root = Path.Combine(dir, "bench-run");
         var files = SimulationFiles.Write(series, root, "sim", 2.0);
@@ -29,9 +29,10 @@ internal static partial class Commands
         {
             string sub = Path.Combine(root, backend.Name);
             var spec = new RunSpec(files.Stack, files.RawTilt, series.Options.TiltAxisDegrees, Markerless: true, BeadDiameter: null, BeadCount: 25,
-                new ReconstructionOptions { Thickness = thickness }, bin, sub, "sim", Resume: false);
+                new ReconstructionOptions { Thickness = thickness }, bin, sub, "sim", Resume: false, AxisProfiles: axisProfiles);
             var sw = Stopwatch.StartNew();
-            var (report, outcome) = RunAndReport(ctx, backend, spec, ["run", files.Stack, "--markerless", "--bin", bin.ToString(CultureInfo.InvariantCulture)], Cancellation);
+            var (report, outcome) = RunAndReport(ctx, backend, spec,
+                ["run", files.Stack, "--markerless", "--bin", bin.ToString(CultureInfo.InvariantCulture), "--axis-profiles", axisProfiles], Cancellation);
             double wall = sw.Elapsed.TotalSeconds;
             double error = AlignmentCheck.FieldErrorAfterGauge(series, ImodText.ReadXf(outcome.Align.Xf));
             runs.Add(new BenchRunResult(backend.Name, wall, report.Stages.Select(s => (s.Name, s.Seconds)).ToArray(), error, outcome.Align.Xf, outcome.Volume,
@@ -55,6 +56,7 @@ internal static partial class Commands
         {
             ["thickness"] = thickness,
             ["bin"] = bin,
+            ["axisProfiles"] = axisProfiles,
             ["runs"] = runs.Select(r => new
             {
                 device = r.Device, wallSeconds = r.WallSeconds, alignmentErrorPixels = r.AlignmentErrorPixels, peakDeviceBytes = r.PeakDeviceBytes,

@@ -54,9 +54,10 @@ internal static partial class Commands
         var run = new Option<bool>("--run") { Description = "Also time the whole markerless `run` (files read to tomogram written) on the CPU path and the GPU, stage by stage, and compare their tomograms and alignments (series written under OUT/bench-run)." };
         var runThickness = new Option<int?>("--thickness") { Description = "With --run: tomogram slices, binned (default: 600 unbinned pixels scaled to the size, e.g. 300 at 2048 bin 2)." };
         var runBin = new Option<int>("--bin") { Description = "With --run: binning of the aligned stack and the tomogram.", DefaultValueFactory = _ => 2 };
+        var runProfiles = AxisProfilesOption();
         var cmd = new Command("bench",
             "Time each stage on a simulated series, CPU and GPU side by side, print a table and write it into tomalign.bench.json.")
-        { device, size, views, repeats, output, run, runThickness, runBin };
+        { device, size, views, repeats, output, run, runThickness, runBin, runProfiles };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             int n = p.GetValue(size), nv = Math.Max(1, p.GetValue(views)), reps = Math.Max(1, p.GetValue(repeats));
@@ -136,7 +137,8 @@ internal static partial class Commands
                 int runBinning = p.GetValue(runBin);
                 if (runBinning < 1) throw new Tomalign.Core.TomalignInputException(null, $"--bin {runBinning} is not a binning factor", "use --bin 1 or more");
                 int slices = p.GetValue(runThickness) ?? Math.Max(8, (int)Math.Round(600.0 * n / 2048 / runBinning));
-                report.Results["run"] = BenchWholeRun(ctx, series, cpu, gpu, dir, slices, runBinning);
+                UseAxisProfiles(p.GetValue(runProfiles)!);   // a bad value fails here, before the runs
+                report.Results["run"] = BenchWholeRun(ctx, series, cpu, gpu, dir, slices, runBinning, p.GetValue(runProfiles)!);
             }
             report.Write(Path.Combine(dir, "tomalign.bench.json"));
             return ExitCodes.Ok;

@@ -63,6 +63,47 @@ public sealed class AlignCliTests(ITestOutputHelper output)
                 $"view {i}: {ImodText.FormatXf(before[i])} vs {ImodText.FormatXf(after[i])}");
     }
 
+    /// <summary>
+    /// `--axis-profiles on` adds the refinement after the solve: the report says what it corrected, NAME.tltxf and NAME.xf
+    /// carry it (still NAME.prexg then NAME.tltxf), the reference view is not moved, and a bad value is one clear error.
+    /// (The series' 90 px slab in 384 px is too thick for the profiles to help; the accuracy is tested in AxisProfileRefinerTests.)
+    /// </summary>
+    [Fact]
+    public void AxisProfilesOnRefinesAfterTheSolveAndTheFilesAgree()
+    {
+        using var dir = new TempDir();
+        var r = CliRunner.Run("simulate", "--out", dir.Path, "--size", $"{Size}", "--seed", $"{Seed}", "--quiet");
+        Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
+        string[] Args(string name, string profiles) => ["align", dir.File("sim.mrc"), "--angles", dir.File("sim.rawtlt"), "--tilt-axis", "85", "--markerless",
+            "--device", "cpu", "--out", dir.Path, "--name", name, "--axis-profiles", profiles];
+        r = CliRunner.Run(Args("off", "off"));
+        Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
+        r = CliRunner.Run(Args("on", "on"));
+        Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
+        using var doc = JsonDocument.Parse(File.ReadAllText(dir.File("on.align.json")));
+        var ap = doc.RootElement.GetProperty("results").GetProperty("axisProfiles");
+        Assert.True(ap.GetProperty("matches").GetInt32() > 0);
+        int reference = ap.GetProperty("referenceView").GetInt32();
+        Assert.False(JsonDocument.Parse(File.ReadAllText(dir.File("off.align.json"))).RootElement.GetProperty("results").TryGetProperty("axisProfiles", out _));
+        var prexg = ImodText.ReadXf(dir.File("on.prexg"));
+        var tltxf = ImodText.ReadXf(dir.File("on.tltxf"));
+        var xfOn = ImodText.ReadXf(dir.File("on.xf"));
+        var xfOff = ImodText.ReadXf(dir.File("off.xf"));
+        for (int i = 0; i < xfOn.Length; i++)
+            Assert.True(Same(Tomalign.Core.Geometry.Xf.Product(prexg[i], tltxf[i]), xfOn[i]), $"view {i}");
+        // The same landmarks and solve (the runs are reproducible), so the views differ by the refinement only; the reference not at all.
+        Assert.True(Same(xfOn[reference], xfOff[reference]), $"{ImodText.FormatXf(xfOn[reference])} vs {ImodText.FormatXf(xfOff[reference])}");
+        Assert.Contains(Enumerable.Range(0, xfOn.Length), i => !Same(xfOn[i], xfOff[i]));
+
+        r = CliRunner.Run(Args("bad", "sometimes"));
+        // .xf files hold the matrix to 7 decimals and the shifts to 3.
+        static bool Same(Tomalign.Core.Geometry.Xf a, Tomalign.Core.Geometry.Xf b) =>
+            Math.Abs(a.A11 - b.A11) < 1e-5 && Math.Abs(a.A12 - b.A12) < 1e-5 && Math.Abs(a.A21 - b.A21) < 1e-5 && Math.Abs(a.A22 - b.A22) < 1e-5 &&
+            Math.Abs(a.Dx - b.Dx) < 0.003 && Math.Abs(a.Dy - b.Dy) < 0.003;
+        Assert.NotEqual(ExitCodes.Ok, r.ExitCode);
+        Assert.Contains("--axis-profiles", r.Err);
+    }
+
     [Fact]
     public void PatchWritesAModelThatSolveReads()
     {
