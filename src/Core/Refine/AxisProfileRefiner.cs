@@ -133,6 +133,7 @@ public sealed class AxisProfileRefiner(IStackWarper warper, ILogger? logger = nu
                 return true;
             }
             var corrections = new (double T, double Mu, double Eps)[nz];
+            var weights = new double[nz];
             int matches = 0;
             for (int v = 0; v < nz; v++)
             {
@@ -157,13 +158,17 @@ public sealed class AxisProfileRefiner(IStackWarper warper, ILogger? logger = nu
                     }
                 }
                 matches += rows.Count;
-                corrections[v] = Fit(rows);
+                var (ft, fmu, feps, fw) = Fit(rows);
+                corrections[v] = (ft, fmu, feps);
+                weights[v] = fw;
             }
             if (options.SmoothDegree >= 0)
             {
                 // Smoothed, then less the reference view's own smoothed value: the reference view stays where it is, so the
                 // series' overall rotation, scale and shift are still the landmark solve's.
-                corrections = Smooth(corrections, tiltDegrees, options.SmoothDegree);
+                // The reference view (correction 0 by definition) weighs as much as the best-measured view.
+                weights[reference] = weights.Max();
+                corrections = Smooth(corrections, tiltDegrees, options.SmoothDegree, weights);
                 var r0 = corrections[reference];
                 corrections = corrections.Select(c => (c.T - r0.T, c.Mu - r0.Mu, c.Eps - r0.Eps)).ToArray();
             }
@@ -185,16 +190,19 @@ public sealed class AxisProfileRefiner(IStackWarper warper, ILogger? logger = nu
         return new AxisProfileResult(xfs, applied, rounds, bin, reference);
     }
 
-    /// <summary>Each of the three corrections replaced by its least-squares polynomial of the given degree in the tilt (radians).</summary>
-    internal static (double T, double Mu, double Eps)[] Smooth((double T, double Mu, double Eps)[] c, IReadOnlyList<double> tiltDegrees, int degree)
+    /// <summary>Each of the three corrections replaced by its (weighted) least-squares polynomial of the given degree in the tilt (radians).</summary>
+    internal static (double T, double Mu, double Eps)[] Smooth((double T, double Mu, double Eps)[] c, IReadOnlyList<double> tiltDegrees, int degree,
+        IReadOnlyList<double>? weights = null)
     {
         int n = c.Length, d = Math.Min(degree, n - 1);
-        var a = MathNet.Numerics.LinearAlgebra.Matrix<double>.Build.Dense(n, d + 1, (i, j) => Math.Pow(tiltDegrees[i] * Math.PI / 180, j));
+        var basis = MathNet.Numerics.LinearAlgebra.Matrix<double>.Build.Dense(n, d + 1, (i, j) => Math.Pow(tiltDegrees[i] * Math.PI / 180, j));
+        var sqrtW = Enumerable.Range(0, n).Select(i => Math.Sqrt(weights is null ? 1 : Math.Max(0, weights[i]))).ToArray();
+        var a = MathNet.Numerics.LinearAlgebra.Matrix<double>.Build.Dense(n, d + 1, (i, j) => sqrtW[i] * basis[i, j]);
         double[] Fit(Func<(double T, double Mu, double Eps), double> f)
         {
-            var y = MathNet.Numerics.LinearAlgebra.Vector<double>.Build.Dense(n, i => f(c[i]));
+            var y = MathNet.Numerics.LinearAlgebra.Vector<double>.Build.Dense(n, i => sqrtW[i] * f(c[i]));
             var coef = a.QR().Solve(y);
-            return (a * coef).ToArray();
+            return (basis * coef).ToArray();
         }
         var t = Fit(x => x.T); var mu = Fit(x => x.Mu); var eps = Fit(x => x.Eps);
         return Enumerable.Range(0, n).Select(i => (t[i], mu[i], eps[i])).ToArray();
@@ -296,7 +304,16 @@ public sealed class AxisProfileRefiner(IStackWarper warper, ILogger? logger = nu
     }
 
     /// <summary>Weighted least squares of d = t + μ·y + ε·x, once more without the matches beyond 3 robust SDs.</summary>
-    internal static (double T, double Mu, double Eps) Fit(List<(double X, double Y, double D, double W)> rows)
+    /// <returns>the fit, and its weight for the smoothing over the views: the matches kept over their residual variance.</returns>
+    internal static (double T, double Mu, double Eps, double Weight) Fit(List<(double X, double Y, double D, double W)> rows)
+    {
+        if (rows.Count < 4) return (0, 0, 0, 0);
+        var (t, mu, eps, kept) = FitRobust(rows);
+        double sw = kept.Sum(r => r.W), var2 = sw > 0 ? kept.Sum(r => r.W * Math.Pow(r.D - t - mu * r.Y - eps * r.X, 2)) / sw : 0;
+        return (t, mu, eps, kept.Count / Math.Max(var2, 1e-4));
+    }
+
+    private static (double T, double Mu, double Eps, List<(double X, double Y, double D, double W)> Kept) FitRobust(List<(double X, double Y, double D, double W)> rows)
     {
         (double, double, double) Solve(IEnumerable<(double X, double Y, double D, double W)> use)
         {
@@ -316,12 +333,13 @@ public sealed class AxisProfileRefiner(IStackWarper warper, ILogger? logger = nu
             var sol = m.Solve(MathNet.Numerics.LinearAlgebra.Vector<double>.Build.DenseOfArray(b));
             return (sol[0], sol[1], sol[2]);
         }
-        if (rows.Count < 4) return (0, 0, 0);
         var first = Solve(rows);
         var res = rows.Select(r => Math.Abs(r.D - first.Item1 - first.Item2 * r.Y - first.Item3 * r.X)).OrderBy(x => x).ToArray();
         double mad = res[res.Length / 2] * 1.4826;
-        if (mad <= 0) return first;
+        if (mad <= 0) return (first.Item1, first.Item2, first.Item3, rows);
         var kept = rows.Where(r => Math.Abs(r.D - first.Item1 - first.Item2 * r.Y - first.Item3 * r.X) <= 3 * mad).ToList();
-        return kept.Count >= 4 ? Solve(kept) : first;
+        if (kept.Count < 4) return (first.Item1, first.Item2, first.Item3, rows);
+        var second = Solve(kept);
+        return (second.Item1, second.Item2, second.Item3, kept);
     }
 }

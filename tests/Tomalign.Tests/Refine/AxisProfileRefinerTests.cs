@@ -53,7 +53,8 @@ public sealed class AxisProfileRefinerTests(ITestOutputHelper output)
                 rows.Add((x, y, t + mu * y + eps * x + 0.01 * (rng.NextDouble() - 0.5), 1));
             }
         rows[7] = rows[7] with { D = rows[7].D + 5 };
-        var (ft, fmu, feps) = AxisProfileRefiner.Fit(rows);
+        var (ft, fmu, feps, weight) = AxisProfileRefiner.Fit(rows);
+        Assert.True(weight > 0);
         Assert.InRange(ft, t - 0.02, t + 0.02);
         Assert.InRange(fmu, mu - 5e-5, mu + 5e-5);
         Assert.InRange(feps, eps - 5e-5, eps + 5e-5);
@@ -114,7 +115,7 @@ public sealed class AxisProfileRefinerTests(ITestOutputHelper output)
         Assert.True(result.Corrections[result.ReferenceView].ApproximatelyEquals(Xf.Identity, 1e-12));
     }
 
-    /// <summary>Started from the true alignment, the refinement's own error (noise of the profiles at 20 e/px) stays small.</summary>
+    /// <summary>Started from the true alignment, the refinement's own error (noise of the profiles at 20 e/px) stays small (measured 0.07 px).</summary>
     [Fact]
     public void StartedFromTheTruthItAddsLittle()
     {
