@@ -111,6 +111,8 @@ public static class MarkerlessStudy
                 {
                     var zs = s.Landmarks.Where(l => !l.Flagged).Select(l => l.Z).OrderBy(z => z).ToArray();
                     Console.WriteLine($"    landmark z: 5 % {zs[(int)(0.05 * (zs.Length - 1))]:F1}, median {zs[zs.Length / 2]:F1}, 95 % {zs[(int)(0.95 * (zs.Length - 1))]:F1} (slab {series.Options.ThicknessPixels} px)");
+                    var te = Tomalign.Core.Refine.SpecimenThickness.Estimate(cpu, series.Raw, fin, s.Views.Select(v => v.TiltDegrees).ToArray());
+                    Console.WriteLine($"    thickness estimate {te.ThicknessPixels:F1} px, centre {te.CentrePixels:F1} (bin {te.Bin}); profile {string.Join(" ", te.Profile.Select(x => x.ToString("G3")))}");
                     var apo = new Tomalign.Core.Refine.AxisProfileOptions
                     {
                         Iterations = 1, Bin = int.Parse(Environment.GetEnvironmentVariable("EXP_APBIN") ?? "0"), ZCentre = zs[zs.Length / 2],

@@ -73,17 +73,23 @@ internal static partial class Commands
     /// <summary>--axis-profiles: the refinement of rotation, scale and shift along the axis after the solve (<see cref="AxisProfileRefiner"/>).</summary>
     internal static Option<string> AxisProfilesOption() => new("--axis-profiles")
     {
-        Description = "on: after the solve, refine each view's rotation, magnification and shift along the tilt axis against the view nearest 0° " +
-            "from profiles along the axis (for markerless alignment of specimens thin against the field: it removes the slow drifts of rotation " +
-            "and magnification that patch landmarks leave; a thick specimen's parallax spoils the profiles). off (the default).",
-        DefaultValueFactory = _ => "off",
+        Description = "After the solve, refine each view's rotation, magnification and shift along the tilt axis against the view nearest 0° " +
+            "from profiles along the axis: it removes the slow drifts of rotation and magnification that patch landmarks leave, where the " +
+            "specimen is thin against the field (a thick one's parallax spoils the profiles). auto (the default): for --markerless, when the " +
+            $"specimen's estimated thickness is at most 1/{AxisProfilesMaxThicknessFraction} of the field; on; off.",
+        DefaultValueFactory = _ => "auto",
     };
 
-    internal static bool UseAxisProfiles(string mode) => mode.Trim().ToLowerInvariant() switch
+    /// <summary>--axis-profiles auto refines when the estimated specimen thickness is at most the field's smaller side over this.</summary>
+    internal const int AxisProfilesMaxThicknessFraction = 12;
+
+    /// <summary>--axis-profiles as true (on), false (off) or null (auto: decided by the estimated thickness, for markerless landmarks).</summary>
+    internal static bool? ParseAxisProfiles(string mode) => mode.Trim().ToLowerInvariant() switch
     {
+        "auto" => null,
         "on" or "yes" or "true" => true,
         "off" or "no" or "false" => false,
-        var m => throw new TomalignInputException(null, $"--axis-profiles {m} is not a choice", "use --axis-profiles on or --axis-profiles off"),
+        var m => throw new TomalignInputException(null, $"--axis-profiles {m} is not a choice", "use --axis-profiles auto, on or off"),
     };
 
     internal static (Option<string> Rotation, Option<string> Tilt, Option<string> Mag) SolveVariableOptions() => (
@@ -111,9 +117,9 @@ internal static partial class Commands
     /// <summary>The align stages, shared by `align`, `run` and `demo`.</summary>
     internal static AlignOutcome RunAlign(CliContext ctx, RunReport report, IComputeBackend backend, string input, string anglesPath,
         double? givenTiltAxis, bool markerless, double? beadDiameter, int beadCount, SolveOptions solveOptions, string dir, string baseName, bool resume,
-        bool twoSurfaces = false, string axisProfiles = "off")
+        bool twoSurfaces = false, string axisProfiles = "auto")
     {
-        bool refineProfiles = UseAxisProfiles(axisProfiles);
+        bool? refineProfiles = ParseAxisProfiles(axisProfiles);
         var cancel = report.Cancel.CanBeCanceled ? report.Cancel : Cancellation;
         RequireBaseName(baseName);
         if (beadDiameter is { } bd && !(bd > 0))
@@ -189,31 +195,9 @@ internal static partial class Commands
             ImodModel.FromObservations(observations, data.Nx, data.Ny, data.Nz, surfaceOf: id => surface.GetValueOrDefault(id, 1)).Write(P(".fid"));
             report.Results["surfaces"] = new { bottom = surface.Values.Count(v => v == 1), top = surface.Values.Count(v => v == 2), gapPixels = gap };
         }
-        Xf[]? refinement = null;
-        if (refineProfiles)
-        {
-            var solved = result;
-            var current = solved.Views.Select((v, i) => Xf.Product(prexg[i], v.RawToAligned())).ToArray();
-            var zs = solved.Landmarks.Where(l => !l.Flagged).Select(l => l.Z).OrderBy(z => z).ToArray();
-            var options = new AxisProfileOptions { ZCentre = zs.Length > 0 ? zs[zs.Length / 2] : 0 };
-            try
-            {
-                var ap = report.Stage("axis profiles", () => new AxisProfileRefiner(backend.Warper, ctx.Log)
-                    .Refine(data, current, solved.Views.Select(v => v.TiltDegrees).ToArray(), options, cancel));
-                refinement = ap.Corrections;
-                var last = ap.Rounds[^1];
-                report.Results["axisProfiles"] = new
-                {
-                    bin = ap.Bin, referenceView = ap.ReferenceView, matches = last.Matches,
-                    rmsRotationDegrees = last.RmsRotationDegrees, rmsScalePercent = last.RmsScalePercent, rmsShiftPixels = last.RmsShiftPixels,
-                };
-            }
-            catch (ArgumentException e)
-            {
-                report.Warnings.Add($"axis-profile refinement skipped: {e.Message}");
-                ctx.Log.LogWarning("axis-profile refinement skipped: {Reason}", e.Message);
-            }
-        }
+        var refinement = refineProfiles ?? markerless
+            ? AxisProfileRefinement(ctx, report, backend, data, prexg, result, forced: refineProfiles == true, cancel)
+            : null;
         var files = SolveFiles.Write(result, solveInput, solveOptions, dir, baseName, prexg, P(".prexg"), refinement: refinement);
         report.Outputs.AddRange(files.All.Select(Path.GetFullPath));
         // The same alignment for AreTomo's users.
@@ -233,6 +217,47 @@ internal static partial class Commands
         report.Results["gauge"] = result.Gauge;
         report.Results["specimenLevel"] = SpecimenLevel.Fit(result.Landmarks);
         return new AlignOutcome(P(".prexg"), P(".fid"), files.Xf!, files.Tlt, result, coarse, tilts, tiltAxis, data.Nx, data.Ny);
+    }
+
+    /// <summary>
+    /// The axis-profile refinement after the solve (<see cref="AxisProfileRefiner"/>): the specimen's thickness is estimated
+    /// first; it tapers the strips' edges (its parallax) and, unless <paramref name="forced"/> (--axis-profiles on), decides
+    /// whether to refine at all. The per-view corrections that follow the solve's transforms, or null when not refined.
+    /// </summary>
+    private static Xf[]? AxisProfileRefinement(CliContext ctx, RunReport report, IComputeBackend backend, ImageStack data, Xf[] prexg,
+        SolveResult solved, bool forced, CancellationToken cancel)
+    {
+        var current = solved.Views.Select((v, i) => Xf.Product(prexg[i], v.RawToAligned())).ToArray();
+        var solvedTilts = solved.Views.Select(v => v.TiltDegrees).ToArray();
+        var zs = solved.Landmarks.Where(l => !l.Flagged).Select(l => l.Z).OrderBy(z => z).ToArray();
+        try
+        {
+            var thick = report.Stage("thickness", () => SpecimenThickness.Estimate(backend, data, current, solvedTilts));
+            double limit = Math.Min(data.Nx, data.Ny) / (double)AxisProfilesMaxThicknessFraction;
+            report.Results["specimenThickness"] = new { pixels = thick.ThicknessPixels, centrePixels = thick.CentrePixels, bin = thick.Bin };
+            if (!forced && !(thick.ThicknessPixels > 0 && thick.ThicknessPixels <= limit))
+            {
+                ctx.Log.LogInformation("axis profiles: skipped, the specimen's estimated thickness {T:F0} px is more than 1/{F} of the field ({L:F0} px)",
+                    thick.ThicknessPixels, AxisProfilesMaxThicknessFraction, limit);
+                report.Results["axisProfiles"] = new { applied = false, reason = $"estimated thickness {thick.ThicknessPixels:F0} px > {limit:F0} px" };
+                return null;
+            }
+            var options = new AxisProfileOptions { ZCentre = zs.Length > 0 ? zs[zs.Length / 2] : 0, ThicknessPixels = thick.ThicknessPixels };
+            var ap = report.Stage("axis profiles", () => new AxisProfileRefiner(backend.Warper, ctx.Log).Refine(data, current, solvedTilts, options, cancel));
+            var last = ap.Rounds[^1];
+            report.Results["axisProfiles"] = new
+            {
+                applied = true, bin = ap.Bin, referenceView = ap.ReferenceView, matches = last.Matches,
+                rmsRotationDegrees = last.RmsRotationDegrees, rmsScalePercent = last.RmsScalePercent, rmsShiftPixels = last.RmsShiftPixels,
+            };
+            return ap.Corrections;
+        }
+        catch (ArgumentException e)
+        {
+            report.Warnings.Add($"axis-profile refinement skipped: {e.Message}");
+            ctx.Log.LogWarning("axis-profile refinement skipped: {Reason}", e.Message);
+            return null;
+        }
     }
 
     /// <summary>The run's HTML page beside its JSON report.</summary>

@@ -20,7 +20,7 @@ internal static partial class Commands
     /// difference, alignment difference over the field after the gauge).
     /// </summary>
     internal static Dictionary<string, object?> BenchWholeRun(CliContext ctx, SimulatedSeries series, IComputeBackend cpu, IComputeBackend? gpu,
-        string dir, int thickness, int bin, string axisProfiles = "off")
+        string dir, int thickness, int bin, string axisProfiles = "auto")
     {
         string root = Path.Combine(dir, "bench-run");
         var files = SimulationFiles.Write(series, root, "sim", 2.0);

@@ -61,7 +61,7 @@ internal static partial class Commands
     /// kept in memory for the reconstruction (null: <see cref="DefaultAlignedStackMemoryBytes"/>; 0: always write it and read it back).</summary>
     internal sealed record RunSpec(string Input, string Angles, double? TiltAxis, bool Markerless, double? BeadDiameter, int BeadCount,
         ReconstructionOptions Reconstruction, int Bin, string Dir, string BaseName, bool Resume, SolveOptions? Solve = null,
-        long? AlignedStackMemoryBytes = null, string AxisProfiles = "off")
+        long? AlignedStackMemoryBytes = null, string AxisProfiles = "auto")
     {
         /// <summary>The solve of run's defaults: robust, rotation per view, tilt and magnification automatic.</summary>
         public static SolveOptions DefaultSolve { get; } = new() { Robust = true, Tilt = VariableOption.Auto, Magnification = VariableOption.Auto };
@@ -126,7 +126,7 @@ internal static partial class Commands
 
     internal static RunOutcome RunWhole(CliContext ctx, RunReport report, IComputeBackend backend, string input, string anglesPath, double? tiltAxis,
         bool markerless, double? beadDiameter, int beadCount, SolveOptions solveOptions, ReconstructionOptions recOptions, int bin,
-        string dir, string baseName, bool resume, long? alignedStackMemoryBytes = null, string axisProfiles = "off")
+        string dir, string baseName, bool resume, long? alignedStackMemoryBytes = null, string axisProfiles = "auto")
     {
         var align = RunAlign(ctx, report, backend, input, anglesPath, tiltAxis, markerless, beadDiameter, beadCount, solveOptions, dir, baseName, resume,
             axisProfiles: axisProfiles);

@@ -137,7 +137,7 @@ internal static partial class Commands
                 int runBinning = p.GetValue(runBin);
                 if (runBinning < 1) throw new Tomalign.Core.TomalignInputException(null, $"--bin {runBinning} is not a binning factor", "use --bin 1 or more");
                 int slices = p.GetValue(runThickness) ?? Math.Max(8, (int)Math.Round(600.0 * n / 2048 / runBinning));
-                UseAxisProfiles(p.GetValue(runProfiles)!);   // a bad value fails here, before the runs
+                ParseAxisProfiles(p.GetValue(runProfiles)!);   // a bad value fails here, before the runs
                 report.Results["run"] = BenchWholeRun(ctx, series, cpu, gpu, dir, slices, runBinning, p.GetValue(runProfiles)!);
             }
             report.Write(Path.Combine(dir, "tomalign.bench.json"));

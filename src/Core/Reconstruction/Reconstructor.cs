@@ -181,21 +181,14 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
         int height = yLast - yFirst + 1;
         int thickness = o.Thickness;
 
-        var cos = new float[views]; var sin = new float[views]; var weights = new float[views];
+        var cos = new float[views]; var sin = new float[views];
         var angles = tiltDegrees.Select(t => t * Math.PI / 180).ToArray();
         for (int i = 0; i < views; i++)
         {
             if (!(Math.Abs(tiltDegrees[i]) < 89)) throw new TomalignInputException(null, $"tilt {tiltDegrees[i]}° of view {i} cannot be reconstructed", "give tilts within ±89°");
             cos[i] = (float)Math.Cos(angles[i]); sin[i] = (float)Math.Sin(angles[i]);
         }
-        // Trapezoid weights: each view stands for half the angular gap to each neighbour (in radians).
-        var order = Enumerable.Range(0, views).OrderBy(i => angles[i]).ToArray();
-        for (int k = 0; k < views; k++)
-        {
-            double lo = k > 0 ? angles[order[k - 1]] : angles[order[k]], hi = k < views - 1 ? angles[order[k + 1]] : angles[order[k]];
-            double gap = views == 1 ? Math.PI : (hi - lo) / (k == 0 || k == views - 1 ? 1 : 2);
-            weights[order[k]] = (float)gap;
-        }
+        var weights = TrapezoidWeights(tiltDegrees);
 
         double phi = o.XAxisTiltDegrees * Math.PI / 180, cosPhi = Math.Cos(phi), sinPhi = Math.Sin(phi);
         int pad = FftSize.NextGood(2 * width);
@@ -369,6 +362,23 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
         if (task is null) return;
         try { task.Wait(); }
         catch (Exception) { /* the caller is already failing with the first error */ }
+    }
+
+    /// <summary>WBP's view weights: each view stands for half the angular gap to each neighbour (radians; the end views the whole gap).</summary>
+    public static float[] TrapezoidWeights(IReadOnlyList<double> tiltDegrees)
+    {
+        ArgumentNullException.ThrowIfNull(tiltDegrees);
+        int views = tiltDegrees.Count;
+        var angles = tiltDegrees.Select(t => t * Math.PI / 180).ToArray();
+        var weights = new float[views];
+        var order = Enumerable.Range(0, views).OrderBy(i => angles[i]).ToArray();
+        for (int k = 0; k < views; k++)
+        {
+            double lo = k > 0 ? angles[order[k - 1]] : angles[order[k]], hi = k < views - 1 ? angles[order[k + 1]] : angles[order[k]];
+            double gap = views == 1 ? Math.PI : (hi - lo) / (k == 0 || k == views - 1 ? 1 : 2);
+            weights[order[k]] = (float)gap;
+        }
+        return weights;
     }
 
     /// <summary>

@@ -65,7 +65,8 @@ public sealed class AlignCliTests(ITestOutputHelper output)
 
     /// <summary>
     /// `--axis-profiles on` adds the refinement after the solve: the report says what it corrected, NAME.tltxf and NAME.xf
-    /// carry it (still NAME.prexg then NAME.tltxf), the reference view is not moved, and a bad value is one clear error.
+    /// carry it (still NAME.prexg then NAME.tltxf), the reference view is not moved; `auto` on a specimen thick against the
+    /// field estimates the thickness and leaves the solve as it is; a bad value is one clear error.
     /// (The series' 90 px slab in 384 px is too thick for the profiles to help; the accuracy is tested in AxisProfileRefinerTests.)
     /// </summary>
     [Fact]
@@ -94,6 +95,20 @@ public sealed class AlignCliTests(ITestOutputHelper output)
         // The same landmarks and solve (the runs are reproducible), so the views differ by the refinement only; the reference not at all.
         Assert.True(Same(xfOn[reference], xfOff[reference]), $"{ImodText.FormatXf(xfOn[reference])} vs {ImodText.FormatXf(xfOff[reference])}");
         Assert.Contains(Enumerable.Range(0, xfOn.Length), i => !Same(xfOn[i], xfOff[i]));
+
+        // auto (the default) estimates the thickness and, for this slab of 90 px in 384 px (more than 1/12 of the field), does not refine.
+        r = CliRunner.Run(Args("auto", "auto"));
+        Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
+        using (var autoDoc = JsonDocument.Parse(File.ReadAllText(dir.File("auto.align.json"))))
+        {
+            var results = autoDoc.RootElement.GetProperty("results");
+            double thickness = results.GetProperty("specimenThickness").GetProperty("pixels").GetDouble();
+            output.WriteLine($"estimated thickness {thickness:F1} px (slab {SimulationOptions.ForSize(Size).ThicknessPixels} px)");
+            Assert.InRange(thickness, Size / 12.0, 2 * SimulationOptions.ForSize(Size).ThicknessPixels);
+            Assert.False(results.GetProperty("axisProfiles").GetProperty("applied").GetBoolean());
+        }
+        var xfAuto = ImodText.ReadXf(dir.File("auto.xf"));
+        Assert.All(Enumerable.Range(0, xfAuto.Length), i => Assert.True(Same(xfAuto[i], xfOff[i]), $"view {i}"));
 
         r = CliRunner.Run(Args("bad", "sometimes"));
         // .xf files hold the matrix to 7 decimals and the shifts to 3.
