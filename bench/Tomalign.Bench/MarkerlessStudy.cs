@@ -15,9 +15,12 @@ namespace Tomalign.Bench;
 /// solve with several option sets; print the alignment error over the field against the truth, how far the tracks are
 /// from fixed 3-D points, and (EXP_VERBOSE=1) the per-view rotation, magnification and tilt errors. Settings by
 /// environment variable: EXP_N (size, 1024), EXP_STEP (tilt step, 2), EXP_SEED (21), EXP_BEADS=1 (keep the beads),
-/// EXP_DOSE, EXP_THICK, EXP_BINS, EXP_PIECES, EXP_CLIP, EXP_PATCH, EXP_R2 (comma lists), EXP_PASS2=1 (re-track on the
-/// aligned stack), EXP_IDEAL=1 with EXP_WALK / EXP_WHITE (replace the tracks by ideal ones plus noise), EXP_AXIS=1 with
-/// EXP_AXISBIN (projection-matching score and true error over a global rotation offset).
+/// EXP_DOSE, EXP_THICK, EXP_BINS, EXP_PIECES, EXP_CLIP, EXP_PATCH, EXP_R2, EXP_OVERLAP (comma lists), EXP_ONLY (indices
+/// of the solve variants to run), EXP_PASS2=1 (re-track on the aligned stack), EXP_IDEAL=1 with EXP_WALK / EXP_WHITE
+/// (replace the tracks by ideal ones plus noise), EXP_DECOMP=1 (which part of the tracks' error moves the solve),
+/// EXP_AXIS=1 with EXP_AXISBIN (projection-matching score and true error over a global rotation offset), EXP_AP=1 with
+/// EXP_APROUNDS, EXP_APBIN, EXP_APSTRIPS, EXP_APSEG, EXP_APWIDTH, EXP_APTHICK, EXP_APDEG, EXP_APSMOOTH (the axis-profile
+/// refinement after the solve, and the specimen-thickness estimate).
 /// Run: dotnet run -c Release --project bench/Tomalign.Bench -- markerless-study
 /// </summary>
 public static class MarkerlessStudy
