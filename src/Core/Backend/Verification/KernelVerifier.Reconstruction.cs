@@ -6,8 +6,8 @@ public static partial class KernelVerifier
     public const double BackprojectionTolerance = 1e-4;
 
     /// <summary>
-    /// Backprojection and forward projection of a random Y slab (random tilts within ±60°, weights and
-    /// z shift), GPU against the managed twin; outputs are NaN-filled first so unwritten elements fail.
+    /// Backprojection, forward projection and WBP (row filter then backprojection) of a random Y slab (random tilts within
+    /// ±60°, weights and z shift), GPU against the managed twin; outputs are NaN-filled first so unwritten elements fail.
     /// </summary>
     public static IEnumerable<VerifyResult> VerifyBackprojection(IComputeBackend gpu, IComputeBackend cpu, int width, int rows, int views, int thickness, Random random)
     {
@@ -38,5 +38,17 @@ public static partial class KernelVerifier
         written = !pa.Any(float.IsNaN);
         error = MaxRelativeError(pa, pe);
         yield return new VerifyResult("project", name, error, BackprojectionTolerance, written, written && error <= BackprojectionTolerance);
+
+        // WBP of the slab: the row filter (pad, FFT, ramp, inverse) and the backprojection in one call, on the device from end to end.
+        int pad = Fft.FftSize.NextGood(2 * width);
+        var filter = Reconstruction.Reconstructor.RampFilter(pad, new Reconstruction.ReconstructionOptions());
+        var fe = new float[g.SlabLength];
+        var fa = new float[g.SlabLength];
+        Array.Fill(fa, float.NaN);
+        cpu.Backprojector.FilterBackproject(proj, filter, pad, cos, sin, weights, g, fe);
+        gpu.Backprojector.FilterBackproject(proj, filter, pad, cos, sin, weights, g, fa);
+        written = !fa.Any(float.IsNaN);
+        error = MaxRelativeError(fa, fe);
+        yield return new VerifyResult("filter + backproject", name, error, BackprojectionTolerance, written, written && error <= BackprojectionTolerance);
     }
 }
