@@ -23,10 +23,12 @@ internal sealed record ServeSettings
     public int Bin { get; init; } = 1;
     public bool Log { get; init; }
     public string Device { get; init; } = "auto";
+    /// <summary>run's --axis-profiles: auto, on or off.</summary>
+    public string AxisProfiles { get; init; } = "auto";
 
     /// <summary>The field names, as written in the settings file.</summary>
     public static readonly string[] Fields =
-        ["tiltAxis", "markerless", "beadDiameter", "beads", "thickness", "method", "iterations", "bin", "log", "device"];
+        ["tiltAxis", "markerless", "beadDiameter", "beads", "thickness", "method", "iterations", "bin", "log", "device", "axisProfiles"];
 
     /// <summary>Reads and checks a settings file; no file: the defaults (markerless, thickness 100, WBP).</summary>
     public static ServeSettings Load(string? path)
@@ -71,6 +73,7 @@ internal sealed record ServeSettings
                     "iterations" => s with { Iterations = node!.GetValue<int>() },
                     "bin" => s with { Bin = node!.GetValue<int>() },
                     "log" => s with { Log = node!.GetValue<bool>() },
+                    "axisProfiles" => s with { AxisProfiles = node!.GetValue<string>() },
                     _ => s with { Device = node!.GetValue<string>() },
                 };
                 markerlessGiven |= k == "markerless";
@@ -97,6 +100,7 @@ internal sealed record ServeSettings
             Commands.RequireOneLandmarkKind(Markerless, BeadDiameter);
             Commands.ReconstructionOptionsFor(Thickness, Method, Iterations, Log);
             Commands.ParseDevice(Device);
+            Commands.ParseAxisProfiles(AxisProfiles);
             if (Bin < 1) throw new TomalignInputException(null, $"bin {Bin} is not a binning factor", "use bin 1 or more");
             if (Beads < 1) throw new TomalignInputException(null, $"beads {Beads} is not a count", "use beads 1 or more");
             if (BeadDiameter is { } d && !(d > 0)) throw new TomalignInputException(null, $"beadDiameter {d} is not a size", "give the bead diameter in pixels");
@@ -121,12 +125,13 @@ internal sealed record ServeSettings
         ["bin"] = Bin,
         ["log"] = Log,
         ["device"] = Device,
+        ["axisProfiles"] = AxisProfiles,
     }.ToJsonString();
 
     /// <summary>The `run` job these settings describe.</summary>
     public Commands.RunSpec ToSpec(string stack, string angles, string dir, string name, bool resume) =>
         new(stack, angles, TiltAxis, Markerless, Markerless ? null : BeadDiameter, Beads,
-            Commands.ReconstructionOptionsFor(Thickness, Method, Iterations, Log), Bin, dir, name, resume);
+            Commands.ReconstructionOptionsFor(Thickness, Method, Iterations, Log), Bin, dir, name, resume, AxisProfiles: AxisProfiles);
 
     /// <summary>The `tomalign run` command line that does the same job (recorded in the job's report).</summary>
     public IEnumerable<string> RunArguments(string stack, string angles, string dir, string name, bool resume)
@@ -143,6 +148,7 @@ internal sealed record ServeSettings
         yield return "--iterations"; yield return Iterations.ToString(CultureInfo.InvariantCulture);
         yield return "--bin"; yield return Bin.ToString(CultureInfo.InvariantCulture);
         if (Log) yield return "--log";
+        yield return "--axis-profiles"; yield return AxisProfiles;
         if (resume) yield return "--resume";
         yield return "--name"; yield return name;
         yield return "--out"; yield return dir;

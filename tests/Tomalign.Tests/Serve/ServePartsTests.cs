@@ -41,8 +41,12 @@ public sealed class ServePartsTests
     [Fact]
     public void SettingsAreReadWithDefaultsAndCheckedField_byField()
     {
-        var s = ServeSettings.Parse("""{ "tiltAxis": "auto", "beadDiameter": 10, "thickness": 60, "method": "SIRT", "iterations": 5, "bin": 2 }""", "s.json");
+        var s = ServeSettings.Parse("""{ "tiltAxis": "auto", "beadDiameter": 10, "thickness": 60, "method": "SIRT", "iterations": 5, "bin": 2, "axisProfiles": "off" }""", "s.json");
         Assert.Null(s.TiltAxis);
+        Assert.Equal("off", s.AxisProfiles);
+        Assert.Equal("off", s.ToSpec("a.mrc", "a.rawtlt", "out", "a", false).AxisProfiles);
+        Assert.Contains("--axis-profiles", s.RunArguments("a.mrc", "a.rawtlt", "out", "a", false));
+        Assert.Equal("auto", ServeSettings.Parse("{}", null).AxisProfiles);
         Assert.False(s.Markerless);
         Assert.Equal(10, s.BeadDiameter);
         Assert.Equal(2, s.Bin);
@@ -58,6 +62,7 @@ public sealed class ServePartsTests
             ("""{ "method": "fbp" }""", "unknown method 'fbp'"),
             ("""{ "tiltAxis": "sideways" }""", "neither an angle nor auto"),
             ("""{ "bin": 0 }""", "bin 0"),
+            ("""{ "axisProfiles": "sometimes" }""", "axis-profiles sometimes"),
             ("""[1]""", "not a JSON object"),
             ("""{ "thickness": """, "not valid JSON"),
         })
