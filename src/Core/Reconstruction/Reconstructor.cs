@@ -286,7 +286,7 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
         }
 
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        double tWait = 0, tFilter = 0, tProject = 0;
+        double tWait = 0, tProject = 0;
         Task<float[]>? reading = null;
         Task? writing = null;
         try
@@ -353,7 +353,7 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
             Drain(writing);
         }
         _log.LogDebug("reconstruct: reading {Read:F2} s, writing {Write:F2} s (overlapped), computation waited {Wait:F2} s for them", tRead, tWrite, tWait);
-        return new ReconstructionSummary(outNx, outNy, outNz, slabs, rowsPerSlab, tFilter, tProject, tWait) { ReadSeconds = tRead, WriteSeconds = tWrite };
+        return new ReconstructionSummary(outNx, outNy, outNz, slabs, rowsPerSlab, FilterSeconds: 0, tProject, tWait) { ReadSeconds = tRead, WriteSeconds = tWrite };
     }
 
     /// <summary>Waits for a task to end, ignoring its error (whoever awaits it later sees that).</summary>

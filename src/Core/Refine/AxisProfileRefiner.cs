@@ -100,6 +100,14 @@ public sealed class AxisProfileRefiner(IStackWarper warper, ILogger? logger = nu
         var fill = raw.ViewMeans();
         var ali = new float[(long)nz * mx * my];
         var rounds = new List<AxisProfileRound>();
+        // Strip k of view v: the band of the specimen's central plane xs0…xs1 (binned pixels about the axis) seen at the
+        // view's tilt, x = xs·cos θ + z·sin θ, in the view's columns.
+        (double A, double B) Strip(int v, int k)
+        {
+            double t = tiltDegrees[v] * Math.PI / 180, c = Math.Cos(t), s = Math.Sin(t);
+            double xs0 = -halfWidth + 2 * halfWidth * k / K, xs1 = xs0 + 2 * halfWidth / K;
+            return (xs0 * c + zc * s + mx / 2.0, xs1 * c + zc * s + mx / 2.0);
+        }
         for (int round = 1; round <= options.Iterations; round++)
         {
             cancel.ThrowIfCancellationRequested();
@@ -108,13 +116,11 @@ public sealed class AxisProfileRefiner(IStackWarper warper, ILogger? logger = nu
             var profiles = new double[nz][][];
             Parallel.For(0, nz, v =>
             {
-                double t = tiltDegrees[v] * Math.PI / 180, c = Math.Cos(t), s = Math.Sin(t);
+                double taper = options.ThicknessPixels / 2 / bin * Math.Abs(Math.Sin(tiltDegrees[v] * Math.PI / 180));
                 profiles[v] = new double[K][];
                 for (int k = 0; k < K; k++)
                 {
-                    double xs0 = -halfWidth + 2 * halfWidth * k / K, xs1 = xs0 + 2 * halfWidth / K;
-                    double a = xs0 * c + zc * s + mx / 2.0, b = xs1 * c + zc * s + mx / 2.0;
-                    double taper = options.ThicknessPixels / 2 / bin * Math.Abs(s);
+                    var (a, b) = Strip(v, k);
                     profiles[v][k] = HighPass(Smooth(StripProfile(ali, mx, my, v, a, b, taper), bin == 1 ? options.SmoothingPixels : 0), 16);
                 }
             });
@@ -140,14 +146,11 @@ public sealed class AxisProfileRefiner(IStackWarper warper, ILogger? logger = nu
                 if (v == reference) continue;
                 double c = Math.Cos(tiltDegrees[v] * Math.PI / 180);
                 var rows = new List<(double X, double Y, double D, double W)>();
-                double sv = Math.Sin(tiltDegrees[v] * Math.PI / 180);
-                double cr = Math.Cos(tiltDegrees[reference] * Math.PI / 180), sr = Math.Sin(tiltDegrees[reference] * Math.PI / 180);
                 for (int k = 0; k < K; k++)
                 {
-                    double xs0 = -halfWidth + 2 * halfWidth * k / K, xs1 = xs0 + 2 * halfWidth / K;
                     double xMid = (-halfWidth + 2 * halfWidth * (k + 0.5) / K) * c;
-                    double va = xs0 * c + zc * sv + mx / 2.0, vb = xs1 * c + zc * sv + mx / 2.0;
-                    double ra = xs0 * cr + zc * sr + mx / 2.0, rb = xs1 * cr + zc * sr + mx / 2.0;
+                    var (va, vb) = Strip(v, k);
+                    var (ra, rb) = Strip(reference, k);
                     for (int j = 0; j < J; j++)
                     {
                         int y0 = S + 1 + j * segLength;
