@@ -24,12 +24,20 @@ internal static partial class Commands
         var blobs = new Option<int>("--blobs") { Description = "Number of Gaussian blobs (specimen texture); -1: automatic (one per 500 px² of specimen).", DefaultValueFactory = _ => -1 };
         var dose = new Option<double>("--dose") { Description = "Electrons per pixel per view (0: no shot noise).", DefaultValueFactory = _ => d.DoseElectronsPerPixel };
         var pixel = new Option<double>("--pixel-size") { Description = "Pixel size written to the header, Å.", DefaultValueFactory = _ => 2.0 };
+        var drift = new Option<double?>("--drift") { Description = "SD of the per-view step of the shift random walk, pixels per axis (default 2 at 512 px, scaled below that)." };
+        var rotJitter = new Option<double>("--rotation-jitter") { Description = "SD of the per-view tilt-axis angle error (degrees).", DefaultValueFactory = _ => d.RotationJitterDegrees };
+        var magJitter = new Option<double>("--mag-jitter") { Description = "SD of the per-view magnification (relative; 0.005 = 0.5 %).", DefaultValueFactory = _ => d.MagnificationJitter };
+        var tiltError = new Option<double>("--tilt-error") { Description = "SD of the true tilt about the nominal one (degrees).", DefaultValueFactory = _ => d.TiltErrorDegrees };
+        var texture = new Option<double>("--texture") { Description = "Mean blob amplitude (specimen texture contrast, absorption per pixel at a blob centre); 0: no texture.", DefaultValueFactory = _ => d.BlobDensity };
+        var beadDensity = new Option<double>("--bead-density") { Description = "Bead absorption per pixel of path (contrast of the gold).", DefaultValueFactory = _ => d.BeadDensity };
+        var slabDensity = new Option<double>("--slab-density") { Description = "Uniform absorption of the slab per pixel of path.", DefaultValueFactory = _ => d.SlabDensity };
+        var oneSurface = new Option<bool>("--one-surface") { Description = "All beads on the top surface (default: alternating top and bottom)." };
         var seed = new Option<int>("--seed") { Description = "Random seed: the same seed gives the same series.", DefaultValueFactory = _ => d.Seed };
         var cmd = new Command("simulate",
             "Simulate a tilt series with known truth: textured slab with gold beads, projected analytically, with shot noise and " +
             "per-view shift, rotation, magnification and tilt errors. Writes NAME.mrc, NAME.rawtlt (nominal), and the truth: " +
             "NAME.tlt, NAME.xf (aligns the raw stack), NAME.beads.txt, NAME.truth.json.")
-        { output, name, size, tiltMin, tiltMax, tiltStep, axis, thickness, beads, beadRadius, blobs, dose, pixel, seed };
+        { output, name, size, tiltMin, tiltMax, tiltStep, axis, thickness, beads, beadRadius, blobs, dose, pixel, drift, rotJitter, magJitter, tiltError, texture, beadDensity, slabDensity, oneSurface, seed };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             string dir = p.GetValue(output)!, baseName = p.GetValue(name)!;
@@ -40,6 +48,10 @@ internal static partial class Commands
                 TiltAxisDegrees = p.GetValue(axis), ThicknessPixels = p.GetValue(thickness) ?? scaled.ThicknessPixels,
                 BeadCount = p.GetValue(beads) ?? scaled.BeadCount, BeadRadiusPixels = p.GetValue(beadRadius) ?? scaled.BeadRadiusPixels,
                 BlobCount = p.GetValue(blobs), DoseElectronsPerPixel = p.GetValue(dose), Seed = p.GetValue(seed),
+                ShiftWalkSigmaPixels = p.GetValue(drift) ?? scaled.ShiftWalkSigmaPixels,
+                RotationJitterDegrees = p.GetValue(rotJitter), MagnificationJitter = p.GetValue(magJitter),
+                TiltErrorDegrees = p.GetValue(tiltError), BlobDensity = p.GetValue(texture),
+                BeadDensity = p.GetValue(beadDensity), SlabDensity = p.GetValue(slabDensity), TwoSurfaces = !p.GetValue(oneSurface),
             };
             var report = new RunReport("simulate", Environment.GetCommandLineArgs().Skip(1)) { Device = "cpu (managed)" };
             var series = report.Stage("simulate", () => RunSimulator(options, ctx));
