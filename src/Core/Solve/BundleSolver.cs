@@ -102,7 +102,8 @@ public sealed class BundleSolver
             throw new TomalignInputException(null, $"only {ids.Count} landmark(s) are seen in at least {options.MinViewsPerLandmark} views", "track more landmarks, or lower the minimum number of views");
         var problem = new BundleProblem(nv, ids.Count, obsView.ToArray(), obsLm.ToArray(), obsX.ToArray(), obsY.ToArray());
         var observed = new bool[nv];
-        foreach (int v in problem.View) observed[v] = true;
+        var viewObservations = new int[nv];
+        foreach (int v in problem.View) { observed[v] = true; viewObservations[v]++; }
         for (int i = 0; i < nv; i++) if (!observed[i]) notes.Add($"view {i} has no observations: its parameters stay at their start values");
 
         int reference = options.ReferenceView ?? Enumerable.Range(0, nv).Where(i => observed[i]).MinBy(i => Math.Abs(input.TiltDegrees[i]));
@@ -140,11 +141,11 @@ public sealed class BundleSolver
         SolveStopReason stop;
         if (options.TwoStage)
         {
-            var map1 = VariableMap.Build(nv, observed, options.Rotation, VariableOption.Fixed, VariableOption.Fixed, reference, null);
+            var map1 = VariableMap.Build(nv, viewObservations, options.Rotation, VariableOption.Fixed, VariableOption.Fixed, reference, null);
             (stop, int it) = Minimise(problem, state, lm, weights, map1, options, "stage 1 (magnification 1, nominal tilts)");
             iterations += it;
         }
-        var map = VariableMap.Build(nv, observed, options.Rotation, options.Tilt, options.Magnification, reference, notes);
+        var map = VariableMap.Build(nv, viewObservations, options.Rotation, options.Tilt, options.Magnification, reference, notes);
         (stop, int it2) = Minimise(problem, state, lm, weights, map, options, "full");
         iterations += it2;
 
