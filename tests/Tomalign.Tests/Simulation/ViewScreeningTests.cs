@@ -66,3 +66,22 @@ public sealed class ViewScreeningTests(ITestOutputHelper output)
         Assert.Equal(ViewProblem.UserExcluded, Assert.Single(user).Problem);
     }
 }
+
+public sealed class ViewOrderingTests
+{
+    [Fact]
+    public void SortsAcquisitionOrderAndRestoresIt()
+    {
+        double[] tilts = [0, 3, 6, -3, -6, 9];
+        var o = ViewOrdering.For(tilts);
+        Assert.False(o.IsIdentity);
+        Assert.Equal(new double[] { -6, -3, 0, 3, 6, 9 }, o.ToSorted(tilts));
+        Assert.Equal(tilts, o.ToInput(o.ToSorted(tilts)));
+        Assert.Equal(2, o.SortedIndex(0));
+        var stack = new ImageStack(2, 1, 6, tilts.SelectMany(t => new[] { (float)t, (float)t }).ToArray());
+        var sorted = o.ToSorted(stack);
+        Assert.Equal(new float[] { -6, -6, -3, -3, 0, 0, 3, 3, 6, 6, 9, 9 }, sorted.Data);
+        Assert.True(ViewOrdering.For(new double[] { -3, 0, 3 }).IsIdentity);
+        Assert.Throws<TomalignInputException>(() => ViewOrdering.For(new double[] { 0, 3, 3 }));
+    }
+}
