@@ -93,7 +93,12 @@ public static class SolveReport
                 options.XAxisTiltDegrees, options.MinViewsPerLandmark, options.TwoStage, options.Robust, options.TukeyK,
                 options.OutlierSds, options.DropWorstLandmarks, options.RelativeTolerance, options.MaxIterations, options.Level, options.WeightWholeTracks, tiltPrior = options.TiltPrior.ToString(),
             },
-            ["tiltChoice"] = r.TiltChoice,
+            ["tiltChoice"] = r.TiltChoice is not { } tc ? null : new
+            {
+                chosen = tc.Chosen, reason = tc.Reason, fixedResidual = Num(tc.FixedResidual), freeResidual = Num(tc.FreeResidual),
+                freeDeviationDegrees = Num(tc.FreeDeviationDegrees), freeMaxDeviationDegrees = Num(tc.FreeMaxDeviationDegrees),
+                chosenDeviationDegrees = Num(tc.ChosenDeviationDegrees), priorSdDegrees = tc.PriorSdDegrees, priorWeight = tc.PriorWeight,
+            },
             ["specimenLevel"] = SpecimenLevel.Fit(r.Landmarks),
             ["residual"] = Stats(r.Overall),
             ["residualRmsPerAxis"] = r.RmsPerAxis,
