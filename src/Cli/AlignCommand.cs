@@ -36,6 +36,7 @@ internal static partial class Commands
         var beads = new Option<int>("--beads") { Description = "Number of beads to seed and track (with --bead-diameter).", DefaultValueFactory = _ => 25 };
         var (rotation, tilt, mag) = SolveVariableOptions();
         var level = LevelOption();
+        var tiltPrior = TiltPriorOption();
         var resume = new Option<bool>("--resume") { Description = "Reuse the outputs of stages already in --out (NAME.prexg, NAME.fid)." };
         var axisProfiles = AxisProfilesOption();
         var twoSurfaces = new Option<bool>("--two-surfaces") { Description = "Beads: mark each bead's surface in NAME.fid (contour surface 1 = bottom, 2 = top, split at the largest height gap), as autofidseed -TwoSurfaces." };
@@ -46,7 +47,7 @@ internal static partial class Commands
             "Align a raw tilt series in one go: coarse (NAME.prexf/.prexg) → landmarks (--markerless: patch tracking; --bead-diameter: " +
             "gold beads) into NAME.fid → bundle-adjustment solve (NAME.xf, .tlt, .tltxf, .xtilt, .resid, fid.xyz, .solve.txt/.json, and AreTomo's NAME.aln). " +
             "`tomalign apply STACK --xf NAME.xf` then gives the aligned stack.")
-        { stack, angles, axis, markerless, beadDiameter, beads, rotation, tilt, mag, level, axisProfiles, resume, twoSurfaces, name, output, device };
+        { stack, angles, axis, markerless, beadDiameter, beads, rotation, tilt, mag, tiltPrior, level, axisProfiles, resume, twoSurfaces, name, output, device };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             string input = p.GetValue(stack)!, anglesPath = p.GetValue(angles)!, dir = p.GetValue(output)!;
@@ -54,7 +55,7 @@ internal static partial class Commands
             bool isMarkerless = p.GetValue(markerless);
             double? diameter = p.GetValue(beadDiameter);
             RequireOneLandmarkKind(isMarkerless, diameter);
-            var solveOptions = ParseSolveVariables(p, rotation, tilt, mag, level);
+            var solveOptions = ParseSolveVariables(p, rotation, tilt, mag, level, tiltPrior);
             var report = new RunReport("align", Environment.GetCommandLineArgs().Skip(1));
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;
@@ -97,6 +98,16 @@ internal static partial class Commands
         new Option<string>("--tilt") { Description = "Solve: tilt-angle variables; auto (the default): per view with ≥ 10 landmarks per view (markerless, many beads), else grouped:5.", DefaultValueFactory = _ => "auto" },
         new Option<string>("--mag") { Description = "Solve: magnification variables; auto (the default): per view with ≥ 10 landmarks per view, else grouped:4.", DefaultValueFactory = _ => "auto" });
 
+    /// <summary>--tilt-prior of align and run.</summary>
+    internal static Option<string> TiltPriorOption() => new("--tilt-prior")
+    {
+        Description = "Solve: tie the solved tilts to the nominal ones. auto (the default): free tilts are kept only where they fit the " +
+                      "landmarks clearly better (the nominal tilts leave at least 2× the residual variance), else a Gaussian prior about " +
+                      "the nominal tilts (SD 0.25° or 0.1°, the loosest that keeps them within 0.5° RMS) or fixed tilts; the choice is in the " +
+                      "solve report. A number: a prior of that SD in degrees. off: no prior.",
+        DefaultValueFactory = _ => "auto",
+    };
+
     /// <summary>--level of align and run.</summary>
     internal static Option<bool> LevelOption() => new("--level")
     {
@@ -105,8 +116,10 @@ internal static partial class Commands
     };
 
     /// <summary>Robust solve options from the values of <see cref="SolveVariableOptions"/> and <see cref="LevelOption"/>.</summary>
-    internal static SolveOptions ParseSolveVariables(ParseResult p, Option<string> rotation, Option<string> tilt, Option<string> mag, Option<bool>? level = null) => new()
+    internal static SolveOptions ParseSolveVariables(ParseResult p, Option<string> rotation, Option<string> tilt, Option<string> mag, Option<bool>? level = null,
+        Option<string>? tiltPrior = null) => new()
     {
+        TiltPrior = tiltPrior is null ? Tomalign.Core.Solve.TiltPriorOption.Off : Tomalign.Core.Solve.TiltPriorOption.Parse(p.GetValue(tiltPrior)!, "--tilt-prior"),
         Rotation = VariableOption.Parse(p.GetValue(rotation)!, "--rotation"),
         Tilt = VariableOption.Parse(p.GetValue(tilt)!, "--tilt"),
         Magnification = VariableOption.Parse(p.GetValue(mag)!, "--mag"),
@@ -215,6 +228,7 @@ internal static partial class Commands
         report.Results["tiltAxisSolvedDegrees"] = result.Views.Average(v => v.AxisAngleDegrees);
         report.Results["solvedMagnifications"] = result.Views.Select(v => v.Magnification).ToArray();
         report.Results["gauge"] = result.Gauge;
+        if (result.TiltChoice is { } tiltChoice) report.Results["tiltChoice"] = tiltChoice;
         report.Results["specimenLevel"] = SpecimenLevel.Fit(result.Landmarks);
         return new AlignOutcome(P(".prexg"), P(".fid"), files.Xf!, files.Tlt, result, coarse, tilts, tiltAxis, data.Nx, data.Ny);
     }
