@@ -61,7 +61,7 @@ internal static partial class Commands
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             int n = p.GetValue(size), nv = Math.Max(1, p.GetValue(views)), reps = Math.Max(1, p.GetValue(repeats));
-            var report = new RunReport("bench", Environment.GetCommandLineArgs().Skip(1));
+            var report = new RunReport("bench", Environment.GetCommandLineArgs().Skip(1)) { Cancel = Cancellation };
             var kind = ParseDevice(p.GetValue(device)!);
             using var cpu = new CpuBackend();
             IComputeBackend? gpu = null;
