@@ -116,7 +116,7 @@ public static class CliApp
     {
         var command = parse.CommandResult.Command;
         string path = CommandPath(parse.CommandResult);
-        foreach (var message in parse.Errors.Select(e => Describe(e, command)).Distinct().Take(5))
+        foreach (var message in Messages(parse, command).Distinct().Take(5))
             stderr.WriteLine($"error: {message}");
         if (command is RootCommand)
         {
@@ -144,8 +144,62 @@ public static class CliApp
 
     private static string ValueName(Option o) => o.ValueType == typeof(bool) ? "" : o.Name.TrimStart('-').ToUpperInvariant().Replace('-', '_');
 
+    /// <summary>
+    /// The parse errors in words: unknown options and stray arguments, missing required options and arguments (built from
+    /// the parse itself), values of the wrong kind, then any other error as System.CommandLine words it.
+    /// </summary>
+    private static IEnumerable<string> Messages(ParseResult parse, Command command)
+    {
+        var said = new List<string>();
+        foreach (string token in parse.UnmatchedTokens)
+            said.Add(token.StartsWith('-') ? $"unknown option '{token}'" : $"unexpected argument '{token}'");
+        var missing = new List<string>();
+        foreach (var option in command.Options.Where(o => o.Required && parse.GetResult(o) is not OptionResult { Implicit: false }))
+            missing.Add(option.Name);
+        foreach (var argument in command.Arguments.Where(a => a.Arity.MinimumNumberOfValues > 0 && !a.HasDefaultValue &&
+                                                            (parse.GetResult(a) is not { } r || r.Tokens.Count == 0)))
+            missing.Add(argument.Name);
+        if (missing.Count > 0)
+            said.Add($"missing {string.Join(", ", missing)} (required)");
+        foreach (var error in parse.Errors)
+        {
+            if (IsConversionError(error, out string? typed)) { said.Add(typed!); continue; }
+            if (parse.UnmatchedTokens.Any(t => error.Message.Contains($"'{t}'", StringComparison.Ordinal))) continue;
+            // Missing options and arguments are said above (System.CommandLine reports them on the option, the argument or the command).
+            if (missing.Count > 0 && error.SymbolResult switch
+                {
+                    OptionResult o => missing.Contains(o.Option.Name),
+                    ArgumentResult { Parent: OptionResult o } => missing.Contains(o.Option.Name),
+                    ArgumentResult a => missing.Contains(a.Argument.Name),
+                    _ => true,
+                }) continue;
+            if (error.Message.StartsWith("Required command was not provided", StringComparison.Ordinal))
+            {
+                if (said.Count == 0) said.Add(command is RootCommand ? "no command given" : $"{command.Name} needs a subcommand");
+                continue;
+            }
+            string text = System.Text.RegularExpressions.Regex.Replace(error.Message, @"\s+", " ").Trim().TrimEnd('.');
+            string? owner = error.SymbolResult switch
+            {
+                OptionResult o => o.Option.Name,
+                ArgumentResult { Parent: OptionResult o } => o.Option.Name,
+                _ => null,
+            };
+            said.Add(owner is not null && !text.Contains(owner, StringComparison.Ordinal) ? $"{owner}: {text}" : text);
+        }
+        return said;
+    }
+
+    private static bool IsConversionError(ParseError error, out string? message)
+    {
+        message = null;
+        if (error.SymbolResult is not (OptionResult or ArgumentResult)) return false;
+        message = Describe(error, null!);
+        return !ReferenceEquals(message, error.Message) && message.Contains(" expects ", StringComparison.Ordinal);
+    }
+
     /// <summary>One parse error in words: a value of the wrong kind names the option and what it expects.</summary>
-    private static string Describe(ParseError error, Command command)
+    private static string Describe(ParseError error, Command? command)
     {
         if (error.SymbolResult is OptionResult or ArgumentResult)
         {
@@ -161,10 +215,7 @@ public static class CliApp
             var bad = tokens.FirstOrDefault(t => kind is not null && !Converts(t.Value, type));
             if (bad is not null) return $"{name} expects {kind}, got '{bad.Value}'";
         }
-        string m = error.Message.Trim().TrimEnd('.');
-        if (m.StartsWith("Required command was not provided", StringComparison.Ordinal))
-            return command is RootCommand ? "no command given" : $"{command.Name} needs a subcommand";
-        return m;
+        return error.Message;
     }
 
     private static string? KindOf(Type t) =>
