@@ -23,6 +23,6 @@ internal static class Backends
         if (!backend.IsGpu && backend.Name != "ilgpu-cpu")
             throw new Tomalign.Core.TomalignInputException(null, $"no {kind} device is available here",
                 "run on a machine with that GPU and its driver, or use --device ilgpu-cpu to check the kernels on the CPU emulator");
-        return backend;
+        return CancellableBackend.Wrap(backend, ctx.Cancel);
     }
 }

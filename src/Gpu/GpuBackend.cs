@@ -121,7 +121,8 @@ public sealed class GpuBackend : IComputeBackend
         const double GiB = 1024.0 * 1024 * 1024;
         if (type == AcceleratorType.CPU)
             return $"ilgpu-cpu: {name} (emulated on the host: {multiprocessors} × {threadsPerMultiprocessor} threads, " +
-                   $"host memory {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / GiB:F1} GiB)";
+                   $"host memory {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / GiB:F1} GiB" +
+                   (limitBytes < memorySize ? $", limited to {limitBytes / GiB:F2} GiB)" : ")");
         return $"{(type == AcceleratorType.Cuda ? "cuda" : "opencl")}: {name}, {memorySize / GiB:F1} GiB" +
                (limitBytes < memorySize ? $" (limited to {limitBytes / GiB:F2} GiB)" : "") + ", " +
                $"{multiprocessors} multiprocessors × {threadsPerMultiprocessor} threads";
