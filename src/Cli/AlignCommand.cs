@@ -56,7 +56,7 @@ internal static partial class Commands
             double? diameter = p.GetValue(beadDiameter);
             RequireOneLandmarkKind(isMarkerless, diameter);
             var solveOptions = ParseSolveVariables(p, rotation, tilt, mag, level, tiltPrior);
-            var report = new RunReport("align", Environment.GetCommandLineArgs().Skip(1));
+            var report = new RunReport("align", Environment.GetCommandLineArgs().Skip(1)) { Cancel = Cancellation };
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;
             var outcome = RunAlign(ctx, report, backend, input, anglesPath, ParseTiltAxis(p.GetValue(axis)!), isMarkerless, diameter, p.GetValue(beads),
@@ -135,11 +135,13 @@ internal static partial class Commands
         bool? refineProfiles = ParseAxisProfiles(axisProfiles);
         var cancel = report.Cancel.CanBeCanceled ? report.Cancel : Cancellation;
         RequireBaseName(baseName);
+        var (nx, ny, _) = Preflight.CheckSeries(input, anglesPath, dir);
+        if (markerless) CheckPatchGrid(input, nx, ny, new PatchTrackOptions(), MarkerlessSizeFix);
         if (beadDiameter is { } bd && !(bd > 0))
             throw new TomalignInputException(null, $"--bead-diameter {bd} is not a size", "give the bead diameter in pixels, e.g. --bead-diameter 10");
         report.Inputs.AddRange([Path.GetFullPath(input), Path.GetFullPath(anglesPath)]);
         var (data, tilts) = report.Stage("read", () => ReadSeries(input, anglesPath, ctx.Progress("read")));
-        double tiltAxis = ResolveTiltAxis(givenTiltAxis, new CoarseAligner(backend.PairCorrelator, ctx.Log), data, tilts, ctx, report);
+        double tiltAxis = ResolveTiltAxis(givenTiltAxis, backend.PairCorrelator, data, tilts, ctx, report);
         report.Results["tiltAxisDegrees"] = tiltAxis;
         Directory.CreateDirectory(dir);
         string P(string ext) => Path.Combine(dir, baseName + ext);
@@ -244,7 +246,13 @@ internal static partial class Commands
         var current = solved.Views.Select((v, i) => Xf.Product(prexg[i], v.RawToAligned())).ToArray();
         var solvedTilts = solved.Views.Select(v => v.TiltDegrees).ToArray();
         var zs = solved.Landmarks.Where(l => !l.Flagged).Select(l => l.Z).OrderBy(z => z).ToArray();
-        try
+        // Checked before the work: an error inside it is a bug (exit 1), not a reason to skip.
+        if ((SpecimenThickness.TooSmall(data.Nx, data.Ny) ?? AxisProfileRefiner.TooSmall(data.Nx, data.Ny, new AxisProfileOptions())) is { } tooSmall)
+        {
+            report.Warnings.Add($"axis-profile refinement skipped: {tooSmall}");
+            ctx.Log.LogWarning("axis-profile refinement skipped: {Reason}", tooSmall);
+            return null;
+        }
         {
             var thick = report.Stage("thickness", () => SpecimenThickness.Estimate(backend, data, current, solvedTilts));
             double limit = Math.Min(data.Nx, data.Ny) / (double)AxisProfilesMaxThicknessFraction;
@@ -265,12 +273,6 @@ internal static partial class Commands
                 rmsRotationDegrees = last.RmsRotationDegrees, rmsScalePercent = last.RmsScalePercent, rmsShiftPixels = last.RmsShiftPixels,
             };
             return ap.Corrections;
-        }
-        catch (ArgumentException e)
-        {
-            report.Warnings.Add($"axis-profile refinement skipped: {e.Message}");
-            ctx.Log.LogWarning("axis-profile refinement skipped: {Reason}", e.Message);
-            return null;
         }
     }
 
@@ -305,9 +307,9 @@ internal static partial class Commands
             report.Results["beadMeanTrackLength"] = b.MeanTrackLength;
             return b.Observations.ToList();
         }
-        PatchTrackResult r;
-        try { r = new PatchTracker(backend.PairCorrelator, ctx.Log).Track(pre, tilts, new PatchTrackOptions { TiltAxisDegrees = tiltAxis }, ctx.Progress("patch")); }
-        catch (ArgumentException e) { throw new TomalignInputException(input, e.Message, "markerless alignment needs views of at least about 150 pixels"); }
+        var patchOptions = new PatchTrackOptions { TiltAxisDegrees = tiltAxis };
+        CheckPatchGrid(input, pre.Nx, pre.Ny, patchOptions, MarkerlessSizeFix);
+        var r = new PatchTracker(backend.PairCorrelator, ctx.Log).Track(pre, tilts, patchOptions, ctx.Progress("patch"));
         if (r.Landmarks == 0)
             throw new TomalignInputException(input, "no patch could be tracked over enough views", "check --tilt-axis; a featureless series cannot be aligned markerless");
         report.Warnings.AddRange(r.Warnings);

@@ -61,7 +61,7 @@ internal static partial class Commands
             try { options.Validate(); }
             catch (ArgumentException e) { throw new TomalignInputException(null, e.Message, "check the coarse options (tomalign coarse --help)"); }
 
-            var report = new RunReport("coarse", Environment.GetCommandLineArgs().Skip(1));
+            var report = new RunReport("coarse", Environment.GetCommandLineArgs().Skip(1)) { Cancel = Cancellation };
             report.Inputs.AddRange([Path.GetFullPath(input), Path.GetFullPath(anglesPath)]);
             var (data, tilts) = report.Stage("read", () => ReadSeries(input, anglesPath, ctx.Progress("read")));
             int effectiveBin = binning > 0 ? binning : CoarseAligner.AutoBin(data.Nx, data.Ny, options.AutoBinTargetPixels);
@@ -72,7 +72,7 @@ internal static partial class Commands
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;
             var aligner = new CoarseAligner(backend.PairCorrelator, ctx.Log);
-            options = options with { TiltAxisDegrees = ResolveTiltAxis(ParseTiltAxis(p.GetValue(axis)!), aligner, data, tilts, ctx, report) };
+            options = options with { TiltAxisDegrees = ResolveTiltAxis(ParseTiltAxis(p.GetValue(axis)!), backend.PairCorrelator, data, tilts, ctx, report) };
             var result = report.Stage("coarse", () => aligner.Align(data, tilts, options));
 
             Directory.CreateDirectory(dir);

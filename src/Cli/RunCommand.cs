@@ -97,6 +97,8 @@ internal static partial class Commands
     {
         RequireOneLandmarkKind(spec.Markerless, spec.BeadDiameter);
         if (spec.Bin < 1) throw new TomalignInputException(null, $"--bin {spec.Bin} is not a binning factor", "use --bin 1 or more");
+        Preflight.CheckRun(spec);   // what can be checked before the long work is checked now
+        backend = CancellableBackend.Wrap(backend, cancel, ownsInner: false);   // a cancel reaches every backend call of every stage
         var report = new RunReport("run", arguments)
             { Device = backend.Description, DeviceMemory = backend.DeviceMemory, Cancel = cancel, StageStarted = stageStarted };
         var outcome = RunWhole(ctx, report, backend, spec.Input, spec.Angles, spec.TiltAxis, spec.Markerless, spec.BeadDiameter, spec.BeadCount,

@@ -38,7 +38,7 @@ internal static partial class Commands
         var cmd = new Command("simulate",
             "Simulate a tilt series with known truth: textured slab with gold beads, projected analytically, with shot noise and " +
             "per-view shift, rotation, magnification and tilt errors. Writes NAME.mrc, NAME.rawtlt (nominal), and the truth: " +
-            "NAME.tlt, NAME.xf (aligns the raw stack), NAME.beads.txt, NAME.truth.json.")
+            "NAME.truth.tlt, NAME.truth.xf (aligns the raw stack), NAME.beads.txt, NAME.truth.json (NAME.xf and NAME.tlt are left to `align`).")
         { output, name, size, tiltMin, tiltMax, tiltStep, axis, thickness, beads, beadRadius, blobs, dose, pixel, drift, rotJitter, magJitter, tiltError, texture, beadDensity, slabDensity, oneSurface, style, seed };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
@@ -61,7 +61,7 @@ internal static partial class Commands
                 BeadDensity = Pick(beadDensity, scaled.BeadDensity), SlabDensity = Pick(slabDensity, scaled.SlabDensity),
                 TwoSurfaces = p.GetValue(oneSurface) ? false : scaled.TwoSurfaces,
             };
-            var report = new RunReport("simulate", Environment.GetCommandLineArgs().Skip(1)) { Device = "cpu (managed)" };
+            var report = new RunReport("simulate", Environment.GetCommandLineArgs().Skip(1)) { Device = "cpu (managed)", Cancel = Cancellation };
             var series = report.Stage("simulate", () => RunSimulator(options, ctx));
             var files = report.Stage("write", () => SimulationFiles.Write(series, dir, baseName, p.GetValue(pixel)));
             report.Outputs.AddRange(files.All);
