@@ -316,6 +316,10 @@ internal static partial class Commands
         report.Results["patches"] = r.Patches;
         report.Results["patchPieces"] = r.Landmarks;
         report.Results["patchMedianStrength"] = r.MedianStrength;
+        report.Results["patchSize"] = r.PatchSize;
+        report.Results["patchBin"] = r.Bin;
+        report.Results["patchMedianPeakSnr"] = r.MedianPeakSnr;
+        report.Results["patchLinkResidualPixels"] = double.IsFinite(r.LinkResidualPixels) ? r.LinkResidualPixels : null;
         return r.Observations.ToList();
     }
 }

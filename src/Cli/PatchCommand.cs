@@ -42,10 +42,10 @@ internal static partial class Commands
         var angles = new Option<string>("--angles") { Description = "Tilt angles, one per view (.rawtlt/.tlt).", Required = true };
         var prexg = new Option<string?>("--prexg") { Description = "Coarse alignment of the raw stack (from `tomalign coarse`); the stack is prealigned with it in memory." };
         var axis = new Option<double>("--tilt-axis") { Description = "Tilt-axis angle, degrees counter-clockwise from +Y (IMOD's rotation angle).", Required = true };
-        var size = new Option<int>("--patch-size") { Description = "Patch edge in unbinned pixels; 0: a third of the binned image.", DefaultValueFactory = _ => 0 };
+        var size = new Option<int>("--patch-size") { Description = "Patch edge in unbinned pixels; 0: from the data (the smallest whose correlation peaks stand at least 2× above their null correlation's).", DefaultValueFactory = _ => 0 };
         var overlap = new Option<double>("--overlap") { Description = "Fraction by which neighbouring patches overlap.", DefaultValueFactory = _ => d.Overlap };
-        var bin = new Option<int>("--bin") { Description = "Binning for the correlation; 0: automatic (about 512 pixels).", DefaultValueFactory = _ => 0 };
-        var piece = new Option<int>("--piece-length") { Description = "Cut tracks into pieces of this many views (IMOD LengthAndOverlap); 0: whole tracks.", DefaultValueFactory = _ => d.PieceLength };
+        var bin = new Option<int>("--bin") { Description = "Binning for the correlation; 0: from the data (the views' spectral SNR), at least the binning to about 256 pixels.", DefaultValueFactory = _ => 0 };
+        var piece = new Option<int>("--piece-length") { Description = "Cut tracks into pieces of this many views (IMOD LengthAndOverlap); 0 (the default): whole tracks.", DefaultValueFactory = _ => d.PieceLength };
         var pieceOverlap = new Option<int>("--piece-overlap") { Description = "Views shared by consecutive pieces.", DefaultValueFactory = _ => d.PieceOverlap };
         var name = new Option<string?>("--name") { Description = "Base name of the outputs (default: the stack's name)." };
         var output = new Option<string>("--out", "-o") { Description = "Folder for NAME.fid, NAME.fid.txt and NAME.patch.json.", Required = true };
@@ -91,6 +91,9 @@ internal static partial class Commands
             report.Results["bin"] = result.Bin;
             report.Results["referenceView"] = result.ReferenceView;
             report.Results["medianPeakStrength"] = result.MedianStrength;
+            report.Results["weakPatches"] = result.WeakPatches;
+            report.Results["medianPeakSnr"] = result.MedianPeakSnr;
+            report.Results["linkResidualPixels"] = double.IsFinite(result.LinkResidualPixels) ? result.LinkResidualPixels : null;
             report.Write(Path.Combine(dir, baseName + ".patch.json"));
             ctx.Out.WriteLine($"Tracked {result.Patches} patches into {result.Landmarks} landmark pieces, {result.Observations.Count} observations: {fid}");
             return ExitCodes.Ok;
