@@ -20,7 +20,7 @@ public sealed record PatchTrackOptions
     public int PatchSize { get; init; }
     /// <summary>Fraction by which neighbouring patches overlap (0 … 0.9).</summary>
     public double Overlap { get; init; } = 0.75;
-    /// <summary>Binning before correlation; 0 = from the data: the binned Nyquist frequency about twice the highest frequency with
+    /// <summary>Binning before correlation; 0 = from the data: the binned Nyquist frequency at least 4× the highest frequency with
     /// spectral SNR ≥ 1 (<see cref="SpectralSnrEstimate"/> of the views nearest 0°), at least the binning to about
     /// <see cref="PatchTracker.AutoBinTargetPixels"/> pixels (for speed), at most the one that leaves 128.</summary>
     public int Bin { get; init; }
@@ -171,7 +171,7 @@ public sealed class PatchTracker(IPairCorrelator correlator, ILogger? logger = n
         return last!;
     }
 
-    /// <summary>The binning: given, or from the spectral SNR of the views nearest 0° (the binned Nyquist frequency about twice
+    /// <summary>The binning: given, or from the spectral SNR of the views nearest 0° (the binned Nyquist frequency at least 4×
     /// the highest frequency with signal), at least the size-based binning (<see cref="AutoBinTargetPixels"/>, for speed) and
     /// at most the one that leaves 128 binned pixels.</summary>
     private static (int Bin, SpectralSnrEstimate? Spectral) ChooseBin(ImageStack stack, IReadOnlyList<double> tilts, PatchTrackOptions options)
@@ -181,7 +181,9 @@ public sealed class PatchTracker(IPairCorrelator correlator, ILogger? logger = n
         int maxBin = Math.Max(sizeBin, Math.Min(stack.Nx, stack.Ny) / 128);
         var near = Enumerable.Range(0, stack.Nz).OrderBy(v => Math.Abs(tilts[v])).Take(5).ToArray();
         var spectral = SpectralSnrEstimate.Measure(stack, near, 16);
-        int fromData = spectral.CutoffCyclesPerPixel > 0 ? Math.Max(1, (int)Math.Floor(0.25 / spectral.CutoffCyclesPerPixel)) : maxBin;
+        // Patch tracking wants fine sampling where there is signal: bin more only where the binned Nyquist frequency would stay
+        // above 4× the cutoff (at 256², thin slab, seeds 23 / 21 / 1: bin 1 0.35 / 0.23 / 0.26 px, bin 2 (2×) 0.79 / 0.30 / – px).
+        int fromData = spectral.CutoffCyclesPerPixel > 0 ? Math.Max(1, (int)Math.Floor(0.125 / spectral.CutoffCyclesPerPixel)) : maxBin;
         return (Math.Clamp(fromData, sizeBin, maxBin), spectral);
     }
 
@@ -378,14 +380,24 @@ public sealed class PatchTracker(IPairCorrelator correlator, ILogger? logger = n
         double linkResidual = double.NaN;
         for (int round = 0; round < options.RefineRounds; round++)
             linkResidual = RefineTracks(data, nx, ny, p, tiltDegrees, ux, uy, positions, active, settings, options);
+        // Whole tracks where they move as one 3-D point would under the nominal geometry; a track that does not (its residual
+        // from the best rigid point more than twice the median track's: it slid between features, e.g. gold beads on the two
+        // surfaces) is cut into pieces of AutoPieceLength views, each its own point. A given PieceLength cuts every track.
+        var rigid = active.ToDictionary(k => k, k => RigidResidual(positions, k, tiltDegrees, ux, uy, cx, cy));
+        double typicalRigid = Median(rigid.Values.Where(double.IsFinite));
+        int cut = 0;
         var pieces = new List<(int Track, int[] Views)>();
         foreach (int k in active)
         {
             var views = Enumerable.Range(0, nz).Where(v => positions[k, v] is not null).ToArray();
             if (views.Length < options.MinimumTrackLength) continue;
-            foreach (var piece in Pieces(views, options.PieceLength, options.PieceOverlap))
+            int length = options.PieceLength;
+            if (length == 0 && !(rigid[k] <= 2 * typicalRigid)) { length = AutoPieceLength; cut++; }
+            foreach (var piece in Pieces(views, length, Math.Min(options.PieceOverlap, Math.Max(0, length - 1))))
                 if (piece.Length >= options.MinimumTrackLength) pieces.Add((k, piece));
         }
+        _logger.LogInformation("patch tracking: {Cut} of {Tracks} tracks cut into pieces (residual from a rigid point over 2× the median track's, {Typical:F2} px)",
+            cut, active.Count, typicalRigid * bin);
         var refined = pieces.Select(pc => pc.Views.Select(v => positions[pc.Track, v]).ToArray()).ToArray();
 
         var observations = new List<LandmarkObservation>();
@@ -508,6 +520,7 @@ public sealed class PatchTracker(IPairCorrelator correlator, ILogger? logger = n
 
         double sumSq = 0;
         long linkCount = 0;
+        var trackResidual = new Dictionary<int, double>();
         foreach (var group in links.GroupBy(l => l.Track))
         {
             int k = group.Key;
@@ -534,12 +547,13 @@ public sealed class PatchTracker(IPairCorrelator correlator, ILogger? logger = n
                 rows = keep;
             }
             e = SolveLinks(views.Length, rows);
+            double own = 0;
             foreach (var r in rows)
-            {
-                sumSq += Sq(e[2 * r.A] - r.S.A11 * e[2 * r.B] - r.S.A12 * e[2 * r.B + 1] - r.Rx)
+                own += Sq(e[2 * r.A] - r.S.A11 * e[2 * r.B] - r.S.A12 * e[2 * r.B + 1] - r.Rx)
                     + Sq(e[2 * r.A + 1] - r.S.A21 * e[2 * r.B] - r.S.A22 * e[2 * r.B + 1] - r.Ry);
-                linkCount++;
-            }
+            sumSq += own;
+            linkCount += rows.Count;
+            trackResidual[k] = rows.Count > 0 ? Math.Sqrt(own / rows.Count) : double.PositiveInfinity;
             var linked = new bool[views.Length];
             foreach (var r in rows) { linked[r.A] = true; linked[r.B] = true; }
             for (int j = 0; j < views.Length; j++)
@@ -550,15 +564,44 @@ public sealed class PatchTracker(IPairCorrelator correlator, ILogger? logger = n
                 positions[k, v] = linked[j] && Inside((int)Math.Round(moved.Item1), (int)Math.Round(moved.Item2), p, nx, ny) ? moved : null;
             }
         }
-        // Tracks without any link keep nothing.
-        var withLinks = links.Select(l => l.Track).ToHashSet();
+        // Tracks without any link keep nothing; nor do tracks whose links disagree far more than the others' (a track that
+        // jumped between features, e.g. onto a gold bead, is wrong from there on: whole tracks are not cut into pieces).
+        double typical = Median(trackResidual.Values.Where(double.IsFinite));
         foreach (int k in tracks)
-            if (!withLinks.Contains(k))
+            if (!trackResidual.TryGetValue(k, out double own) || !(own <= Math.Max(3 * typical, 0.25)))
                 for (int v = 0; v < nz; v++) positions[k, v] = null;
         return linkCount > 0 ? Math.Sqrt(sumSq / linkCount) : double.NaN;
     }
 
     private static double Sq(double x) => x * x;
+
+    /// <summary>Pieces of this many views for tracks that do not move as one rigid point (<see cref="PatchTrackOptions.PieceLength"/> 0).</summary>
+    public const int AutoPieceLength = 16;
+
+    /// <summary>
+    /// RMS residual (binned pixels) of track <paramref name="k"/> from the best single 3-D point seen through the nominal
+    /// geometry of the prealigned stack: across the axis X·cos θ + Z·sin θ about the centre, along it a constant.
+    /// </summary>
+    private static double RigidResidual((double X, double Y)?[,] positions, int k, IReadOnlyList<double> tilts, double ux, double uy, double cx, double cy)
+    {
+        double scc = 0, sss = 0, scs = 0, suc = 0, sus = 0, sw = 0, sww = 0, suu = 0;
+        int n = 0;
+        for (int v = 0; v < tilts.Count; v++)
+        {
+            if (positions[k, v] is not { } q) continue;
+            double t = tilts[v] * Math.PI / 180, c = Math.Cos(t), s = Math.Sin(t);
+            double u = (q.X - cx) * ux + (q.Y - cy) * uy, w = -(q.X - cx) * uy + (q.Y - cy) * ux;
+            scc += c * c; sss += s * s; scs += c * s; suc += u * c; sus += u * s; suu += u * u; sw += w; sww += w * w; n++;
+        }
+        if (n < 3) return double.PositiveInfinity;
+        double det = scc * sss - scs * scs;
+        if (!(Math.Abs(det) > 1e-12)) return double.PositiveInfinity;
+        double x = (suc * sss - sus * scs) / det, z = (sus * scc - suc * scs) / det;
+        // Σ(u − xc − zs)² = Σu² − 2x·Σuc − 2z·Σus + x²Σcc + 2xzΣcs + z²Σss; along: Σ(w − mean)².
+        double across = suu - 2 * x * suc - 2 * z * sus + x * x * scc + 2 * x * z * scs + z * z * sss;
+        double along = sww - sw * sw / n;
+        return Math.Sqrt(Math.Max(0, across + along) / n);
+    }
 
     /// <summary>Least squares for the corrections e (x, y per view) from links e_a − S·e_b = r, with a tiny ridge for the offset.</summary>
     private static double[] SolveLinks(int n, List<(int A, int B, Xf S, double Rx, double Ry)> rows)

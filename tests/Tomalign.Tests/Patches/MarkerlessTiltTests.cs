@@ -47,7 +47,8 @@ public sealed class MarkerlessTiltTests(ITestOutputHelper output)
     /// (about 1–2° RMS from the truth, spanning about ±56°), the automatic choice keeps them within 1° of the truth for every
     /// seed (measured 0.20 / 0.30 / 0.18°; free 2.02 / 0.73 / 1.13°). The price is some of the field error that free tilts soaked
     /// up (measured 1.01 / 0.93 / 1.14 px against 0.87 / 1.02 / 0.77 px free; coarse alone 0.88 / 0.97 / 1.18 px): on a slab this
-    /// thick neither solve reliably beats the coarse stage (issue 14 is open on it), so that is not asserted here.
+    /// thick neither solve reliably beat the coarse stage. With the multi-lag patch tracks (issue 14, PatchZooTests): auto
+    /// 0.45 / 0.41 / 0.44 px against coarse 0.71 / 0.80 / 0.95 px, tilts 0.25 / 0.19 / 0.20°, free tilts 0.60 / 0.32 / 0.26°.
     /// </summary>
     [Fact]
     public void ThickSlabTiltsStayNearTheNominalOnes()
@@ -62,8 +63,9 @@ public sealed class MarkerlessTiltTests(ITestOutputHelper output)
         }
         Assert.True(rows.Max(r => r.Auto.Tilt) < 1.0, $"worst tilt error {rows.Max(r => r.Auto.Tilt):F3}° RMS");
         Assert.True(Median(rows.Select(r => r.Auto.Tilt)) < 0.5, $"median tilt error {Median(rows.Select(r => r.Auto.Tilt)):F3}° RMS");
-        // The problem is there to solve: without the prior the median tilt error is above 1°.
-        Assert.True(Median(rows.Select(r => r.Off.Tilt)) > 1.0, $"free tilts median error {Median(rows.Select(r => r.Off.Tilt)):F3}°");
+        // Since the patch tracks are re-measured over several lags (PatchTracker.RefineTracks) free tilts are no longer 1–2° off
+        // here (measured 0.60 / 0.32 / 0.26°), and the solve beats the coarse stage for every seed.
+        Assert.All(rows, r => Assert.True(r.Auto.Field < r.Auto.Coarse, $"seed {r.Auto.Seed}: field error {r.Auto.Field:F3} px, coarse alone {r.Auto.Coarse:F3} px"));
         Assert.All(rows, r => Assert.True(r.Auto.Field < r.Off.Field + 0.5, $"seed {r.Auto.Seed}: field error {r.Auto.Field:F3} px, with free tilts {r.Off.Field:F3} px"));
         Assert.True(Median(rows.Select(r => r.Auto.Field - r.Off.Field)) < 0.25, "median field error cost of the prior");
         Assert.All(rows, r => Assert.NotEqual("free", r.Auto.Choice));
