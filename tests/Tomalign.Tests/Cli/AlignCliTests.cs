@@ -46,9 +46,13 @@ public sealed class AlignCliTests(ITestOutputHelper output)
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "sim.align.json")));
         double mean = doc.RootElement.GetProperty("results").GetProperty("residualMean").GetDouble();
         output.WriteLine($"markerless align: residual mean {mean:F3} px, alignment error after the gauge {error:F3} px");
-        // Measured 0.76 px (bin 2 chosen automatically; coarse alone 0.82 px, true bead positions through the same solve 0.44 px).
+        // Measured 0.76 px (bin 2 chosen automatically; coarse alone 0.82 px, true bead positions through the same solve 0.44 px);
+        // with the multi-lag patch tracks (whole where rigid) 0.37 px, residual mean 1.27 px: one 3-D point per 41-view track fits
+        // less freely than one per 16-view piece, so the residual is bounded loosely and the tracks' own consistency checked.
         Assert.True(error < 1.0, $"alignment error {error:F3} px after the gauge");
-        Assert.True(mean < 1.2, $"residual mean {mean:F3} px");
+        Assert.True(mean < 2.0, $"residual mean {mean:F3} px");
+        double links = doc.RootElement.GetProperty("results").GetProperty("patchLinkResidualPixels").GetDouble();
+        Assert.True(links < Tomalign.Core.Patches.PatchTracker.MaxConsistentLinkResidualPixels, $"patch link residual {links:F3} px");
 
         // --resume reuses the coarse and landmark files and gives the same transforms.
         var before = ImodText.ReadXf(Path.Combine(outDir, "sim.xf"));
