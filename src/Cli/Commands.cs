@@ -42,15 +42,7 @@ internal static partial class Commands
         DefaultValueFactory = _ => "auto",
     };
 
-    internal static DeviceKind ParseDevice(string text) => text.Trim().ToLowerInvariant() switch
-    {
-        "auto" => DeviceKind.Auto,
-        "cpu" => DeviceKind.Cpu,
-        "cuda" or "gpu" => DeviceKind.Cuda,
-        "opencl" => DeviceKind.OpenCL,
-        "ilgpu-cpu" => DeviceKind.IlgpuCpu,
-        _ => throw new TomalignInputException(null, $"unknown device '{text}'", "use --device auto, cpu, cuda, opencl or ilgpu-cpu"),
-    };
+    internal static DeviceKind ParseDevice(string text) => PipelineSpec.ParseDevice(text);
 
     /// <summary>Wraps a command body: context, logging, one-line errors, exit codes.</summary>
     internal static void SetBody(Command command, TextWriter stdout, TextWriter stderr, Func<ParseResult, CliContext, int> body)
@@ -75,40 +67,26 @@ internal static partial class Commands
     }
 
     /// <summary>The base name of a command's outputs: a plain file name, or an input error naming the fix.</summary>
-    internal static string RequireBaseName(string? name)
-    {
-        if (string.IsNullOrWhiteSpace(name) || name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
-            throw new TomalignInputException(null, $"--name '{name}' is not a file name", "give a plain name without folders, e.g. --name series1");
-        return name;
-    }
+    internal static string RequireBaseName(string? name) => PipelineSpec.RequireBaseName(name);
 
     /// <summary>--tilt-axis: degrees, or auto (null: search it).</summary>
-    internal static double? ParseTiltAxis(string text)
-    {
-        if (string.Equals(text.Trim(), "auto", StringComparison.OrdinalIgnoreCase)) return null;
-        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double a) && double.IsFinite(a)) return a;
-        throw new TomalignInputException(null, $"--tilt-axis '{text}' is neither an angle nor auto", "give the tilt-axis angle in degrees (e.g. --tilt-axis 85) or --tilt-axis auto");
-    }
+    internal static double? ParseTiltAxis(string text) => PipelineSpec.ParseTiltAxis(text);
 
     /// <summary>The given tilt axis, or the one the coarse correlation finds (logged, and recorded in the report).</summary>
-    internal static double ResolveTiltAxis(double? given, CoarseAligner aligner, ImageStack stack, double[] tilts, CliContext ctx, RunReport report)
-    {
-        if (given is { } a) return a;
-        var found = report.Stage("tilt-axis search", () => TiltAxisSearch.Find(aligner, stack, tilts));
-        ctx.Log.LogInformation("tilt axis: {Angle:F2}° found by the coarse correlation ({Count} angles tried; {Note})",
-            found.AngleDegrees, found.Scores.Count, TiltAxisSearchResult.Ambiguity);
-        report.Results["tiltAxisSearch"] = new { angle = found.AngleDegrees, note = TiltAxisSearchResult.Ambiguity, scores = found.Scores.Select(x => new[] { x.Angle, x.Score }).ToArray() };
-        report.Warnings.Add($"tilt axis searched: {found.AngleDegrees:F2}°; {TiltAxisSearchResult.Ambiguity}");
-        return found.AngleDegrees;
-    }
+    internal static double ResolveTiltAxis(double? given, CoarseAligner aligner, ImageStack stack, double[] tilts, CliContext ctx, RunReport report) =>
+        TiltSeriesPipeline.ResolveTiltAxis(given, aligner, stack, tilts, ctx.Log, report);
 
-    /// <summary>align and run take exactly one landmark kind.</summary>
-    internal static void RequireOneLandmarkKind(bool markerless, double? beadDiameter)
-    {
-        if (markerless == beadDiameter.HasValue)
-            throw new TomalignInputException(null, markerless ? "both --markerless and --bead-diameter were given" : "no landmark kind was chosen",
-                "give either --markerless or --bead-diameter PX");
-    }
+    /// <summary>--level (declared with the pipeline's options; `solve` takes it too).</summary>
+    internal static Option<bool> LevelOption() => PipelineOptions.ForAlign().Level;
+
+    /// <summary>--axis-profiles (declared with the pipeline's options; `bench --run` takes it too).</summary>
+    internal static Option<string> AxisProfilesOption() => PipelineOptions.ForRun().AxisProfiles;
+
+    internal static bool? ParseAxisProfiles(string mode) => PipelineSpec.ParseAxisProfiles(mode);
+
+    /// <summary>The stack warped by the coarse transforms.</summary>
+    internal static ImageStack Prealign(IComputeBackend backend, ImageStack data, Tomalign.Core.Geometry.Xf[] prexg) =>
+        TiltSeriesPipeline.Prealign(backend, data, prexg);
 
     internal static string Fmt(double v, string format = "G6") => v.ToString(format, CultureInfo.InvariantCulture);
 

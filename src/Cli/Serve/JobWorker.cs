@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Tomalign.Core.Formats;
+using Tomalign.Core.Pipeline;
 
 namespace Tomalign.Cli.Serve;
 
@@ -146,9 +147,9 @@ internal sealed class JobWorker(JobStore store, string outDir, int workers, LogL
                 ImodText.WriteAngles(angles, SerialEmMdoc.ReadTiltAngles(job.Angles));
             }
             var spec = settings.ToSpec(job.Stack, angles, dir, job.Name, job.Resume);
-            using var backend = Backends.Create(Commands.ParseDevice(settings.Device), ctx);
-            Commands.RunAndReport(ctx, backend, spec, settings.RunArguments(job.Stack, angles, dir, job.Name, job.Resume), cancel,
-                stage => store.SetStage(job.Id, stage));
+            using var backend = Backends.Create(Commands.ParseDevice(spec.Device), ctx);
+            new TiltSeriesPipeline(backend).RunAndReport(spec,
+                PipelineOptions.Context(ctx, arguments: spec.ToArguments(), cancel: cancel, stageStarted: stage => store.SetStage(job.Id, stage)));
         }
         catch (Exception e)
         {
