@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using Microsoft.Extensions.Logging;
 using Tomalign.Core.Backend;
 using Tomalign.Core.Pipeline;
 using Tomalign.Core.Reconstruction;
@@ -29,10 +28,6 @@ internal static partial class Commands
         });
         return cmd;
     }
-
-    /// <summary>Reconstruction options from the run options; bad values are an input error naming the fix.</summary>
-    internal static ReconstructionOptions ReconstructionOptionsFor(int thickness, string method, int iterations, bool log) =>
-        PipelineSpec.ReconstructionOptionsFor(thickness, method, iterations, log);
 
     /// <summary><see cref="TiltSeriesPipeline.ReconstructWhileWriting"/> with a command's logging and progress.</summary>
     internal static ReconstructionSummary ReconstructWhileWriting(CliContext ctx, IComputeBackend backend, Tomalign.Core.Pipeline.ApplyTransforms.AlignedStack aligned,

@@ -16,7 +16,7 @@ public sealed class HtmlRunReport : IRunReportWriter
         ArgumentNullException.ThrowIfNull(result);
         var align = result.Align;
         var slices = result.Volume is { } volume && File.Exists(volume) ? CentralSlices(volume) : [];
-        HtmlReport.Write(path, result.Report, align.Solve, align.NominalTilts, align.TiltAxis, align.Coarse?.Pairs.Select(q => q.Strength).ToArray(),
+        HtmlReport.Write(path, result.Report, align.Solve, align.NominalTilts, align.TiltAxis, align.CoarseStrengths,
             slices, align.Width, align.Height);
     }
 
