@@ -1,7 +1,9 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
+using Tomalign.Core.Backend;
 using Tomalign.Core.Formats;
+using Tomalign.Core.Pipeline;
 
 namespace Tomalign.Cli.Serve;
 
@@ -163,13 +165,13 @@ internal sealed class JobWorker(JobStore store, string outDir, int workers, LogL
                 ImodText.WriteAngles(angles, SerialEmMdoc.ReadTiltAngles(job.Angles));
             }
             var spec = settings.ToSpec(job.Stack, angles, dir, job.Name, job.Resume);
-            using var backend = Backends.Create(Commands.ParseDevice(settings.Device), ctx);
-            Commands.RunAndReport(ctx, backend, spec, settings.RunArguments(job.Stack, angles, dir, job.Name, job.Resume), cancel,
-                stage =>
+            using var backend = Backends.Create(Commands.ParseDevice(spec.Device), ctx);
+            new TiltSeriesPipeline(backend).RunAndReport(spec,
+                PipelineOptions.Context(ctx, arguments: spec.ToArguments(), cancel: cancel, stageStarted: stage =>
                 {
                     _stop.Token.ThrowIfCancellationRequested();   // a stop ends the job at its next stage boundary
                     store.SetStage(job.Id, stage);
-                });
+                }));
         }
         catch (Exception e)
         {

@@ -32,6 +32,10 @@ public sealed class RunReport
     public List<string> Outputs { get; } = new();
     public Dictionary<string, object?> Results { get; } = new();
     public List<string> Warnings { get; } = new();
+
+    /// <summary>With --resume: which stages were reused and which redone, and why (see TiltSeriesPipeline); absent otherwise.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public object? Resume { get; set; }
     public double TotalSeconds => _total.Elapsed.TotalSeconds;
 
     /// <summary>The backend's device-memory meter (GPU backends); each stage then records its own peak.</summary>
