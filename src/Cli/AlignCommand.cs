@@ -9,6 +9,7 @@ using Tomalign.Core.Formats;
 using Tomalign.Core.Geometry;
 using Tomalign.Core.Imaging;
 using Tomalign.Core.Patches;
+using Tomalign.Core.Quality;
 using Tomalign.Core.Refine;
 using Tomalign.Core.Reporting;
 using Tomalign.Core.Solve;
@@ -19,7 +20,7 @@ internal static partial class Commands
 {
     /// <summary>What `align` produced: the files the next stage reads.</summary>
     internal sealed record AlignOutcome(string Prexg, string Fid, string Xf, string Tlt, SolveResult Solve, CoarseAlignResult? Coarse,
-        double[] NominalTilts, double TiltAxis, int Width, int Height);
+        double[] NominalTilts, double TiltAxis, int Width, int Height, QualityVerdict Quality);
 
     /// <summary>
     /// coarse → landmarks (markerless patches, or gold beads) → solve, in one go: IMOD's etomo
@@ -62,9 +63,9 @@ internal static partial class Commands
                 solveOptions, dir, baseName, p.GetValue(resume), p.GetValue(twoSurfaces), p.GetValue(axisProfiles)!);
             WriteHtml(Path.Combine(dir, baseName + ".align.html"), report, outcome, []);
             report.Write(Path.Combine(dir, baseName + ".align.json"));
-            ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"Aligned {outcome.Solve.Views.Length} views: {outcome.Solve.ObservationCount} observations of {outcome.Solve.Landmarks.Length} landmarks, residual mean {outcome.Solve.Overall.Mean:F3} px (RMS {outcome.Solve.Overall.Rms:F3}); transforms {outcome.Xf}"));
-            return ExitCodes.Ok;
+            return FinishWithVerdict(ctx, outcome.Quality, string.Create(CultureInfo.InvariantCulture,
+                $"Aligned {outcome.Solve.Views.Length} views: {outcome.Solve.ObservationCount} observations of {outcome.Solve.Landmarks.Length} landmarks, residual mean {outcome.Solve.Overall.Mean:F3} px (RMS {outcome.Solve.Overall.Rms:F3}); transforms {outcome.Xf}"),
+                outcome.Xf);
         });
         return cmd;
     }
@@ -216,7 +217,8 @@ internal static partial class Commands
         report.Results["solvedMagnifications"] = result.Views.Select(v => v.Magnification).ToArray();
         report.Results["gauge"] = result.Gauge;
         report.Results["specimenLevel"] = SpecimenLevel.Fit(result.Landmarks);
-        return new AlignOutcome(P(".prexg"), P(".fid"), files.Xf!, files.Tlt, result, coarse, tilts, tiltAxis, data.Nx, data.Ny);
+        var quality = AssessQuality(ctx, report, data.Nx, data.Ny, tilts, tiltAxis, coarse, prexg, result, markerless, beadDiameter);
+        return new AlignOutcome(P(".prexg"), P(".fid"), files.Xf!, files.Tlt, result, coarse, tilts, tiltAxis, data.Nx, data.Ny, quality);
     }
 
     /// <summary>

@@ -59,7 +59,7 @@ internal static partial class Commands
             ctx.Out.WriteLine($"Transforms: {outcome.Align.Xf}; aligned stack: {outcome.Aligned}; tomogram: {outcome.Volume} ({outcome.Summary.Nx}×{outcome.Summary.Ny}×{outcome.Summary.Nz}, WBP)");
             ctx.Out.WriteLine($"Report: {Path.Combine(dir, "sim.demo.html")}");
             ctx.Out.WriteLine($"Times: {string.Join(", ", report.Stages.Select(s => $"{s.Name} {s.Seconds:F2} s"))}");
-            return ExitCodes.Ok;
+            return FinishWithVerdict(ctx, outcome.Align.Quality, "Demo done.", dir);
         });
         return cmd;
     }

@@ -49,10 +49,10 @@ internal static partial class Commands
                 p.GetValue(bin), dir, baseName, p.GetValue(resume), ParseSolveVariables(p, rotation, tilt, mag, level), AxisProfiles: p.GetValue(axisProfiles)!);
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             var (report, outcome) = RunAndReport(ctx, backend, spec, Environment.GetCommandLineArgs().Skip(1), Cancellation);
-            ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"Aligned (residual mean {outcome.Align.Solve.Overall.Mean:F3} px) and reconstructed {outcome.Summary.Nx}×{outcome.Summary.Ny}×{outcome.Summary.Nz}: {outcome.Volume}"));
             ctx.Out.WriteLine($"Times: {string.Join(", ", report.Stages.Select(s => $"{s.Name} {s.Seconds:F2} s"))}");
-            return ExitCodes.Ok;
+            return FinishWithVerdict(ctx, outcome.Align.Quality, string.Create(CultureInfo.InvariantCulture,
+                $"Aligned (residual mean {outcome.Align.Solve.Overall.Mean:F3} px) and reconstructed {outcome.Summary.Nx}×{outcome.Summary.Ny}×{outcome.Summary.Nz}: {outcome.Volume}"),
+                outcome.Volume);
         });
         return cmd;
     }

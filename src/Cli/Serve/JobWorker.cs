@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Tomalign.Core.Formats;
+using Tomalign.Core.Quality;
 
 namespace Tomalign.Cli.Serve;
 
@@ -78,8 +79,13 @@ internal sealed class JobWorker(JobStore store, string outDir, int workers, LogL
             string? error = null;
             try
             {
-                await Task.Factory.StartNew(() => Run(job, cts.Token), cts.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-                (state, message) = (JobStates.Done, "done");
+                var quality = await Task.Factory.StartNew(() => Run(job, cts.Token), cts.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                if (quality.Verdict == Verdict.Unreliable)
+                {
+                    error = "alignment " + quality.Summary();
+                    (state, message) = (JobStates.Unreliable, error);
+                }
+                else (state, message) = (JobStates.Done, $"done ({quality.Name})");
             }
             catch (Exception e) when (cts.IsCancellationRequested)
             {
@@ -108,7 +114,7 @@ internal sealed class JobWorker(JobStore store, string outDir, int workers, LogL
                     continue;
                 }
             }
-            var level = state == JobStates.Failed ? LogLevel.Warning : LogLevel.Information;
+            var level = state is JobStates.Failed or JobStates.Unreliable ? LogLevel.Warning : LogLevel.Information;
             log.Log(level, "job {Id} ({Name}) {Message} after {Seconds:F1} s", job.Id, job.Name, message, clock.Elapsed.TotalSeconds);
         }
     }
@@ -126,8 +132,8 @@ internal sealed class JobWorker(JobStore store, string outDir, int workers, LogL
         }
     }
 
-    /// <summary>One job, as `tomalign run --out OUT/NAME --name NAME [--resume]` with the job's settings.</summary>
-    private void Run(Job job, CancellationToken cancel)
+    /// <summary>One job, as `tomalign run --out OUT/NAME --name NAME [--resume]` with the job's settings; its quality verdict.</summary>
+    private QualityVerdict Run(Job job, CancellationToken cancel)
     {
         var settings = ServeSettings.Parse(job.Settings, null);
         string dir = Path.Combine(outDir, job.Name);
@@ -147,8 +153,11 @@ internal sealed class JobWorker(JobStore store, string outDir, int workers, LogL
             }
             var spec = settings.ToSpec(job.Stack, angles, dir, job.Name, job.Resume);
             using var backend = Backends.Create(Commands.ParseDevice(settings.Device), ctx);
-            Commands.RunAndReport(ctx, backend, spec, settings.RunArguments(job.Stack, angles, dir, job.Name, job.Resume), cancel,
+            var (_, outcome) = Commands.RunAndReport(ctx, backend, spec, settings.RunArguments(job.Stack, angles, dir, job.Name, job.Resume), cancel,
                 stage => store.SetStage(job.Id, stage));
+            logFile.WriteLine($"quality: {outcome.Align.Quality.Name}");
+            foreach (var r in outcome.Align.Quality.Reasons) logFile.WriteLine($"  {r}");
+            return outcome.Align.Quality;
         }
         catch (Exception e)
         {
