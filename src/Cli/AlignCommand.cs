@@ -217,7 +217,8 @@ internal static partial class Commands
         report.Results["solvedMagnifications"] = result.Views.Select(v => v.Magnification).ToArray();
         report.Results["gauge"] = result.Gauge;
         report.Results["specimenLevel"] = SpecimenLevel.Fit(result.Landmarks);
-        var quality = AssessQuality(ctx, report, data.Nx, data.Ny, tilts, tiltAxis, coarse, prexg, result, markerless, beadDiameter);
+        var quality = AssessQuality(ctx, report, data.Nx, data.Ny, tilts, tiltAxis, coarse, prexg, result, markerless, beadDiameter,
+            prealigned, observations);
         return new AlignOutcome(P(".prexg"), P(".fid"), files.Xf!, files.Tlt, result, coarse, tilts, tiltAxis, data.Nx, data.Ny, quality);
     }
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Tomalign.Core.Coarse;
 using Tomalign.Core.Geometry;
+using Tomalign.Core.Imaging;
 using Tomalign.Core.Quality;
 using Tomalign.Core.Reporting;
 using Tomalign.Core.Solve;
@@ -16,10 +17,14 @@ internal static partial class Commands
     /// page's top). The console gets it from <see cref="FinishWithVerdict"/>, a serve job's log from the worker.
     /// </summary>
     internal static QualityVerdict AssessQuality(CliContext ctx, RunReport report, int width, int height, double[] nominalTilts, double tiltAxis,
-        CoarseAlignResult? coarse, Xf[] prexg, SolveResult solve, bool markerless, double? beadDiameter)
+        CoarseAlignResult? coarse, Xf[] prexg, SolveResult solve, bool markerless, double? beadDiameter, ImageStack? prealigned,
+        IReadOnlyList<LandmarkObservation> observations)
     {
+        // The bead-centre precision the images allow (beads tracked in this run only: the stack they were measured on).
+        double? centring = !markerless && beadDiameter is { } d && prealigned is not null ? CentringPrecision.BeadBound(prealigned, observations, d) : null;
+        if (centring is { } c) report.Results["beadCentringBoundPixels"] = c;
         var signals = QualitySignals.From(width, height, nominalTilts, tiltAxis, coarse, prexg, solve,
-            markerless ? LandmarkKind.Patches : LandmarkKind.Beads, markerless ? null : beadDiameter);
+            markerless ? LandmarkKind.Patches : LandmarkKind.Beads, markerless ? null : beadDiameter, expectedCentringSigmaPixels: centring);
         var verdict = QualityAssessor.Assess(signals);
         report.Quality = verdict;
         ctx.Log.LogDebug("quality: {Verdict}, {Reasons} reason(s)", verdict.Name, verdict.Reasons.Count);

@@ -91,7 +91,7 @@ public sealed class QualityAssessorTests
             "residual 2 px" => s with { ResidualMean = justInside ? 1.4 : 2, ResidualRms = 2.3, ResidualRmsPerAxis = 0.2 },
             "residual beyond the bead radius" => s with { ResidualMean = justInside ? 4.9 : 5.5, ResidualRms = 6, ResidualRmsPerAxis = 0.2 },
             "heavy tails" => s with { ResidualRms = justInside ? 0.55 : 0.65 },
-            "residual above the centring precision" => s with { ExpectedCentringSigmaPixels = justInside ? 0.07 : 0.05 },
+            "residual above the centring precision" => s with { ExpectedCentringSigmaPixels = justInside ? 0.025 : 0.015 },
             "residual below the centring precision" => s with { ExpectedCentringSigmaPixels = justInside ? 0.5 : 0.7 },
             "many outliers" => s with { FlaggedFraction = justInside ? 0.25 : 0.35 },
             "not converged" => s with { Converged = justInside },
