@@ -73,7 +73,7 @@ public sealed class ServeIntegrationTests
 
         // The mdoc's angles went into the job's folder as a .rawtlt; the watched folder was not written to.
         Assert.True(File.Exists(Path.Combine(folders.Out, "beta", "beta.rawtlt")));
-        Assert.Equal(["alpha.mrc", "alpha.rawtlt", "beta.mrc", "beta.mrc.mdoc", "broken.mrc", "broken.rawtlt"],
+        Assert.Equal(["alpha.mrc", "alpha.rawtlt", "beta.mrc", "beta.mrc.mdoc", "broken.mrc", "broken.rawtlt", "sparse.mrc", "sparse.rawtlt"],
             Directory.GetFiles(folders.Watch).Select(Path.GetFileName).Order(StringComparer.Ordinal));
 
         // A failed job can be retried (it fails again, the same way); a done one cannot.
@@ -81,7 +81,7 @@ public sealed class ServeIntegrationTests
         Assert.Equal(HttpStatusCode.OK, retry.StatusCode);
         await serve.Client.WaitForAsync(j => j.Single(x => x.Id == broken.Id) is { State: JobStates.Failed, Attempts: 2 }, JobTimeout, "the retried job");
         Assert.Equal(HttpStatusCode.Conflict, (await serve.Client.Http.PostAsync($"/api/jobs/{byName["alpha"].Id}/retry", null)).StatusCode);
-        Assert.Equal(3, (await serve.Client.JobsAsync()).Count);
+        Assert.Equal(4, (await serve.Client.JobsAsync()).Count);
     }
 
     [Fact]
