@@ -25,9 +25,9 @@ internal static partial class Commands
             using var backend = Backends.Create(ParseDevice(spec.Device), ctx);
             var result = new TiltSeriesPipeline(backend).RunAndReport(spec, PipelineOptions.Context(ctx));
             var solve = result.Align.Solve;
-            ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"Aligned {solve.Views.Length} views: {solve.ObservationCount} observations of {solve.Landmarks.Length} landmarks, residual mean {solve.Overall.Mean:F3} px (RMS {solve.Overall.Rms:F3}); transforms {result.Align.Xf}"));
-            return ExitCodes.Ok;
+            return FinishWithVerdict(ctx, result.Quality, string.Create(CultureInfo.InvariantCulture,
+                $"Aligned {solve.Views.Length} views: {solve.ObservationCount} observations of {solve.Landmarks.Length} landmarks, residual mean {solve.Overall.Mean:F3} px (RMS {solve.Overall.Rms:F3}); transforms {result.Align.Xf}"),
+                result.Align.Xf);
         });
         return cmd;
     }

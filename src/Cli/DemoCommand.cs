@@ -61,7 +61,7 @@ internal static partial class Commands
             ctx.Out.WriteLine($"Transforms: {outcome.Xf}; aligned stack: {result.Aligned}; tomogram: {result.Volume} ({result.Summary!.Nx}×{result.Summary.Ny}×{result.Summary.Nz}, WBP)");
             ctx.Out.WriteLine($"Report: {Path.Combine(dir, "sim.demo.html")}");
             ctx.Out.WriteLine($"Times: {string.Join(", ", report.Stages.Select(s => $"{s.Name} {s.Seconds:F2} s"))}");
-            return ExitCodes.Ok;
+            return FinishWithVerdict(ctx, result.Quality, "Demo done.", dir);
         });
         return cmd;
     }

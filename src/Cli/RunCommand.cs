@@ -22,10 +22,10 @@ internal static partial class Commands
             Preflight.CheckRun(spec);   // the header, the angles, the output folder and the binning, before the long work
             using var backend = Backends.Create(ParseDevice(spec.Device), ctx);
             var result = new TiltSeriesPipeline(backend).RunAndReport(spec, PipelineOptions.Context(ctx));
-            ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"Aligned (residual mean {result.Align.Solve.Overall.Mean:F3} px) and reconstructed {result.Summary!.Nx}×{result.Summary.Ny}×{result.Summary.Nz}: {result.Volume}"));
             ctx.Out.WriteLine($"Times: {string.Join(", ", result.Report.Stages.Select(s => $"{s.Name} {s.Seconds:F2} s"))}");
-            return ExitCodes.Ok;
+            return FinishWithVerdict(ctx, result.Quality, string.Create(CultureInfo.InvariantCulture,
+                $"Aligned (residual mean {result.Align.Solve.Overall.Mean:F3} px) and reconstructed {result.Summary!.Nx}×{result.Summary.Ny}×{result.Summary.Nz}: {result.Volume}"),
+                result.Volume!);
         });
         return cmd;
     }

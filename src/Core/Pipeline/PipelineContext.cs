@@ -97,4 +97,6 @@ public sealed record PipelineResult(PipelineSpec Spec, RunReport Report, Alignme
     public ReconstructionSummary? Summary { get; init; }
     /// <summary>The report's command: align, run, demo.</summary>
     public string Command { get; init; } = "run";
+    /// <summary>The alignment's quality verdict (also in the report).</summary>
+    public required Quality.QualityVerdict Quality { get; init; }
 }

@@ -55,6 +55,7 @@ internal sealed class PipelineRun(PipelineSpec spec, PipelineContext context, IC
     public SolveOptions SolveOptions { get; set; } = new();
     public SolveInput? SolveInput { get; set; }
     public SolveResult? Solve { get; set; }
+    public Quality.QualityVerdict? Quality { get; set; }
     // apply, reconstruct
     public ApplyTransforms.AlignedStack? AlignedInMemory { get; set; }
     public ReconstructionSummary? Summary { get; set; }

@@ -81,12 +81,11 @@ public sealed class TiltSeriesPipeline(IComputeBackend backend)
                 // The alignment is complete here: the place where the run's quality verdict is computed, in one place, from
                 // the stage results (coarse peak strengths and chain, landmarks per view and track lengths, the solve's residual
                 // and parameters), before the long apply and reconstruct stages.
-                // TODO(quality): run.Report.Quality = QualityAssessor.Assess(run.Alignment(), ...) — connected at the merge
-                // of the `quality` branch (Tomalign.Core.Quality); align-only runs reach the same point after the loop.
+                AssessQuality(run);
             }
             outcomes.Add(RunStage(run, stage, ref upstream, ref redoneFrom));
         }
-        // TODO(quality): for align-only runs (no ApplyStage) the verdict is computed here, from run.Alignment().
+        if (!spec.Reconstructs) AssessQuality(run);   // align only: the same point, after the last alignment stage
 
         if (spec.Resume)
         {
@@ -105,9 +104,29 @@ public sealed class TiltSeriesPipeline(IComputeBackend backend)
             Volume = spec.Reconstructs ? spec.OutputPath(".rec") : null,
             Summary = run.Summary,
             Command = command,
+            Quality = run.Quality ?? throw new InvalidOperationException("the pipeline ended without a quality verdict"),
         };
 
         static string Join(IEnumerable<StageOutcome> o) => o.Any() ? string.Join(", ", o.Select(x => x.Name)) : "none";
+    }
+
+    /// <summary>
+    /// The quality verdict, computed in this one place for every run from what the stages measured: the coarse result
+    /// (when the coarse stage ran in this run), the prealignment, the landmarks and the solve, and, for beads tracked in
+    /// this run, the bead-centre precision the images allow. It goes into the report (JSON `quality`, the HTML page's top).
+    /// </summary>
+    private static void AssessQuality(PipelineRun run)
+    {
+        var solve = run.Solve ?? throw new InvalidOperationException("no solve to assess");
+        double? centring = !run.Spec.Markerless && run.Spec.BeadDiameter is { } d && run.Prealigned is not null && run.Observations.Count > 0
+            ? Quality.CentringPrecision.BeadBound(run.Prealigned, run.Observations, d) : null;
+        if (centring is { } c) run.Report.Results["beadCentringBoundPixels"] = c;
+        var signals = Quality.QualitySignals.From(run.Nx, run.Ny, run.Tilts, run.TiltAxis, run.Coarse, run.Prexg, solve,
+            run.Spec.Markerless ? Quality.LandmarkKind.Patches : Quality.LandmarkKind.Beads, run.Spec.Markerless ? null : run.Spec.BeadDiameter,
+            expectedCentringSigmaPixels: centring);
+        run.Quality = Quality.QualityAssessor.Assess(signals);
+        run.Report.Quality = run.Quality;
+        run.Log.LogDebug("quality: {Verdict}, {Reasons} reason(s)", run.Quality.Name, run.Quality.Reasons.Count);
     }
 
     /// <summary>NAME.COMMAND.EXT of every report writer of the context (the HTML page), then NAME.COMMAND.json.</summary>

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Tomalign.Core.Backend;
 using Tomalign.Core.IO;
+using Tomalign.Core.Quality;
 
 namespace Tomalign.Core.Reporting;
 
@@ -27,6 +28,9 @@ public sealed class RunReport
     public DateTimeOffset StartedUtc { get; } = DateTimeOffset.UtcNow;
     public string Machine { get; } = $"{Environment.MachineName}, {Environment.ProcessorCount} cores, {Environment.OSVersion}";
     public string? Device { get; set; }
+    /// <summary>The quality verdict of the alignment and its reasons (absent for commands that do not align).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public QualityVerdict? Quality { get; set; }
     public List<StageTiming> Stages { get; } = new();
     public List<string> Inputs { get; } = new();
     public List<string> Outputs { get; } = new();

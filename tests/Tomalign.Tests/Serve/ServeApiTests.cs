@@ -110,7 +110,7 @@ public sealed class ServeApiTests
         using var folders = new ServeFolders();
         // A slow first job keeps the second queued.
         await using var serve = await InProcessServe.StartAsync(folders,
-            """{ "tiltAxis": 85, "beadDiameter": 5, "thickness": 40, "method": "sirt", "iterations": 20 }""");
+            """{ "tiltAxis": 85, "beadDiameter": 6, "thickness": 40, "method": "sirt", "iterations": 20 }""");
         folders.Drop("first");
         await serve.Client.WaitForAsync(j => j.Count == 1 && j[0].State == JobStates.Running, TimeSpan.FromSeconds(30), "the first job to run");
         folders.Drop("second", seed: 3);
