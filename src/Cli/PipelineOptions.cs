@@ -28,6 +28,12 @@ internal sealed class PipelineOptions
                       "solve report. A number: a prior of that SD in degrees. off: no prior.",
         DefaultValueFactory = _ => "auto",
     };
+    public Option<string?> ExcludeViews { get; } = new("--exclude-views")
+    {
+        Description = "Views to leave out of the alignment and the tomogram, 1-based as in IMOD (e.g. 1-3,40). Dark, overexposed and " +
+                      "structureless views are found and left out anyway; the report lists them. When views are left out or the stack is " +
+                      "not in tilt order, the stages align NAME.prepared.mrc (written beside the outputs) and every output refers to it.",
+    };
     public Option<bool> Level { get; } = new("--level")
     {
         Description = "Level the specimen: offset every tilt angle so that the plane of the solved landmarks is flat in the tomogram " +
@@ -71,8 +77,8 @@ internal sealed class PipelineOptions
     {
         command.Add(Stack);
         foreach (var o in Reconstructs
-            ? new Option[] { Angles, TiltAxis, Markerless, BeadDiameter, Beads, Thickness, Method, Iterations, Bin, Log, Rotation, Tilt, Mag, TiltPrior, Level, AxisProfiles, Resume, TwoSurfaces, Name, Output, Device }
-            : [Angles, TiltAxis, Markerless, BeadDiameter, Beads, Rotation, Tilt, Mag, TiltPrior, Level, AxisProfiles, Resume, TwoSurfaces, Name, Output, Device])
+            ? new Option[] { Angles, TiltAxis, Markerless, BeadDiameter, Beads, Thickness, Method, Iterations, Bin, Log, ExcludeViews, Rotation, Tilt, Mag, TiltPrior, Level, AxisProfiles, Resume, TwoSurfaces, Name, Output, Device }
+            : [Angles, TiltAxis, Markerless, BeadDiameter, Beads, ExcludeViews, Rotation, Tilt, Mag, TiltPrior, Level, AxisProfiles, Resume, TwoSurfaces, Name, Output, Device])
             command.Add(o);
     }
 
@@ -93,6 +99,7 @@ internal sealed class PipelineOptions
         Tilt = p.GetValue(Tilt)!,
         Mag = p.GetValue(Mag)!,
         TiltPrior = p.GetValue(TiltPrior)!,
+        ExcludeViews = p.GetValue(ExcludeViews),
         Level = p.GetValue(Level),
         AxisProfiles = p.GetValue(AxisProfiles)!,
         Thickness = Reconstructs ? p.GetValue(Thickness) : null,

@@ -49,6 +49,8 @@ public sealed record PipelineSpec
     public bool Level { get; init; }
     /// <summary>The axis-profile refinement after the solve: auto, on or off.</summary>
     public string AxisProfiles { get; init; } = "auto";
+    /// <summary>Views to leave out, IMOD's 1-based list syntax ("1-3,40"); null: none beyond those the screening finds.</summary>
+    public string? ExcludeViews { get; init; }
     /// <summary>Solve: the prior that ties the solved tilts to the nominal ones (auto, off, or an SD in degrees).</summary>
     public string TiltPrior { get; init; } = "auto";
 
@@ -132,7 +134,7 @@ public sealed record PipelineSpec
 
     /// <summary>The settings fields: everything but the series and its output folder (serve's settings file, a batch's defaults).</summary>
     public static readonly string[] SettingsFields =
-        ["tiltAxis", "markerless", "beadDiameter", "beads", "twoSurfaces", "rotation", "tilt", "mag", "tiltPrior", "level", "axisProfiles",
+        ["tiltAxis", "markerless", "beadDiameter", "beads", "twoSurfaces", "excludeViews", "rotation", "tilt", "mag", "tiltPrior", "level", "axisProfiles",
          "thickness", "method", "iterations", "bin", "log", "device"];
 
     /// <summary>Every field of the JSON form.</summary>
@@ -159,6 +161,7 @@ public sealed record PipelineSpec
         o["tilt"] = Tilt;
         o["mag"] = Mag;
         o["tiltPrior"] = TiltPrior;
+        o["excludeViews"] = ExcludeViews;
         o["level"] = Level;
         o["axisProfiles"] = AxisProfiles;
         if (Thickness is { } t) o["thickness"] = t;
@@ -216,6 +219,7 @@ public sealed record PipelineSpec
                     "tilt" => s with { Tilt = node!.GetValue<string>() },
                     "mag" => s with { Mag = node!.GetValue<string>() },
                     "level" => s with { Level = node!.GetValue<bool>() },
+                    "excludeViews" => s with { ExcludeViews = node?.GetValue<string>() },
                     "tiltPrior" => s with { TiltPrior = node is JsonValue tv && tv.TryGetValue(out double sd) ? sd.ToString("R", CultureInfo.InvariantCulture) : node!.GetValue<string>() },
                     "axisProfiles" => s with { AxisProfiles = node!.GetValue<string>() },
                     "thickness" => s with { Thickness = node?.GetValue<int>() },
@@ -277,6 +281,7 @@ public sealed record PipelineSpec
         if (Tilt != "auto") { yield return "--tilt"; yield return Tilt; }
         if (Mag != "auto") { yield return "--mag"; yield return Mag; }
         if (TiltPrior != "auto") { yield return "--tilt-prior"; yield return TiltPrior; }
+        if (ExcludeViews is { } ev) { yield return "--exclude-views"; yield return ev; }
         if (Level) yield return "--level";
         if (Thickness is { } t)
         {

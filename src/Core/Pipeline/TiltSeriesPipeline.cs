@@ -64,6 +64,15 @@ public sealed class TiltSeriesPipeline(IComputeBackend backend)
         report.Inputs.AddRange([Path.GetFullPath(spec.Stack), Path.GetFullPath(spec.Angles)]);
         // Checks that need only the header and the angles, before any long work.
         var (nx, ny, nz, tilts) = TiltSeriesReader.ReadHeaderAndAngles(spec.Stack, spec.Angles);
+        var userExcluded = spec.ExcludeViews is { } list ? ViewScreening.ParseViewList(list, nz) : [];
+        Directory.CreateDirectory(spec.Out);
+        // Views in tilt order, unfit views left out: the stages then align NAME.prepared.mrc (the spec says so from here on).
+        var prepared = SeriesPreparation.Prepare(spec, userExcluded, context.Log, report, context.Progress("screen views"), context.Cancel);
+        if (!prepared.Unchanged)
+        {
+            spec = spec with { Name = spec.BaseName, Stack = prepared.Stack, Angles = prepared.Angles };
+            (nx, ny, nz, tilts) = TiltSeriesReader.ReadHeaderAndAngles(spec.Stack, spec.Angles);
+        }
         if (spec.Reconstructs && (nx / spec.Bin < 1 || ny / spec.Bin < 1))
             throw new TomalignInputException(null, $"binning by {spec.Bin} leaves no pixel of a {nx}×{ny} view", "use a smaller --bin");
         Directory.CreateDirectory(spec.Out);
