@@ -26,6 +26,7 @@ internal static class Preflight
     {
         var (nx, ny, _) = CheckSeries(spec.Stack, spec.Angles, spec.Out);
         if (spec.Reconstructs) Reconstructor.CheckBinning(spec.Stack, nx, ny, spec.Bin);
+        if (spec.Markerless) Commands.CheckPatchGrid(spec.Stack, nx, ny, new Tomalign.Core.Patches.PatchTrackOptions(), Commands.MarkerlessSizeFix);
     }
 
     /// <summary>Creates <paramref name="dir"/> if needed and writes (then removes) a probe file in it.</summary>

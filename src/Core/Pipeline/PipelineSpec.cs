@@ -161,7 +161,7 @@ public sealed record PipelineSpec
         o["tilt"] = Tilt;
         o["mag"] = Mag;
         o["tiltPrior"] = TiltPrior;
-        o["excludeViews"] = ExcludeViews;
+        if (ExcludeViews is { } ev) o["excludeViews"] = ev;
         o["level"] = Level;
         o["axisProfiles"] = AxisProfiles;
         if (Thickness is { } t) o["thickness"] = t;

@@ -141,7 +141,8 @@ public sealed record QualitySignals
         CoarseAlignOptions options)
     {
         int bin = Math.Max(1, coarse.Bin);
-        double chance = CorrelationNoise.ExpectedPeak(CoarseAligner.CorrelationSettingsFor(Math.Max(8, width / bin), Math.Max(8, height / bin), bin, options));
+        // The filter the coarse stage actually used (it chooses one from the data unless told).
+        double chance = CorrelationNoise.ExpectedPeak(CoarseAligner.CorrelationSettingsFor(Math.Max(8, width / bin), Math.Max(8, height / bin), bin, options, coarse.Filter));
         int goodViews = coarse.Prexg.Length - coarse.BlankViews.Count;
         bool redundant = coarse.Pairs.Count > goodViews - 1;
         var g = prexg ?? coarse.Prexg;
