@@ -283,9 +283,8 @@ internal static partial class Commands
         {
             var b = tracker.Track(pre, tilts, new BeadTrackOptions { BeadDiameter = beadDiameter!.Value, Beads = beadCount, TiltAxisDegrees = tiltAxis },
                 ctx.Progress("beads"));
-            if (b.Seeded == 0)
-                throw new TomalignInputException(input, "no gold bead was found on the view nearest zero tilt",
-                    "check --bead-diameter (pixels of this stack), or use --markerless for a series without gold");
+            WriteBeadMeasures(report, b);
+            if (b.Seeded == 0) throw BeadFailure(input, b, "use --markerless for a series without gold");
             report.Warnings.AddRange(b.Warnings);
             report.Results["beadsSeeded"] = b.Seeded;
             report.Results["beadMeanTrackLength"] = b.MeanTrackLength;
