@@ -520,6 +520,9 @@ internal sealed class BeadTrackRun
             double across = Math.Sqrt(along * along + PerpSigma(b, v) * PerpSigma(b, v));
             second[k] = Inside(x, y) ? Find(v, x, y, across, along) : null;
         });
+        if (_log.IsEnabled(LogLevel.Debug) && v == _reference + 1)
+            for (int k = 0; k < items.Count; k++)
+                _log.LogDebug("bead {B} view {V}: first {F1}, centre ({X:F1}, {Y:F1}) across {A:F1}, second {F2}", items[k].B, v, found[k], centres[k].X, centres[k].Y, PerpSigma(items[k].B, v), second[k]);
         Unique(items.Select(it => it.B).ToArray(), second, centres);
         var fit2 = FitFrom(v, items.Select(it => it.B).ToArray(), second, map);
         if (fit2 is { } f2) { map = f2.Map; rms = f2.Rms; }
@@ -585,11 +588,21 @@ internal sealed class BeadTrackRun
         if (knownIdx.Length >= 3) fit = FitMap(pairs, prior);
         else
         {
-            // Heights unknown: a shift alone (the prior's rotation and scale), the median offset along each axis.
+            // Heights unknown: a shift alone (the prior's rotation and scale). Along the tilt axis, the median offset of
+            // the beads; across it the offset cannot be told from the beads' heights (two surfaces move apart).
             var lin = prior with { Dx = 0, Dy = 0 };
-            var ox = pairs.Select(q => q.Item2.Item1 - lin.ApplyCentred(q.Item1.X, q.Item1.Y).X).OrderBy(x => x).ToArray();
-            var oy = pairs.Select(q => q.Item2.Item2 - lin.ApplyCentred(q.Item1.X, q.Item1.Y).Y).OrderBy(x => x).ToArray();
-            fit = (lin with { Dx = ox[ox.Length / 2], Dy = oy[oy.Length / 2] }, 0.5, []);
+            var offsets = pairs.Select(q =>
+            {
+                var (x, y) = lin.ApplyCentred(q.Item1.X, q.Item1.Y);
+                return (X: q.Item2.Item1 - x, Y: q.Item2.Item2 - y);
+            }).ToArray();
+            var along = offsets.Select(o => o.X * _ea.X + o.Y * _ea.Y).OrderBy(x => x).ToArray();
+            var across = offsets.Select(o => o.X * _ep.X + o.Y * _ep.Y).OrderBy(x => x).ToArray();
+            // Across the axis: the middle of the beads' spread (10th to 90th percentile), so that the windows, as wide
+            // as the height range, are centred on the specimen and heights count from its middle.
+            int lo = (int)Math.Floor(0.1 * (across.Length - 1)), hi = (int)Math.Ceiling(0.9 * (across.Length - 1));
+            double ma = along[along.Length / 2], mp = 0.5 * (across[lo] + across[hi]);
+            fit = (lin with { Dx = mp * _ep.X + ma * _ea.X, Dy = mp * _ep.Y + ma * _ea.Y }, 0.5, []);
         }
         if (fit is not { } f) return null;
         var accepted = new bool[beads.Length];
