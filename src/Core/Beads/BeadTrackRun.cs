@@ -74,7 +74,7 @@ internal sealed class BeadTrackRun
         Parallel.For(0, _nz, v => (_median[v], _sd[v]) = BeadPresenceCheck.RobustStats(scores[v]));
         _edge = BeadCentreFit.OuterRadius(_r) + 1;
         _threshold = Math.Clamp(0.25 * seedContrast, 3, o.MinimumContrastSds);
-        _cap = Math.Max(2 * _threshold, seedContrast);
+        _cap = Math.Max(2 * _threshold, 2 * seedContrast);
         _nb = seeds.Count;
         _pos = new (double X, double Y)?[_nb, _nz];
         _map = new Xf?[_nz];
@@ -206,15 +206,18 @@ internal sealed class BeadTrackRun
     {
         var zs = _bead.Where(b => b.ZKnown && !b.Dropped).Select(b => b.Z).OrderBy(z => z).ToArray();
         if (zs.Length < 3) return;
-        Recentre(zs[zs.Length / 2]);
+        // The middle of the beads' heights (10th to 90th percentile): the slab's middle when beads sit on both surfaces.
+        int lo = (int)Math.Floor(0.1 * (zs.Length - 1)), hi = (int)Math.Ceiling(0.9 * (zs.Length - 1));
+        Recentre(0.5 * (zs[lo] + zs[hi]));
+        zs = zs.Select(z => z - 0.5 * (zs[lo] + zs[hi])).ToArray();
         _zPrior = 0;
         // Half the range the known beads span, with room for a bead outside it: never below two bead diameters.
-        double half = zs.Max(z => Math.Abs(z - zs[zs.Length / 2]));
+        double half = zs.Max(z => Math.Abs(z));
         _zHalf = Math.Min(_zHalf, Math.Max(1.5 * half + 2 * _r, 4 * _r));
     }
 
     /// <summary>
-    /// Fixes the height gauge: heights are moved so that the known ones have median zero, and every map takes up the
+    /// Fixes the height gauge: heights are moved so that the known ones are centred on zero, and every map takes up the
     /// change (the predictions stay the same), so that a map's shift is the prealignment's error at the specimen's middle.
     /// </summary>
     private void Recentre(double z0)
@@ -268,43 +271,50 @@ internal sealed class BeadTrackRun
         return null;
     }
 
-    /// <summary>The clipped, normalised score of one view max-filtered over ±2 px (the common search's map).</summary>
-    private float[] Pooled(int v)
+    /// <summary>The clipped, normalised score of one view, and the same max-filtered over ±2 px (the coarse common search's map).</summary>
+    private (float[] Clipped, float[] Pooled) Maps(int v)
     {
         var score = _scores[v];
         var a = new float[score.Length];
         float med = (float)_median[v], inv = (float)(1 / _sd[v]), cap = (float)_cap;
         for (int k = 0; k < a.Length; k++) a[k] = Math.Clamp((score[k] - med) * inv, 0, cap);
         var t = new float[a.Length];
-        for (int y = 0; y < _ny; y++)
+        var p = new float[a.Length];
+        Parallel.For(0, _ny, y =>
+        {
             for (int x = 0; x < _nx; x++)
             {
                 float m = 0;
                 for (int i = Math.Max(0, x - 2); i <= Math.Min(_nx - 1, x + 2); i++) m = Math.Max(m, a[y * _nx + i]);
                 t[y * _nx + x] = m;
             }
-        for (int y = 0; y < _ny; y++)
+        });
+        Parallel.For(0, _ny, y =>
+        {
             for (int x = 0; x < _nx; x++)
             {
                 float m = 0;
                 for (int j = Math.Max(0, y - 2); j <= Math.Min(_ny - 1, y + 2); j++) m = Math.Max(m, t[j * _nx + x]);
-                a[y * _nx + x] = m;
+                p[y * _nx + x] = m;
             }
-        return a;
+        });
+        return (a, p);
     }
 
     /// <summary>
-    /// The integer offset within ±reach that maximises, summed over the beads, the best pooled score in each bead's
-    /// window (points every 2 px across the axis within ±across); ties go to the smaller offset.
+    /// The integer offset that maximises, summed over the beads, the best score in each bead's window (points across the
+    /// axis within ±across): first on the pooled map over ±reach (every 2 px when the reach is large, windows sampled every
+    /// 2 px), then on the clipped map itself within ±3 px of that (every pixel), so that the offset is exact to a pixel
+    /// even where broad peaks (large beads) make the pooled sum flat. Ties go to the smaller offset.
     /// </summary>
-    private (int Dx, int Dy, double Sum) CommonOffset(float[] pooled, List<(int B, double X, double Y, double Across)> items, int reach)
+    private (int Dx, int Dy, double Sum) CommonOffset(float[] clipped, float[] pooled, List<(int B, double X, double Y, double Across)> items, int reach)
     {
-        var samples = items.Select(it =>
+        (int, int)[][] Samples(int step) => items.Select(it =>
         {
-            int k = (int)Math.Floor(it.Across / 2);
-            return Enumerable.Range(-k, 2 * k + 1).Select(i => ((int)Math.Round(it.X + 2 * i * _ep.X), (int)Math.Round(it.Y + 2 * i * _ep.Y))).ToArray();
+            int k = (int)Math.Floor(it.Across / step);
+            return Enumerable.Range(-k, 2 * k + 1).Select(i => ((int)Math.Round(it.X + step * i * _ep.X), (int)Math.Round(it.Y + step * i * _ep.Y))).ToArray();
         }).ToArray();
-        double Sum(int dx, int dy)
+        double Sum(float[] map, (int, int)[][] samples, int dx, int dy)
         {
             double sum = 0;
             foreach (var pts in samples)
@@ -313,28 +323,29 @@ internal sealed class BeadTrackRun
                 foreach (var (x, y) in pts)
                 {
                     int xx = x + dx, yy = y + dy;
-                    if ((uint)xx < (uint)_nx && (uint)yy < (uint)_ny) best = Math.Max(best, pooled[yy * _nx + xx]);
+                    if ((uint)xx < (uint)_nx && (uint)yy < (uint)_ny) best = Math.Max(best, map[yy * _nx + xx]);
                 }
                 sum += best;
             }
             return sum - 1e-6 * (dx * dx + dy * dy);
         }
+        var coarse = Samples(2);
         int step = reach > 12 ? 2 : 1;
         var grid = new List<(int, int)>();
         for (int dy = -reach; dy <= reach; dy += step)
             for (int dx = -reach; dx <= reach; dx += step) grid.Add((dx, dy));
         var sums = new double[grid.Count];
-        Parallel.For(0, grid.Count, k => sums[k] = Sum(grid[k].Item1, grid[k].Item2));
-        int arg = Array.IndexOf(sums, sums.Max());
-        var (bx, by) = grid[arg];
-        double bs = sums[arg];
-        if (step > 1)
-            for (int dy = by - 1; dy <= by + 1; dy++)
-                for (int dx = bx - 1; dx <= bx + 1; dx++)
-                {
-                    double s = Sum(dx, dy);
-                    if (s > bs) { bs = s; (bx, by) = (dx, dy); }
-                }
+        Parallel.For(0, grid.Count, k => sums[k] = Sum(pooled, coarse, grid[k].Item1, grid[k].Item2));
+        var (bx, by) = grid[Array.IndexOf(sums, sums.Max())];
+        var fine = Samples(1);
+        double bs = double.NegativeInfinity;
+        int cx = bx, cy = by;
+        for (int dy = cy - 3; dy <= cy + 3; dy++)
+            for (int dx = cx - 3; dx <= cx + 3; dx++)
+            {
+                double s = Sum(clipped, fine, dx, dy);
+                if (s > bs) { bs = s; (bx, by) = (dx, dy); }
+            }
         return (bx, by, bs);
     }
 
@@ -463,7 +474,7 @@ internal sealed class BeadTrackRun
         double jumpRms = _jumps.Count == 0 ? 0 : Math.Sqrt(_jumps.Average(j => j * j));
         int maxReach = Math.Max(8, Math.Min(_nx, _ny) / 4);
         int reach = _wide ? maxReach : (int)Math.Clamp(Math.Ceiling(Math.Max(2 * _r, 4 * jumpRms + 4)), 6, maxReach);
-        var pooled = Pooled(v);
+        var (clipped, pooled) = Maps(v);
         // Beads with known heights alone place the common offset once there are enough of them.
         var known = items.Where(it => _bead[it.B].ZKnown).ToList();
         var placing = known.Count >= 3 ? known : items;
@@ -473,7 +484,12 @@ internal sealed class BeadTrackRun
         while (true)
         {
             WidestReach = Math.Max(WidestReach, reach);
-            var (dx, dy, _) = CommonOffset(pooled, placing, reach);
+            var (dx, dy, sumBest) = CommonOffset(clipped, pooled, placing, reach);
+            if (Environment.GetEnvironmentVariable("BEADDBG") == v.ToString())
+            {
+                foreach (var it in placing) _log.LogDebug("  item {B} pred ({X:F1},{Y:F1}) across {A:F1} z {Z:F1} known {K}", it.B, it.X, it.Y, it.Across, _bead[it.B].Z, _bead[it.B].ZKnown);
+                _log.LogDebug("  best ({Dx},{Dy}) sum {S:F1}", dx, dy, sumBest);
+            }
             var f = new (double X, double Y, double Score)?[items.Count];
             Parallel.For(0, items.Count, k =>
             {
@@ -495,6 +511,7 @@ internal sealed class BeadTrackRun
         // Fewer than three beads do not place a view (two can agree by chance): the view stays unplaced, its beads missed.
         if (bestCount < Math.Min(3, items.Count) || fit is not { } mapFit)
         {
+            _log.LogDebug("beads: view {V}: {Items} searched, reach {Reach}, offset ({Dx}, {Dy}), found {F}: not placed", v, items.Count, reach, offset.Dx, offset.Dy, bestCount);
             foreach (var it in items) misses[it.B, side]++;
             return;
         }
