@@ -484,12 +484,7 @@ internal sealed class BeadTrackRun
         while (true)
         {
             WidestReach = Math.Max(WidestReach, reach);
-            var (dx, dy, sumBest) = CommonOffset(clipped, pooled, placing, reach);
-            if (Environment.GetEnvironmentVariable("BEADDBG") == v.ToString())
-            {
-                foreach (var it in placing) _log.LogDebug("  item {B} pred ({X:F1},{Y:F1}) across {A:F1} z {Z:F1} known {K}", it.B, it.X, it.Y, it.Across, _bead[it.B].Z, _bead[it.B].ZKnown);
-                _log.LogDebug("  best ({Dx},{Dy}) sum {S:F1}", dx, dy, sumBest);
-            }
+            var (dx, dy, _) = CommonOffset(clipped, pooled, placing, reach);
             var f = new (double X, double Y, double Score)?[items.Count];
             Parallel.For(0, items.Count, k =>
             {
@@ -537,9 +532,6 @@ internal sealed class BeadTrackRun
             double across = Math.Sqrt(along * along + PerpSigma(b, v) * PerpSigma(b, v));
             second[k] = Inside(x, y) ? Find(v, x, y, across, along) : null;
         });
-        if (_log.IsEnabled(LogLevel.Debug) && v == _reference + 1)
-            for (int k = 0; k < items.Count; k++)
-                _log.LogDebug("bead {B} view {V}: first {F1}, centre ({X:F1}, {Y:F1}) across {A:F1}, second {F2}", items[k].B, v, found[k], centres[k].X, centres[k].Y, PerpSigma(items[k].B, v), second[k]);
         Unique(items.Select(it => it.B).ToArray(), second, centres);
         var fit2 = FitFrom(v, items.Select(it => it.B).ToArray(), second, map);
         if (fit2 is { } f2) { map = f2.Map; rms = f2.Rms; }

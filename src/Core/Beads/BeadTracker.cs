@@ -102,6 +102,9 @@ public sealed class BeadTracker(ITemplateCorrelator correlator, ILogger? logger 
         // 0. Are beads of this diameter there at all?
         var presence = BeadPresenceCheck.Run(_correlator, stack.ReadView(reference), nx, ny, o.BeadDiameter, o.LightBeads);
         _log.LogInformation("beads: contrast {C:F1} SDs at {D} px; best {B:F1} px ({BC:F1} SDs)", presence.Contrast, o.BeadDiameter, presence.BestDiameter, presence.BestContrast);
+        if (presence.Presence == BeadPresence.Present && Math.Max(presence.BestDiameter / o.BeadDiameter, o.BeadDiameter / presence.BestDiameter) > BeadPresenceCheck.DiameterTolerance)
+            warnings.Add($"the beads look about {presence.BestDiameter:F0} px across (matched-filter contrast {presence.BestContrast:F0} SDs there, " +
+                         $"{presence.Contrast:F0} at --bead-diameter {o.BeadDiameter:G4}): a closer diameter tracks better");
         if (presence.Presence != BeadPresence.Present)
         {
             warnings.Add($"{presence.Problem}: {presence.Fix}");
