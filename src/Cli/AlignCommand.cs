@@ -36,6 +36,7 @@ internal static partial class Commands
         var beads = new Option<int>("--beads") { Description = "Number of beads to seed and track (with --bead-diameter).", DefaultValueFactory = _ => 25 };
         var (rotation, tilt, mag) = SolveVariableOptions();
         var level = LevelOption();
+        var tiltPrior = TiltPriorOption();
         var resume = new Option<bool>("--resume") { Description = "Reuse the outputs of stages already in --out (NAME.prexg, NAME.fid)." };
         var axisProfiles = AxisProfilesOption();
         var twoSurfaces = new Option<bool>("--two-surfaces") { Description = "Beads: mark each bead's surface in NAME.fid (contour surface 1 = bottom, 2 = top, split at the largest height gap), as autofidseed -TwoSurfaces." };
@@ -46,7 +47,7 @@ internal static partial class Commands
             "Align a raw tilt series in one go: coarse (NAME.prexf/.prexg) → landmarks (--markerless: patch tracking; --bead-diameter: " +
             "gold beads) into NAME.fid → bundle-adjustment solve (NAME.xf, .tlt, .tltxf, .xtilt, .resid, fid.xyz, .solve.txt/.json, and AreTomo's NAME.aln). " +
             "`tomalign apply STACK --xf NAME.xf` then gives the aligned stack.")
-        { stack, angles, axis, markerless, beadDiameter, beads, rotation, tilt, mag, level, axisProfiles, resume, twoSurfaces, name, output, device };
+        { stack, angles, axis, markerless, beadDiameter, beads, rotation, tilt, mag, tiltPrior, level, axisProfiles, resume, twoSurfaces, name, output, device };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             string input = p.GetValue(stack)!, anglesPath = p.GetValue(angles)!, dir = p.GetValue(output)!;
@@ -54,8 +55,8 @@ internal static partial class Commands
             bool isMarkerless = p.GetValue(markerless);
             double? diameter = p.GetValue(beadDiameter);
             RequireOneLandmarkKind(isMarkerless, diameter);
-            var solveOptions = ParseSolveVariables(p, rotation, tilt, mag, level);
-            var report = new RunReport("align", Environment.GetCommandLineArgs().Skip(1));
+            var solveOptions = ParseSolveVariables(p, rotation, tilt, mag, level, tiltPrior);
+            var report = new RunReport("align", Environment.GetCommandLineArgs().Skip(1)) { Cancel = Cancellation };
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;
             var outcome = RunAlign(ctx, report, backend, input, anglesPath, ParseTiltAxis(p.GetValue(axis)!), isMarkerless, diameter, p.GetValue(beads),
@@ -97,6 +98,16 @@ internal static partial class Commands
         new Option<string>("--tilt") { Description = "Solve: tilt-angle variables; auto (the default): per view with ≥ 10 landmarks per view (markerless, many beads), else grouped:5.", DefaultValueFactory = _ => "auto" },
         new Option<string>("--mag") { Description = "Solve: magnification variables; auto (the default): per view with ≥ 10 landmarks per view, else grouped:4.", DefaultValueFactory = _ => "auto" });
 
+    /// <summary>--tilt-prior of align and run.</summary>
+    internal static Option<string> TiltPriorOption() => new("--tilt-prior")
+    {
+        Description = "Solve: tie the solved tilts to the nominal ones. auto (the default): free tilts are kept only where they fit the " +
+                      "landmarks clearly better (the nominal tilts leave at least 2× the residual variance), else a Gaussian prior about " +
+                      "the nominal tilts (SD 0.25° or 0.1°, the loosest that keeps them within 0.5° RMS) or fixed tilts; the choice is in the " +
+                      "solve report. A number: a prior of that SD in degrees. off: no prior.",
+        DefaultValueFactory = _ => "auto",
+    };
+
     /// <summary>--level of align and run.</summary>
     internal static Option<bool> LevelOption() => new("--level")
     {
@@ -105,8 +116,10 @@ internal static partial class Commands
     };
 
     /// <summary>Robust solve options from the values of <see cref="SolveVariableOptions"/> and <see cref="LevelOption"/>.</summary>
-    internal static SolveOptions ParseSolveVariables(ParseResult p, Option<string> rotation, Option<string> tilt, Option<string> mag, Option<bool>? level = null) => new()
+    internal static SolveOptions ParseSolveVariables(ParseResult p, Option<string> rotation, Option<string> tilt, Option<string> mag, Option<bool>? level = null,
+        Option<string>? tiltPrior = null) => new()
     {
+        TiltPrior = tiltPrior is null ? Tomalign.Core.Solve.TiltPriorOption.Off : Tomalign.Core.Solve.TiltPriorOption.Parse(p.GetValue(tiltPrior)!, "--tilt-prior"),
         Rotation = VariableOption.Parse(p.GetValue(rotation)!, "--rotation"),
         Tilt = VariableOption.Parse(p.GetValue(tilt)!, "--tilt"),
         Magnification = VariableOption.Parse(p.GetValue(mag)!, "--mag"),
@@ -122,11 +135,13 @@ internal static partial class Commands
         bool? refineProfiles = ParseAxisProfiles(axisProfiles);
         var cancel = report.Cancel.CanBeCanceled ? report.Cancel : Cancellation;
         RequireBaseName(baseName);
+        var (nx, ny, _) = Preflight.CheckSeries(input, anglesPath, dir);
+        if (markerless) CheckPatchGrid(input, nx, ny, new PatchTrackOptions(), MarkerlessSizeFix);
         if (beadDiameter is { } bd && !(bd > 0))
             throw new TomalignInputException(null, $"--bead-diameter {bd} is not a size", "give the bead diameter in pixels, e.g. --bead-diameter 10");
         report.Inputs.AddRange([Path.GetFullPath(input), Path.GetFullPath(anglesPath)]);
         var (data, tilts) = report.Stage("read", () => ReadSeries(input, anglesPath, ctx.Progress("read")));
-        double tiltAxis = ResolveTiltAxis(givenTiltAxis, new CoarseAligner(backend.PairCorrelator, ctx.Log), data, tilts, ctx, report);
+        double tiltAxis = ResolveTiltAxis(givenTiltAxis, backend.PairCorrelator, data, tilts, ctx, report);
         report.Results["tiltAxisDegrees"] = tiltAxis;
         Directory.CreateDirectory(dir);
         string P(string ext) => Path.Combine(dir, baseName + ext);
@@ -215,6 +230,7 @@ internal static partial class Commands
         report.Results["tiltAxisSolvedDegrees"] = result.Views.Average(v => v.AxisAngleDegrees);
         report.Results["solvedMagnifications"] = result.Views.Select(v => v.Magnification).ToArray();
         report.Results["gauge"] = result.Gauge;
+        if (result.TiltChoice is { } tiltChoice) report.Results["tiltChoice"] = tiltChoice;
         report.Results["specimenLevel"] = SpecimenLevel.Fit(result.Landmarks);
         return new AlignOutcome(P(".prexg"), P(".fid"), files.Xf!, files.Tlt, result, coarse, tilts, tiltAxis, data.Nx, data.Ny);
     }
@@ -230,7 +246,13 @@ internal static partial class Commands
         var current = solved.Views.Select((v, i) => Xf.Product(prexg[i], v.RawToAligned())).ToArray();
         var solvedTilts = solved.Views.Select(v => v.TiltDegrees).ToArray();
         var zs = solved.Landmarks.Where(l => !l.Flagged).Select(l => l.Z).OrderBy(z => z).ToArray();
-        try
+        // Checked before the work: an error inside it is a bug (exit 1), not a reason to skip.
+        if ((SpecimenThickness.TooSmall(data.Nx, data.Ny) ?? AxisProfileRefiner.TooSmall(data.Nx, data.Ny, new AxisProfileOptions())) is { } tooSmall)
+        {
+            report.Warnings.Add($"axis-profile refinement skipped: {tooSmall}");
+            ctx.Log.LogWarning("axis-profile refinement skipped: {Reason}", tooSmall);
+            return null;
+        }
         {
             var thick = report.Stage("thickness", () => SpecimenThickness.Estimate(backend, data, current, solvedTilts));
             double limit = Math.Min(data.Nx, data.Ny) / (double)AxisProfilesMaxThicknessFraction;
@@ -251,12 +273,6 @@ internal static partial class Commands
                 rmsRotationDegrees = last.RmsRotationDegrees, rmsScalePercent = last.RmsScalePercent, rmsShiftPixels = last.RmsShiftPixels,
             };
             return ap.Corrections;
-        }
-        catch (ArgumentException e)
-        {
-            report.Warnings.Add($"axis-profile refinement skipped: {e.Message}");
-            ctx.Log.LogWarning("axis-profile refinement skipped: {Reason}", e.Message);
-            return null;
         }
     }
 
@@ -290,9 +306,9 @@ internal static partial class Commands
             report.Results["beadMeanTrackLength"] = b.MeanTrackLength;
             return b.Observations.ToList();
         }
-        PatchTrackResult r;
-        try { r = new PatchTracker(backend.PairCorrelator, ctx.Log).Track(pre, tilts, new PatchTrackOptions { TiltAxisDegrees = tiltAxis }, ctx.Progress("patch")); }
-        catch (ArgumentException e) { throw new TomalignInputException(input, e.Message, "markerless alignment needs views of at least about 150 pixels"); }
+        var patchOptions = new PatchTrackOptions { TiltAxisDegrees = tiltAxis };
+        CheckPatchGrid(input, pre.Nx, pre.Ny, patchOptions, MarkerlessSizeFix);
+        var r = new PatchTracker(backend.PairCorrelator, ctx.Log).Track(pre, tilts, patchOptions, ctx.Progress("patch"));
         if (r.Landmarks == 0)
             throw new TomalignInputException(input, "no patch could be tracked over enough views", "check --tilt-axis; a featureless series cannot be aligned markerless");
         report.Warnings.AddRange(r.Warnings);

@@ -12,7 +12,8 @@ internal static class Backends
     {
         var backend = BackendFactory.Create(kind, ctx.Log, () => new CpuBackend(), memoryLimitBytes: ctx.GpuMemoryLimit);
         ctx.Log.LogInformation("Device: {Device}", backend.Description);
-        return backend;
+        // Every backend call checks the command's interruption: every stage's long loop stops at its next call.
+        return CancellableBackend.Wrap(backend, ctx.Cancel);
     }
 
     /// <summary>An ILGPU accelerator exactly as asked (verify, bench): no silent fallback.</summary>
@@ -22,6 +23,6 @@ internal static class Backends
         if (!backend.IsGpu && backend.Name != "ilgpu-cpu")
             throw new Tomalign.Core.TomalignInputException(null, $"no {kind} device is available here",
                 "run on a machine with that GPU and its driver, or use --device ilgpu-cpu to check the kernels on the CPU emulator");
-        return backend;
+        return CancellableBackend.Wrap(backend, ctx.Cancel);
     }
 }

@@ -51,20 +51,29 @@ internal sealed class TextWriterLoggerProvider : ILoggerProvider
 }
 
 /// <summary>
-/// Progress on long work: an updating line on a terminal, otherwise a line every 25 %.
+/// Progress on long work: an updating line on a terminal, otherwise a line every 25 % (and at least every
+/// <see cref="QuietInterval"/> while the work moves, so a log shows minutes-long work going on). It never goes
+/// back. Each report is also a cancellation point: once <c>cancel</c> is cancelled (Ctrl-C), the next report
+/// throws <see cref="OperationCanceledException"/>, so every stage that reports progress stops there.
 /// </summary>
 internal sealed class ProgressLine : IProgress<double>
 {
+    /// <summary>Off a terminal: the longest wait between two progress lines while the percentage moves.</summary>
+    internal static TimeSpan QuietInterval { get; set; } = TimeSpan.FromSeconds(10);
+
     private static bool s_active;
     private readonly TextWriter _writer;
     private readonly string _label;
     private readonly bool _interactive;
+    private readonly CancellationToken _cancel;
+    private readonly System.Diagnostics.Stopwatch _sinceLine = System.Diagnostics.Stopwatch.StartNew();
     private int _lastShown = -1;
 
-    public ProgressLine(TextWriter writer, string label, bool enabled)
+    public ProgressLine(TextWriter writer, string label, bool enabled, CancellationToken cancel = default)
     {
         _writer = writer;
         _label = label;
+        _cancel = cancel;
         _interactive = enabled && ReferenceEquals(writer, Console.Error) && !Console.IsErrorRedirected;
         Enabled = enabled;
     }
@@ -73,22 +82,24 @@ internal sealed class ProgressLine : IProgress<double>
 
     public void Report(double fraction)
     {
+        _cancel.ThrowIfCancellationRequested();
         if (!Enabled) return;
         int pct = (int)Math.Clamp(Math.Round(fraction * 100), 0, 100);
         lock (_writer)
         {
+            if (pct <= _lastShown) return;
             if (_interactive)
             {
-                if (pct == _lastShown) return;
                 _lastShown = pct;
                 int bar = pct / 5;
                 _writer.Write($"\r{_label,-14} [{new string('#', bar)}{new string('.', 20 - bar)}] {pct,3}%");
                 s_active = pct < 100;
                 if (pct == 100) _writer.WriteLine();
             }
-            else if (pct / 25 > _lastShown / 25 || (_lastShown < 0 && pct == 100))
+            else if (pct / 25 > Math.Max(_lastShown, 0) / 25 || _sinceLine.Elapsed >= QuietInterval)
             {
                 _lastShown = pct;
+                _sinceLine.Restart();
                 _writer.WriteLine($"{_label}: {pct}%");
             }
             _writer.Flush();
@@ -101,4 +112,17 @@ internal sealed class ProgressLine : IProgress<double>
         writer.WriteLine();
         s_active = false;
     }
+}
+
+/// <summary>A logger that passes information messages on as debug ones (a stage run many times over, as the tilt-axis search runs the coarse stage).</summary>
+internal sealed class DemotedLogger(ILogger inner) : ILogger
+{
+    public IDisposable? BeginScope<TState>(TState state) where TState : notnull => inner.BeginScope(state);
+
+    public bool IsEnabled(LogLevel logLevel) => inner.IsEnabled(Demote(logLevel));
+
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+        inner.Log(Demote(logLevel), eventId, state, exception, formatter);
+
+    private static LogLevel Demote(LogLevel level) => level == LogLevel.Information ? LogLevel.Debug : level;
 }

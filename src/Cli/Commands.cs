@@ -14,7 +14,17 @@ namespace Tomalign.Cli;
 /// <summary>The subcommands. Names are an interface: scripts depend on them.</summary>
 internal static partial class Commands
 {
-    internal static CancellationToken Cancellation { get; set; } = CancellationToken.None;
+    private static readonly AsyncLocal<CancellationToken> s_cancellation = new();
+
+    /// <summary>
+    /// The interruption of the command being run (Ctrl-C; set by <see cref="CliApp.Run"/> for its invocation, so that
+    /// commands run side by side in one process, as the tests do, each have their own).
+    /// </summary>
+    internal static CancellationToken Cancellation
+    {
+        get => s_cancellation.Value;
+        set => s_cancellation.Value = value;
+    }
 
     public static IEnumerable<Command> All(TextWriter stdout, TextWriter stderr)
     {
@@ -33,6 +43,7 @@ internal static partial class Commands
         yield return Demo(stdout, stderr);
         yield return Convert(stdout, stderr);
         yield return Serve(stdout, stderr);
+        yield return Check(stdout, stderr);
     }
 
     internal static Option<string> DeviceOption() => new("--device")
@@ -64,8 +75,17 @@ internal static partial class Commands
                 using var ctx = new CliContext(stdout, stderr, level, progress: !quiet)
                 {
                     GpuMemoryLimit = CliApp.ParseMemorySize(parse.GetValue(CliApp.GpuMemory) ?? Environment.GetEnvironmentVariable("TOMALIGN_GPU_MEMORY")),
+                    Cancel = Cancellation,
                 };
-                return body(parse, ctx);
+                int code = body(parse, ctx);
+                // Interrupted after its last check: what it wrote is whole, but the command did not end as asked.
+                if (Cancellation.IsCancellationRequested && code == ExitCodes.Ok)
+                {
+                    ProgressLine.ClearIfActive(stderr);
+                    stderr.WriteLine("interrupted: the command had already written its outputs whole when it saw the interruption.");
+                    return ExitCodes.Cancelled;
+                }
+                return code;
             }
             catch (Exception e)
             {
@@ -91,15 +111,38 @@ internal static partial class Commands
     }
 
     /// <summary>The given tilt axis, or the one the coarse correlation finds (logged, and recorded in the report).</summary>
-    internal static double ResolveTiltAxis(double? given, CoarseAligner aligner, ImageStack stack, double[] tilts, CliContext ctx, RunReport report)
+    internal static double ResolveTiltAxis(double? given, IPairCorrelator correlator, ImageStack stack, double[] tilts, CliContext ctx, RunReport report)
     {
         if (given is { } a) return a;
+        // The search runs the coarse correlation at about 20 angles: one progress line (each correlation batch one step)
+        // instead of the coarse stage's own line 20 times (those go to --verbose).
+        var progress = ctx.Progress("tilt axis");
+        var counting = new CountingCorrelator(correlator, progress, ExpectedSearchBatches);
+        var aligner = new CoarseAligner(counting, new DemotedLogger(ctx.Log));
         var found = report.Stage("tilt-axis search", () => TiltAxisSearch.Find(aligner, stack, tilts));
+        progress.Report(1);
         ctx.Log.LogInformation("tilt axis: {Angle:F2}° found by the coarse correlation ({Count} angles tried; {Note})",
             found.AngleDegrees, found.Scores.Count, TiltAxisSearchResult.Ambiguity);
         report.Results["tiltAxisSearch"] = new { angle = found.AngleDegrees, note = TiltAxisSearchResult.Ambiguity, scores = found.Scores.Select(x => new[] { x.Angle, x.Score }).ToArray() };
         report.Warnings.Add($"tilt axis searched: {found.AngleDegrees:F2}°; {TiltAxisSearchResult.Ambiguity}");
         return found.AngleDegrees;
+    }
+
+    /// <summary>About how many correlation batches the tilt-axis search runs (12 coarse angles, 8 fine, 1–2 more): its progress scale.</summary>
+    private const int ExpectedSearchBatches = 21;
+
+    /// <summary>A pair correlator that reports each batch as a step of progress (at most 99 % until its caller says it is done).</summary>
+    private sealed class CountingCorrelator(IPairCorrelator inner, IProgress<double> progress, int expected) : IPairCorrelator
+    {
+        private int _calls;
+
+        public CorrelationPeak[] Correlate(ReadOnlySpan<float> views, int nx, int ny, int nz, ReadOnlySpan<ViewStatistics> statistics,
+            ReadOnlySpan<CorrelationPair> pairs, CorrelationSettings settings)
+        {
+            var peaks = inner.Correlate(views, nx, ny, nz, statistics, pairs, settings);
+            progress.Report(Math.Min(0.99, ++_calls / (double)expected));
+            return peaks;
+        }
     }
 
     /// <summary>align and run take exactly one landmark kind.</summary>
@@ -195,7 +238,7 @@ internal static partial class Commands
             string input = p.GetValue(stack)!, xfPath = p.GetValue(xf)!, outPath = p.GetValue(output)!;
             int binning = p.GetValue(bin);
             if (binning < 1) throw new TomalignInputException(null, $"--bin {binning} is not a binning factor", "use --bin 1 or more");
-            var report = new RunReport("apply", Environment.GetCommandLineArgs().Skip(1));
+            var report = new RunReport("apply", Environment.GetCommandLineArgs().Skip(1)) { Cancel = Cancellation };
             var transforms = xfPath.EndsWith(".aln", StringComparison.OrdinalIgnoreCase) ? AreTomoAln.Read(xfPath).ToImod().Xf : ImodText.ReadXf(xfPath);
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;

@@ -30,7 +30,7 @@ internal static partial class Commands
         {
             string dir = p.GetValue(output)!;
             int n = p.GetValue(size);
-            var report = new RunReport("demo", Environment.GetCommandLineArgs().Skip(1));
+            var report = new RunReport("demo", Environment.GetCommandLineArgs().Skip(1)) { Cancel = Cancellation };
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;
             var options = SimulationOptions.ForSize(n);

@@ -68,21 +68,14 @@ internal static partial class Commands
             try { options.Validate(); }
             catch (ArgumentException e) { throw new TomalignInputException(null, e.Message, "check the patch options (tomalign patch --help)"); }
 
-            var report = new RunReport("patch", Environment.GetCommandLineArgs().Skip(1));
+            var report = new RunReport("patch", Environment.GetCommandLineArgs().Skip(1)) { Cancel = Cancellation };
             report.Inputs.AddRange([Path.GetFullPath(input), Path.GetFullPath(anglesPath)]);
             var (data, tilts) = report.Stage("read", () => ReadSeries(input, anglesPath, ctx.Progress("read")));
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;
             data = PrealignIfAsked(p.GetValue(prexg), input, data, backend, report);
-            PatchTrackResult result;
-            try
-            {
-                result = report.Stage("track", () => new PatchTracker(backend.PairCorrelator, ctx.Log).Track(data, tilts, options, ctx.Progress("patch")));
-            }
-            catch (ArgumentException e)
-            {
-                throw new TomalignInputException(input, e.Message, "use a smaller --patch-size or --bin for views this size");
-            }
+            CheckPatchGrid(input, data.Nx, data.Ny, options, "use a smaller --patch-size or --bin for views this size");
+            var result = report.Stage("track", () => new PatchTracker(backend.PairCorrelator, ctx.Log).Track(data, tilts, options, ctx.Progress("patch")));
             if (result.Landmarks == 0)
                 throw new TomalignInputException(input, "no patch could be tracked over enough views",
                     "check --tilt-axis and the .prexg (the stack must be prealigned), or try larger patches");
@@ -103,5 +96,28 @@ internal static partial class Commands
             return ExitCodes.Ok;
         });
         return cmd;
+    }
+
+    /// <summary>The fix for views too small for markerless alignment.</summary>
+    internal const string MarkerlessSizeFix = "markerless alignment needs views of at least about 150 pixels; use gold beads (--bead-diameter) on smaller views";
+
+    /// <summary>
+    /// Checks, before the work, that patches of <paramref name="options"/> fit views of <paramref name="nx"/>×<paramref name="ny"/>
+    /// (at least one patch): an input error naming <paramref name="input"/> and <paramref name="fix"/> otherwise.
+    /// </summary>
+    internal static void CheckPatchGrid(string input, int nx, int ny, PatchTrackOptions options, string fix)
+    {
+        IReadOnlyList<(double X, double Y)> centres;
+        try
+        {
+            options.Validate();
+            centres = PatchTracker.Grid(nx, ny, options).Centres;
+        }
+        catch (ArgumentException e)
+        {
+            throw new TomalignInputException(input, e.Message, fix);
+        }
+        if (centres.Count == 0)
+            throw new TomalignInputException(input, $"no patch fits its {nx}×{ny} views", fix);
     }
 }

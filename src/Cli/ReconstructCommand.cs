@@ -76,7 +76,7 @@ internal static partial class Commands
             };
             try { options.Validate(); }
             catch (ArgumentException e) { throw new TomalignInputException(null, e.Message, "check the reconstruct options (tomalign reconstruct --help)"); }
-            var report = new RunReport("reconstruct", Environment.GetCommandLineArgs().Skip(1));
+            var report = new RunReport("reconstruct", Environment.GetCommandLineArgs().Skip(1)) { Cancel = Cancellation };
             report.Inputs.AddRange([Path.GetFullPath(input), Path.GetFullPath(anglesPath)]);
             int views;
             using (var r = MrcReader.Open(input)) views = r.Nz;

@@ -31,6 +31,7 @@ internal static partial class Commands
         var log = new Option<bool>("--log") { Description = "Reconstruct −ln(value) (stacks of transmitted intensity; IMOD tilt -LOG)." };
         var (rotation, tilt, mag) = SolveVariableOptions();
         var level = LevelOption();
+        var tiltPrior = TiltPriorOption();
         var axisProfiles = AxisProfilesOption();
         var resume = new Option<bool>("--resume") { Description = "Reuse the outputs of stages already in --out." };
         var name = new Option<string?>("--name") { Description = "Base name of the outputs (default: the stack's name)." };
@@ -39,14 +40,14 @@ internal static partial class Commands
         var cmd = new Command("run",
             "The whole job: coarse → landmarks → solve (as `align`), then the aligned stack (NAME.ali, as `apply`) and the tomogram " +
             "(NAME.rec, as `reconstruct`), with NAME.run.json. Resumable with --resume.")
-        { stack, angles, axis, markerless, beadDiameter, thickness, method, iterations, bin, log, rotation, tilt, mag, level, axisProfiles, resume, name, output, device };
+        { stack, angles, axis, markerless, beadDiameter, thickness, method, iterations, bin, log, rotation, tilt, mag, tiltPrior, level, axisProfiles, resume, name, output, device };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             string input = p.GetValue(stack)!, dir = p.GetValue(output)!;
             string baseName = p.GetValue(name) ?? Path.GetFileNameWithoutExtension(input);
             var spec = new RunSpec(input, p.GetValue(angles)!, ParseTiltAxis(p.GetValue(axis)!), p.GetValue(markerless), p.GetValue(beadDiameter), 25,
                 ReconstructionOptionsFor(p.GetValue(thickness), p.GetValue(method)!, p.GetValue(iterations), p.GetValue(log)),
-                p.GetValue(bin), dir, baseName, p.GetValue(resume), ParseSolveVariables(p, rotation, tilt, mag, level), AxisProfiles: p.GetValue(axisProfiles)!);
+                p.GetValue(bin), dir, baseName, p.GetValue(resume), ParseSolveVariables(p, rotation, tilt, mag, level, tiltPrior), AxisProfiles: p.GetValue(axisProfiles)!);
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             var (report, outcome) = RunAndReport(ctx, backend, spec, Environment.GetCommandLineArgs().Skip(1), Cancellation);
             ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -64,7 +65,7 @@ internal static partial class Commands
         long? AlignedStackMemoryBytes = null, string AxisProfiles = "auto")
     {
         /// <summary>The solve of run's defaults: robust, rotation per view, tilt and magnification automatic.</summary>
-        public static SolveOptions DefaultSolve { get; } = new() { Robust = true, Tilt = VariableOption.Auto, Magnification = VariableOption.Auto };
+        public static SolveOptions DefaultSolve { get; } = new() { Robust = true, Tilt = VariableOption.Auto, Magnification = VariableOption.Auto, TiltPrior = Tomalign.Core.Solve.TiltPriorOption.Auto };
     }
 
     /// <summary>Reconstruction options from the run options; bad values are an input error naming the fix.</summary>
@@ -96,6 +97,8 @@ internal static partial class Commands
     {
         RequireOneLandmarkKind(spec.Markerless, spec.BeadDiameter);
         if (spec.Bin < 1) throw new TomalignInputException(null, $"--bin {spec.Bin} is not a binning factor", "use --bin 1 or more");
+        Preflight.CheckRun(spec);   // what can be checked before the long work is checked now
+        backend = CancellableBackend.Wrap(backend, cancel, ownsInner: false);   // a cancel reaches every backend call of every stage
         var report = new RunReport("run", arguments)
             { Device = backend.Description, DeviceMemory = backend.DeviceMemory, Cancel = cancel, StageStarted = stageStarted };
         var outcome = RunWhole(ctx, report, backend, spec.Input, spec.Angles, spec.TiltAxis, spec.Markerless, spec.BeadDiameter, spec.BeadCount,

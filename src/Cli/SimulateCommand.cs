@@ -32,28 +32,36 @@ internal static partial class Commands
         var beadDensity = new Option<double>("--bead-density") { Description = "Bead absorption per pixel of path (contrast of the gold).", DefaultValueFactory = _ => d.BeadDensity };
         var slabDensity = new Option<double>("--slab-density") { Description = "Uniform absorption of the slab per pixel of path.", DefaultValueFactory = _ => d.SlabDensity };
         var oneSurface = new Option<bool>("--one-surface") { Description = "All beads on the top surface (default: alternating top and bottom)." };
+        var style = new Option<string>("--style") { Description = "Style of series (what makes it hard): " + string.Join(", ", SimulationZoo.Styles.Select(s => s.Name)) +
+            ". The other options, where given, override the style's values.", DefaultValueFactory = _ => "default" };
         var seed = new Option<int>("--seed") { Description = "Random seed: the same seed gives the same series.", DefaultValueFactory = _ => d.Seed };
         var cmd = new Command("simulate",
             "Simulate a tilt series with known truth: textured slab with gold beads, projected analytically, with shot noise and " +
             "per-view shift, rotation, magnification and tilt errors. Writes NAME.mrc, NAME.rawtlt (nominal), and the truth: " +
-            "NAME.tlt, NAME.xf (aligns the raw stack), NAME.beads.txt, NAME.truth.json.")
-        { output, name, size, tiltMin, tiltMax, tiltStep, axis, thickness, beads, beadRadius, blobs, dose, pixel, drift, rotJitter, magJitter, tiltError, texture, beadDensity, slabDensity, oneSurface, seed };
+            "NAME.truth.tlt, NAME.truth.xf (aligns the raw stack), NAME.beads.txt, NAME.truth.json (NAME.xf and NAME.tlt are left to `align`).")
+        { output, name, size, tiltMin, tiltMax, tiltStep, axis, thickness, beads, beadRadius, blobs, dose, pixel, drift, rotJitter, magJitter, tiltError, texture, beadDensity, slabDensity, oneSurface, style, seed };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             string dir = p.GetValue(output)!, baseName = p.GetValue(name)!;
-            var scaled = SimulationOptions.ForSize(p.GetValue(size));
+            SimulationZoo.Style chosen;
+            try { chosen = SimulationZoo.Get(p.GetValue(style)!); }
+            catch (ArgumentException e) { throw new TomalignInputException(null, e.Message, "give --style one of the names listed"); }
+            var scaled = chosen.Apply(SimulationOptions.ForSize(p.GetValue(size)) with { Seed = p.GetValue(seed) });
+            // An option the user gave overrides the style; one left at its default keeps the style's value.
+            T Pick<T>(Option<T> option, T styleValue) => p.GetResult(option) is { Implicit: false } ? p.GetValue(option)! : styleValue;
             var options = scaled with
             {
-                TiltMin = p.GetValue(tiltMin), TiltMax = p.GetValue(tiltMax), TiltStep = p.GetValue(tiltStep),
-                TiltAxisDegrees = p.GetValue(axis), ThicknessPixels = p.GetValue(thickness) ?? scaled.ThicknessPixels,
+                TiltMin = Pick(tiltMin, scaled.TiltMin), TiltMax = Pick(tiltMax, scaled.TiltMax), TiltStep = Pick(tiltStep, scaled.TiltStep),
+                TiltAxisDegrees = Pick(axis, scaled.TiltAxisDegrees), ThicknessPixels = p.GetValue(thickness) ?? scaled.ThicknessPixels,
                 BeadCount = p.GetValue(beads) ?? scaled.BeadCount, BeadRadiusPixels = p.GetValue(beadRadius) ?? scaled.BeadRadiusPixels,
-                BlobCount = p.GetValue(blobs), DoseElectronsPerPixel = p.GetValue(dose), Seed = p.GetValue(seed),
+                BlobCount = Pick(blobs, scaled.BlobCount), DoseElectronsPerPixel = Pick(dose, scaled.DoseElectronsPerPixel),
                 ShiftWalkSigmaPixels = p.GetValue(drift) ?? scaled.ShiftWalkSigmaPixels,
-                RotationJitterDegrees = p.GetValue(rotJitter), MagnificationJitter = p.GetValue(magJitter),
-                TiltErrorDegrees = p.GetValue(tiltError), BlobDensity = p.GetValue(texture),
-                BeadDensity = p.GetValue(beadDensity), SlabDensity = p.GetValue(slabDensity), TwoSurfaces = !p.GetValue(oneSurface),
+                RotationJitterDegrees = Pick(rotJitter, scaled.RotationJitterDegrees), MagnificationJitter = Pick(magJitter, scaled.MagnificationJitter),
+                TiltErrorDegrees = Pick(tiltError, scaled.TiltErrorDegrees), BlobDensity = Pick(texture, scaled.BlobDensity),
+                BeadDensity = Pick(beadDensity, scaled.BeadDensity), SlabDensity = Pick(slabDensity, scaled.SlabDensity),
+                TwoSurfaces = p.GetValue(oneSurface) ? false : scaled.TwoSurfaces,
             };
-            var report = new RunReport("simulate", Environment.GetCommandLineArgs().Skip(1)) { Device = "cpu (managed)" };
+            var report = new RunReport("simulate", Environment.GetCommandLineArgs().Skip(1)) { Device = "cpu (managed)", Cancel = Cancellation };
             var series = report.Stage("simulate", () => RunSimulator(options, ctx));
             var files = report.Stage("write", () => SimulationFiles.Write(series, dir, baseName, p.GetValue(pixel)));
             report.Outputs.AddRange(files.All);

@@ -21,7 +21,7 @@ internal static partial class Commands
         var rotation = new Option<string>("--rotation") { Description = "Rotation variables: fixed, per-view, global, grouped:N, linear:N.", DefaultValueFactory = _ => "per-view" };
         var tilt = new Option<string>("--tilt") { Description = "Tilt-angle variables (the reference view stays fixed).", DefaultValueFactory = _ => "grouped:5" };
         var mag = new Option<string>("--mag") { Description = "Magnification variables (the reference view stays at 1).", DefaultValueFactory = _ => "grouped:4" };
-        var axis = new Option<double>("--tilt-axis") { Description = "Starting tilt-axis angle, degrees counter-clockwise from +Y (IMOD's rotation angle).", DefaultValueFactory = _ => 0 };
+        var axis = TiltAxisOption("Starting tilt-axis angle, degrees counter-clockwise from +Y (IMOD's rotation angle, tiltalign RotationAngle).");
         var reference = new Option<int?>("--reference-view") { Description = "0-based view whose tilt and magnification fix the gauge; default: the view nearest zero tilt." };
         var xtilt = new Option<double>("--x-axis-tilt") { Description = "Fixed x-axis tilt (degrees), written to ROOT.xtilt.", DefaultValueFactory = _ => 0 };
         var robust = new Option<bool>("--robust") { Description = "Tukey-biweight re-weighting (K 4.685, scale from the MAD), as tiltalign's robust fitting." };
@@ -42,7 +42,8 @@ internal static partial class Commands
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             string modelPath = p.GetValue(model)!, anglesPath = p.GetValue(angles)!, dir = p.GetValue(output)!;
-            var report = new RunReport("solve", Environment.GetCommandLineArgs().Skip(1));
+            CheckTiltAxis(p.GetValue(axis), "solve");
+            var report = new RunReport("solve", Environment.GetCommandLineArgs().Skip(1)) { Cancel = Cancellation };
             var m = report.Stage("read", () => ReadLandmarkModel(modelPath));
             var tilts = ImodText.ReadAngles(anglesPath);
             var (nx, ny) = ParseSize(p.GetValue(size), m, modelPath);
@@ -68,7 +69,7 @@ internal static partial class Commands
                 Level = p.GetValue(level),
                 WeightWholeTracks = p.GetValue(wholeTracks),
             };
-            var input = new SolveInput(observations, nx, ny, tilts, p.GetValue(axis));
+            var input = new SolveInput(observations, nx, ny, tilts, p.GetValue(axis)!.Value);
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;
             report.Inputs.AddRange(new[] { modelPath, anglesPath, prexgPath }.OfType<string>().Select(Path.GetFullPath));
@@ -87,7 +88,10 @@ internal static partial class Commands
             report.Results["flaggedPoints"] = result.FlaggedPointCount;
             report.Results["gauge"] = result.Gauge;
             report.Warnings.AddRange(result.Notes);
-            report.Write(Path.Combine(dir, root + ".run.json"));
+            // NAME.solve.json, as every command's report is NAME.COMMAND.json: the solve's own record (what align writes
+            // there too) with the command's report (command line, device, stages, inputs, outputs) beside it.
+            report.Outputs.Add(Path.GetFullPath(files.Report));
+            Tomalign.Core.IO.AtomicFile.WriteAllText(files.Report, SolveReport.Json(result, options, ReportFields(report)));
             ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"Solved {result.ObservationCount} observations of {result.Landmarks.Length} landmarks in {tilts.Length} views: residual mean {result.Overall.Mean:F3} px, SD {result.Overall.Sd:F3}, RMS {result.Overall.Rms:F3} ({result.StopReason}, {result.Iterations} iterations)"));
             foreach (var note in result.Notes) ctx.Log.LogWarning("{Note}", note);
@@ -95,6 +99,23 @@ internal static partial class Commands
         });
         return cmd;
     }
+
+    /// <summary>The fields of a command's JSON report, to be written into another JSON document.</summary>
+    internal static IReadOnlyDictionary<string, object?> ReportFields(RunReport report)
+    {
+        using var doc = System.Text.Json.JsonDocument.Parse(report.ToJson());
+        return doc.RootElement.EnumerateObject().ToDictionary(p => p.Name, p => (object?)p.Value.Clone());
+    }
+
+    /// <summary>--tilt-axis of track and solve: no default (a wrong axis gives a wrong alignment, not an error).</summary>
+    internal static Option<double?> TiltAxisOption(string description) => new("--tilt-axis") { Description = description + " Required." };
+
+    /// <summary>Refuses a missing --tilt-axis with the places the angle can be found.</summary>
+    internal static double CheckTiltAxis(double? given, string command) => given is { } a && double.IsFinite(a)
+        ? a
+        : throw new TomalignInputException(null, $"{command} needs --tilt-axis (it assumes no angle: a wrong axis gives a wrong alignment)",
+            "give the tilt-axis angle in degrees counter-clockwise from +Y, e.g. --tilt-axis 85: IMOD's RotationAngle, the TiltAxisAngle of " +
+            "SerialEM's .mdoc, or the tiltAxisDegrees that `tomalign coarse` wrote into NAME.coarse.json");
 
     /// <summary>A binary IMOD model when the file starts with "IMOD", else model2point text.</summary>
     internal static ImodModel ReadLandmarkModel(string path)

@@ -24,7 +24,7 @@ internal static partial class Commands
         var prexg = new Option<string?>("--prexg") { Description = "Coarse alignment of the raw stack (from `tomalign coarse`); the stack is prealigned with it in memory." };
         var diameter = new Option<double>("--bead-diameter") { Description = "Bead diameter in pixels of the stack.", Required = true };
         var beads = new Option<int>("--beads") { Description = "Beads to seed and track.", DefaultValueFactory = _ => d.Beads };
-        var axis = new Option<double>("--tilt-axis") { Description = "Tilt-axis angle, degrees counter-clockwise from +Y (IMOD's rotation angle); used for the first prediction.", DefaultValueFactory = _ => 0 };
+        var axis = TiltAxisOption("Tilt-axis angle, degrees counter-clockwise from +Y (IMOD's rotation angle); used for the first prediction.");
         var light = new Option<bool>("--light-beads") { Description = "Beads are lighter than the background." };
         var name = new Option<string?>("--name") { Description = "Base name of the outputs (default: the stack's name)." };
         var output = new Option<string>("--out", "-o") { Description = "Folder for NAME.fid, NAME.fid.txt and NAME.track.json.", Required = true };
@@ -38,10 +38,11 @@ internal static partial class Commands
             string input = p.GetValue(stack)!, anglesPath = p.GetValue(angles)!, dir = p.GetValue(output)!;
             string baseName = p.GetValue(name) ?? Path.GetFileNameWithoutExtension(input);
             RequireBaseName(baseName);
-            var options = d with { BeadDiameter = p.GetValue(diameter), Beads = p.GetValue(beads), TiltAxisDegrees = p.GetValue(axis), LightBeads = p.GetValue(light) };
+            double tiltAxis = CheckTiltAxis(p.GetValue(axis), "track");
+            var options = d with { BeadDiameter = p.GetValue(diameter), Beads = p.GetValue(beads), TiltAxisDegrees = tiltAxis, LightBeads = p.GetValue(light) };
             try { options.Validate(); }
             catch (ArgumentException e) { throw new TomalignInputException(null, e.Message, "give --bead-diameter in pixels (≥ 2) and --beads ≥ 1"); }
-            var report = new RunReport("track", Environment.GetCommandLineArgs().Skip(1));
+            var report = new RunReport("track", Environment.GetCommandLineArgs().Skip(1)) { Cancel = Cancellation };
             report.Inputs.AddRange([Path.GetFullPath(input), Path.GetFullPath(anglesPath)]);
             var (data, tilts) = report.Stage("read", () => ReadSeries(input, anglesPath, ctx.Progress("read")));
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);

@@ -29,7 +29,8 @@ internal static partial class Commands
             if (kind == DeviceKind.Cpu) kind = DeviceKind.IlgpuCpu;
             if (kind == DeviceKind.Auto) kind = BackendFactory.HasCudaDevice() ? DeviceKind.Cuda : DeviceKind.IlgpuCpu;
             using var gpu = Backends.CreateAccelerator(kind, ctx);
-            using var cpu = new CpuBackend();
+            using var cpuOwner = new CpuBackend();
+            var cpu = CancellableBackend.Wrap(cpuOwner, ctx.Cancel, ownsInner: false);
             int n = p.GetValue(size) is > 0 and var s ? s : gpu.Name == "ilgpu-cpu" ? 96 : 1024;
             int rngSeed = p.GetValue(seed) ?? Random.Shared.Next();
             ctx.Out.WriteLine($"Kernels on {gpu.Description}; twins on {cpu.Description}; size {n}, seed {rngSeed}");
@@ -61,9 +62,10 @@ internal static partial class Commands
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             int n = p.GetValue(size), nv = Math.Max(1, p.GetValue(views)), reps = Math.Max(1, p.GetValue(repeats));
-            var report = new RunReport("bench", Environment.GetCommandLineArgs().Skip(1));
+            var report = new RunReport("bench", Environment.GetCommandLineArgs().Skip(1)) { Cancel = Cancellation };
             var kind = ParseDevice(p.GetValue(device)!);
-            using var cpu = new CpuBackend();
+            using var cpuOwner = new CpuBackend();
+            var cpu = CancellableBackend.Wrap(cpuOwner, ctx.Cancel, ownsInner: false);
             IComputeBackend? gpu = null;
             if (kind != DeviceKind.Cpu)
             {

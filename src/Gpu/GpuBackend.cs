@@ -108,10 +108,25 @@ public sealed class GpuBackend : IComputeBackend
         _ => "ilgpu-cpu",
     };
 
-    public string Description =>
-        $"{Name}: {Accelerator.Name}, {Accelerator.MemorySize / (1024.0 * 1024 * 1024):F1} GiB" +
-        (MemoryBytes < Accelerator.MemorySize ? $" (limited to {MemoryBytes / (1024.0 * 1024 * 1024):F2} GiB)" : "") + ", " +
-        $"{Accelerator.NumMultiprocessors} multiprocessors × {Accelerator.MaxNumThreadsPerMultiprocessor} threads";
+    public string Description => Describe(Accelerator.AcceleratorType, Accelerator.Name, Accelerator.MemorySize, MemoryBytes,
+        Accelerator.NumMultiprocessors, Accelerator.MaxNumThreadsPerMultiprocessor);
+
+    /// <summary>
+    /// The backend's one-line description. ILGPU's CPU accelerator has no memory of its own (it reports long.MaxValue
+    /// bytes, "8589934592 GiB"): it is described by the host's memory available to the process, and its emulated
+    /// multiprocessors as threads of the host.
+    /// </summary>
+    internal static string Describe(AcceleratorType type, string name, long memorySize, long limitBytes, int multiprocessors, int threadsPerMultiprocessor)
+    {
+        const double GiB = 1024.0 * 1024 * 1024;
+        if (type == AcceleratorType.CPU)
+            return $"ilgpu-cpu: {name} (emulated on the host: {multiprocessors} × {threadsPerMultiprocessor} threads, " +
+                   $"host memory {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / GiB:F1} GiB" +
+                   (limitBytes < memorySize ? $", limited to {limitBytes / GiB:F2} GiB)" : ")");
+        return $"{(type == AcceleratorType.Cuda ? "cuda" : "opencl")}: {name}, {memorySize / GiB:F1} GiB" +
+               (limitBytes < memorySize ? $" (limited to {limitBytes / GiB:F2} GiB)" : "") + ", " +
+               $"{multiprocessors} multiprocessors × {threadsPerMultiprocessor} threads";
+    }
 
     /// <summary>True on real GPUs; false on ILGPU's CPU accelerator, which runs the same kernels by emulation.</summary>
     public bool IsGpu => Accelerator.AcceleratorType != AcceleratorType.CPU;

@@ -8,8 +8,10 @@ namespace Tomalign.Cli.Serve;
 /// <summary>
 /// Runs queued jobs, <c>workers</c> at a time, each as `tomalign run` would (outputs in OUT/NAME/,
 /// the job's log in OUT/NAME/NAME.serve.log). A failed job is marked failed with its one-line
-/// error and the queue goes on. Stopping cancels the running jobs at their next stage boundary;
-/// a job stopped that way (or abandoned after the grace period) is requeued and resumes at the next start.
+/// error and the queue goes on. Stopping stops the running jobs at their next stage boundary and lets a running
+/// stage finish for most of the grace period; then the stage itself is cancelled (its next check: a backend call, a
+/// SIRT iteration), so the job ends cleanly within the grace period. A job stopped that way (or abandoned when even
+/// that did not end in time) is requeued and resumes at the next start. A user's cancel stops the running stage at once.
 /// </summary>
 internal sealed class JobWorker(JobStore store, string outDir, int workers, LogLevel jobLogLevel, ILogger log, long? gpuMemoryLimit = null)
 {
@@ -33,12 +35,26 @@ internal sealed class JobWorker(JobStore store, string outDir, int workers, LogL
         return true;
     }
 
-    /// <summary>Stops taking jobs, cancels the running ones and waits up to <paramref name="grace"/> for them to stop.</summary>
+    /// <summary>
+    /// Stops taking jobs and stops the running ones at their next stage boundary; a running stage may finish within
+    /// most of <paramref name="grace"/>, then it is cancelled; whatever has not ended by then is abandoned.
+    /// </summary>
     public async Task StopAsync(TimeSpan grace)
     {
         _stop.Cancel();
         var all = Task.WhenAll(_loops);
-        if (await Task.WhenAny(all, Task.Delay(grace)) != all)
+        // The last quarter of the grace period (at most 5 s) is left for a cancelled stage to stop and clean up.
+        var finish = grace - TimeSpan.FromTicks(Math.Min(grace.Ticks / 4, TimeSpan.FromSeconds(5).Ticks));
+        if (await Task.WhenAny(all, Task.Delay(finish)) != all)
+        {
+            foreach (var running in _running.Values)
+            {
+                try { running.Cancel(); }
+                catch (ObjectDisposedException) { /* the job has just ended */ }
+            }
+            await Task.WhenAny(all, Task.Delay(grace - finish));
+        }
+        if (!all.IsCompleted)
         {
             lock (_finishGate)
             {
@@ -70,7 +86,8 @@ internal sealed class JobWorker(JobStore store, string outDir, int workers, LogL
                 catch (OperationCanceledException) { }
                 continue;
             }
-            using var cts = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            // Cancelled by a user's cancel, or by StopAsync when a stage outlasts the grace period (a stop stops at stage boundaries first).
+            using var cts = new CancellationTokenSource();
             _running[job.Id] = cts;
             var clock = Stopwatch.StartNew();
             log.LogInformation("job {Id} ({Name}) started, attempt {Attempt}{Resume}", job.Id, job.Name, job.Attempts, job.Resume ? ", resuming" : "");
@@ -81,7 +98,7 @@ internal sealed class JobWorker(JobStore store, string outDir, int workers, LogL
                 await Task.Factory.StartNew(() => Run(job, cts.Token), cts.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
                 (state, message) = (JobStates.Done, "done");
             }
-            catch (Exception e) when (cts.IsCancellationRequested)
+            catch (Exception e) when (cts.IsCancellationRequested || (e is OperationCanceledException && _stop.IsCancellationRequested))
             {
                 (state, message) = _stop.IsCancellationRequested ? (JobStates.Queued, "stopped by the shutdown, queued again") : (JobStates.Cancelled, "cancelled");
                 if (e is not OperationCanceledException) log.LogDebug(e, "job {Id} ended while cancelled", job.Id);
@@ -134,7 +151,7 @@ internal sealed class JobWorker(JobStore store, string outDir, int workers, LogL
         Directory.CreateDirectory(dir);
         using var logFile = new StreamWriter(Path.Combine(dir, job.Name + ".serve.log"), append: true) { AutoFlush = true };
         logFile.WriteLine($"--- job {job.Id}, attempt {job.Attempts}{(job.Resume ? " (resuming)" : "")}, {DateTimeOffset.UtcNow:u}: {job.Stack}");
-        using var ctx = new CliContext(TextWriter.Null, logFile, jobLogLevel, progress: false) { GpuMemoryLimit = gpuMemoryLimit };
+        using var ctx = new CliContext(TextWriter.Null, logFile, jobLogLevel, progress: false) { GpuMemoryLimit = gpuMemoryLimit, Cancel = cancel };
         if (job.Resume) RemoveTemporaryFiles(dir, logFile);
         try
         {
@@ -148,7 +165,11 @@ internal sealed class JobWorker(JobStore store, string outDir, int workers, LogL
             var spec = settings.ToSpec(job.Stack, angles, dir, job.Name, job.Resume);
             using var backend = Backends.Create(Commands.ParseDevice(settings.Device), ctx);
             Commands.RunAndReport(ctx, backend, spec, settings.RunArguments(job.Stack, angles, dir, job.Name, job.Resume), cancel,
-                stage => store.SetStage(job.Id, stage));
+                stage =>
+                {
+                    _stop.Token.ThrowIfCancellationRequested();   // a stop ends the job at its next stage boundary
+                    store.SetStage(job.Id, stage);
+                });
         }
         catch (Exception e)
         {

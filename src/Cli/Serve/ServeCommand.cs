@@ -29,7 +29,8 @@ internal static partial class Commands
                 p.GetValue(workers), Seconds(p.GetValue(settle), "--settle"), Seconds(p.GetValue(grace), "--grace"), ctx.GpuMemoryLimit);
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(Cancellation);
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
-            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
+            bool interrupted = false;   // Ctrl-C ends with 130 (interrupted), SIGTERM (a service manager's stop) with 0
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; interrupted = true; stop.Cancel(); });
             var service = ServeService.StartAsync(options, new TextWriterLoggerProvider(ctx.Err, level), level).GetAwaiter().GetResult();
             try
             {
@@ -42,7 +43,7 @@ internal static partial class Commands
             {
                 service.DisposeAsync().AsTask().GetAwaiter().GetResult();
             }
-            return ExitCodes.Ok;
+            return interrupted || Cancellation.IsCancellationRequested ? ExitCodes.Cancelled : ExitCodes.Ok;
         });
         return cmd;
     }

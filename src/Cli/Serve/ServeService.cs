@@ -56,6 +56,7 @@ internal sealed class ServeService : IAsyncDisposable
             throw new TomalignInputException(options.Watch, "is not a folder", "give an existing folder to --watch");
         if (options.Workers < 1) throw new TomalignInputException(null, $"--workers {options.Workers} is not a count", "use --workers 1 or more");
         if (options.Settle < TimeSpan.Zero) throw new TomalignInputException(null, "--settle is negative", "give the settle interval in seconds, e.g. --settle 5");
+        ValidateUrls(options.Urls);
         Directory.CreateDirectory(options.Out);
         // One service per output folder (the lock goes with the process, even when it is killed).
         FileStream folderLock;
@@ -163,6 +164,33 @@ internal sealed class ServeService : IAsyncDisposable
         Store.Dispose();
         _logs.Dispose();
         await _lock.DisposeAsync();
+    }
+
+    /// <summary>
+    /// Checks --urls before anything listens: each address (';'-separated) must be http:// or https:// with an IP address,
+    /// localhost or a wildcard (*, +) as its host and a port from 0 to 65535. The web server would otherwise take a bad
+    /// port or an unknown host name with only a warning and listen on every interface, port 80.
+    /// </summary>
+    internal static void ValidateUrls(string urls)
+    {
+        const string Fix = "give --urls as http://ADDRESS:PORT, e.g. http://127.0.0.1:5080 (this machine only), http://0.0.0.0:5080 (every interface) or port 0 for any free port";
+        var parts = (urls ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (parts.Length == 0) throw new TomalignInputException(null, "--urls is empty", Fix);
+        foreach (string part in parts)
+        {
+            var m = System.Text.RegularExpressions.Regex.Match(part, @"^(?<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?<host>\[[^\]]*\]|[^:/\[\]]*)(:(?<port>[^/]*))?(?<path>/.*)?$");
+            if (!m.Success) throw new TomalignInputException(null, $"--urls '{part}' is not an address", Fix);
+            string scheme = m.Groups["scheme"].Value.ToLowerInvariant(), host = m.Groups["host"].Value, port = m.Groups["port"].Value;
+            if (scheme is not ("http" or "https"))
+                throw new TomalignInputException(null, $"--urls '{part}': the scheme '{scheme}' is not http or https", Fix);
+            if (!m.Groups["port"].Success || !int.TryParse(port, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int p) || p > 65535)
+                throw new TomalignInputException(null, $"--urls '{part}': '{(m.Groups["port"].Success ? port : "")}' is not a port (0–65535)", Fix);
+            bool ip = System.Net.IPAddress.TryParse(host.Trim('[', ']'), out _);
+            if (!(ip || host is "*" or "+" || string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)))
+                throw new TomalignInputException(null, $"--urls '{part}': '{host}' is not an IP address, localhost or a wildcard (a host name would listen on every interface)", Fix);
+            if (m.Groups["path"].Success && m.Groups["path"].Value != "/")
+                throw new TomalignInputException(null, $"--urls '{part}' has a path; the service is served at the root", Fix);
+        }
     }
 
     private static bool IsLoopback(string address) =>

@@ -22,6 +22,9 @@ public sealed record TiltAxisSearchResult(double AngleDegrees, IReadOnlyList<(do
 /// </summary>
 public static class TiltAxisSearch
 {
+    /// <summary>The filter the search correlates with (the strong low-pass the search was measured with).</summary>
+    public static BandPassFilter SearchFilter { get; } = new(0.02, 0.06, 0.03);
+
     public static TiltAxisSearchResult Find(CoarseAligner aligner, ImageStack stack, IReadOnlyList<double> tiltDegrees, int bin = 0)
     {
         ArgumentNullException.ThrowIfNull(aligner);
@@ -32,7 +35,10 @@ public static class TiltAxisSearch
         {
             angle = Normalise(angle);
             if (scores.TryGetValue(angle, out double known)) return known;
-            var r = aligner.Align(stack, tiltDegrees, new CoarseAlignOptions { TiltAxisDegrees = angle, Bin = b });
+            var r = aligner.Align(stack, tiltDegrees, new CoarseAlignOptions
+            {
+                TiltAxisDegrees = angle, Bin = b, Adaptive = false, TrustChecks = false, ClipStdDevs = 2.0, Filter = SearchFilter,
+            });
             var high = r.Pairs.Where(p => Math.Abs(tiltDegrees[p.View]) >= 20).Select(p => p.Strength).ToArray();
             double s = high.Length > 0 ? high.Average() : r.Pairs.Count > 0 ? r.Pairs.Average(p => p.Strength) : 0;
             scores[angle] = s;

@@ -49,6 +49,10 @@ public sealed class MrcReader : IDisposable
         try
         {
             long length = RandomAccess.GetLength(handle);
+            var magic = new byte[(int)Math.Min(8, length)];
+            if (magic.Length > 0) ReadExactly(handle, magic, 0, path);
+            if (OtherFormat(magic, path) is { } other)
+                throw new TomalignInputException(path, $"is {other.What}, not an MRC file", other.Fix);
             if (length < MrcHeader.Size)
                 throw new TomalignInputException(path,
                     $"file is {length} bytes, shorter than the {MrcHeader.Size}-byte MRC header",
@@ -66,6 +70,31 @@ public sealed class MrcReader : IDisposable
         }
     }
 
+    /// <summary>
+    /// What a file is when its first bytes are another format's signature (TIFF, the usual mistake: a camera's or
+    /// SerialEM's frames, or a stack saved as TIFF), with the fix; null when they could start an MRC header.
+    /// </summary>
+    internal static (string What, string Fix)? OtherFormat(ReadOnlySpan<byte> b, string path)
+    {
+        string name = System.IO.Path.GetFileName(path), mrc = System.IO.Path.ChangeExtension(name, ".mrc");
+        static bool Starts(ReadOnlySpan<byte> b, ReadOnlySpan<byte> sig) => b.Length >= sig.Length && b[..sig.Length].SequenceEqual(sig);
+        if (Starts(b, [0x49, 0x49, 0x2A, 0x00]) || Starts(b, [0x4D, 0x4D, 0x00, 0x2A]) || Starts(b, [0x49, 0x49, 0x2B, 0x00]) || Starts(b, [0x4D, 0x4D, 0x00, 0x2B]))
+            return ("a TIFF file", $"convert it to MRC first, e.g. with IMOD: tif2mrc {name} {mrc} (or EMAN2's e2proc2d.py)");
+        if (Starts(b, [0x89, 0x50, 0x4E, 0x47]))
+            return ("a PNG image", "give the tilt series as an MRC stack (IMOD's tif2mrc and newstack convert images)");
+        if (Starts(b, [0xFF, 0xD8, 0xFF]))
+            return ("a JPEG image", "give the tilt series as an MRC stack; a JPEG has lost the data's values");
+        if (Starts(b, [0x89, 0x48, 0x44, 0x46]))
+            return ("an HDF5 file", "convert it to MRC first (e.g. with EMAN2's e2proc2d.py)");
+        if (Starts(b, [0x1F, 0x8B]))
+            return ("a gzip-compressed file", $"decompress it first: gunzip -k {name}");
+        if (Starts(b, [0x42, 0x5A, 0x68]))
+            return ("a bzip2-compressed file", $"decompress it first: bunzip2 -k {name}");
+        if (Starts(b, [0x50, 0x4B, 0x03, 0x04]))
+            return ("a ZIP archive", $"unpack it first: unzip {name}");
+        return null;
+    }
+
     private static void Validate(string path, MrcHeader h, long length)
     {
         if (h.Nx <= 0 || h.Ny <= 0 || h.Nz <= 0)
@@ -80,6 +109,10 @@ public sealed class MrcReader : IDisposable
                 101 => " (4-bit packed integers)",
                 _ => "",
             };
+            if (!h.HasMapId)
+                throw new TomalignInputException(path,
+                    $"does not look like an MRC file: its header has no 'MAP ' identifier and its mode ({(int)h.Mode}) is no MRC mode",
+                    "give the tilt series as an MRC stack (.mrc, .st); convert other formats first, e.g. with IMOD's tif2mrc or newstack");
             throw new TomalignInputException(path,
                 $"unsupported MRC mode {(int)h.Mode}{what}; Tomalign reads modes 0, 1, 2, 6 and 12",
                 $"convert it to mode 2 (32-bit float) with IMOD: newstack -mode 2 {path} converted.mrc");

@@ -171,8 +171,7 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
                 "give the .tlt of this aligned stack (one angle per view)");
         int bin = o.Bin;
         int fullWidth = source.Nx / bin, fullHeight = source.Ny / bin;
-        if (fullWidth < 2 || fullHeight < 1)
-            throw new TomalignInputException(alignedPath, $"binning {bin} leaves {fullWidth}×{fullHeight} pixels", "use a smaller --bin");
+        CheckBinning(alignedPath, source.Nx, source.Ny, bin);
         int width = o.Width > 0 ? Math.Min(o.Width, fullWidth) : fullWidth;
         int x0 = (fullWidth - width) / 2;
         var (yFirst, yLast) = o.Slices ?? (0, fullHeight - 1);
@@ -296,7 +295,7 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
             reading = Task.Run(() => ReadSlab(first));
             for (int sIdx = 0; sIdx < slabs; sIdx++)
             {
-                // Cancellation takes effect between slabs (a slab begun is finished, as a stage begun is).
+                // Cancellation takes effect between slabs, between SIRT iterations and before the output is committed.
                 cancel.ThrowIfCancellationRequested();
                 var s = next;
                 var t0 = clock.Elapsed.TotalSeconds;
@@ -322,7 +321,9 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
                 else
                 {
                     t0 = clock.Elapsed.TotalSeconds;
-                    Sirt(proj, cos, sin, g, o, slab);
+                    // Progress and the cancellation check after every iteration: one slab of SIRT can take minutes.
+                    int slabIndex = sIdx;
+                    Sirt(proj, cos, sin, g, o, slab, cancel, it => progress?.Report((slabIndex + (it + 1.0) / o.Iterations) / slabs * 0.999));
                     tProject += clock.Elapsed.TotalSeconds - t0;
                 }
 
@@ -341,9 +342,11 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
             writing!.GetAwaiter().GetResult();
             writing = null;
             tWait += clock.Elapsed.TotalSeconds - tLast;
-            progress?.Report(1.0);
             beforeCommit?.Invoke();
+            // A cancellation that came during the last slab still applies: the output is not committed.
+            cancel.ThrowIfCancellationRequested();
             writer.Commit();
+            progress?.Report(1.0);
         }
         finally
         {
@@ -354,6 +357,19 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
         }
         _log.LogDebug("reconstruct: reading {Read:F2} s, writing {Write:F2} s (overlapped), computation waited {Wait:F2} s for them", tRead, tWrite, tWait);
         return new ReconstructionSummary(outNx, outNy, outNz, slabs, rowsPerSlab, FilterSeconds: 0, tProject, tWait) { ReadSeconds = tRead, WriteSeconds = tWrite };
+    }
+
+    /// <summary>
+    /// Refuses a binning that leaves views of an <paramref name="nx"/>×<paramref name="ny"/> stack too small to reconstruct
+    /// (under 2 pixels wide or 1 high), naming <paramref name="stack"/>; callers check it before the work that precedes the reconstruction.
+    /// </summary>
+    public static void CheckBinning(string? stack, int nx, int ny, int bin)
+    {
+        if (bin < 1) throw new TomalignInputException(null, $"--bin {bin} is not a binning factor", "use --bin 1 or more");
+        int w = nx / bin, h = ny / bin;
+        if (w < 2 || h < 1)
+            throw new TomalignInputException(stack, $"binning {bin} leaves {w}×{h} pixels of its {nx}×{ny} views",
+                $"use a smaller --bin (at most {Math.Max(1, Math.Min(nx / 2, ny))} for these views)");
     }
 
     /// <summary>Waits for a task to end, ignoring its error (whoever awaits it later sees that).</summary>
@@ -426,7 +442,8 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
     /// detector, with no data (R = 0) outside it, so that material outside the box is not forced into it;
     /// the central width is returned.
     /// </summary>
-    private void Sirt(float[] proj, float[] cos, float[] sin, SlabGeometry g, ReconstructionOptions o, float[] slab)
+    private void Sirt(float[] proj, float[] cos, float[] sin, SlabGeometry g, ReconstructionOptions o, float[] slab,
+        CancellationToken cancel = default, Action<int>? iterationDone = null)
     {
         var bp = _backend.Backprojector;
         double maxTan = 0;
@@ -457,6 +474,7 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
         float lambda = (float)o.Relaxation;
         for (int it = 0; it < o.Iterations; it++)
         {
+            cancel.ThrowIfCancellationRequested();
             bp.Project(volume, cos, sin, ge, current);
             for (long k = 0; k < current.LongLength; k++)
                 current[k] = mask[k] && rowSums[k] > 1e-6f ? (data[k] - current[k]) / rowSums[k] : 0f;
@@ -466,6 +484,7 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
                 float v = volume[k] + (colSums[k] > 1e-6f ? lambda * update[k] / colSums[k] : 0f);
                 volume[k] = o.Positivity && v < 0 ? 0 : v;
             }
+            iterationDone?.Invoke(it);
         }
         for (int line = 0; line < g.Rows * g.Thickness; line++)
             volume.AsSpan(line * we + m, g.Width).CopyTo(slab.AsSpan(line * g.Width, g.Width));

@@ -73,6 +73,21 @@ public sealed class AxisProfileRefiner(IStackWarper warper, ILogger? logger = nu
     private readonly IStackWarper _warper = warper ?? throw new ArgumentNullException(nameof(warper));
     private readonly ILogger _log = logger ?? NullLogger.Instance;
 
+    /// <summary>
+    /// Why views of <paramref name="nx"/>×<paramref name="ny"/> are too small for the strips and segments of
+    /// <paramref name="options"/>, or null when <see cref="Refine"/> can run on them (its callers check before the work).
+    /// </summary>
+    public static string? TooSmall(int nx, int ny, AxisProfileOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        int bin = options.Bin > 0 ? options.Bin : CoarseAligner.AutoBin(nx, ny, 512);
+        int mx = nx / bin, my = ny / bin;
+        int segLength = (my - 2 * options.MaxShift - 2) / options.Segments;
+        return segLength < 8 || options.WidthFraction * mx / options.Strips < 2
+            ? $"a {nx}×{ny} stack at binning {bin} is too small for {options.Strips} strips and {options.Segments} segments"
+            : null;
+    }
+
     /// <param name="raw">the stack the transforms apply to.</param>
     /// <param name="rawToAligned">one transform per view (IMOD .xf semantics), tilt axis along Y in the aligned frame.</param>
     /// <param name="tiltDegrees">each view's (solved) tilt.</param>
@@ -87,14 +102,13 @@ public sealed class AxisProfileRefiner(IStackWarper warper, ILogger? logger = nu
         int nz = raw.Nz;
         if (rawToAligned.Count != nz || tiltDegrees.Count != nz)
             throw new ArgumentException($"{rawToAligned.Count} transforms and {tiltDegrees.Count} tilts for {nz} views");
+        if (TooSmall(raw.Nx, raw.Ny, options) is { } tooSmall) throw new ArgumentException(tooSmall);
         int bin = options.Bin > 0 ? options.Bin : CoarseAligner.AutoBin(raw.Nx, raw.Ny, 512);
         int mx = raw.Nx / bin, my = raw.Ny / bin;
         int reference = Enumerable.Range(0, nz).MinBy(i => Math.Abs(tiltDegrees[i]));
         int K = options.Strips, J = options.Segments, S = options.MaxShift;
         double halfWidth = options.WidthFraction * mx / 2, zc = options.ZCentre / bin;
         int segLength = (my - 2 * S - 2) / J;
-        if (segLength < 8 || halfWidth * 2 / K < 2)
-            throw new ArgumentException($"a {raw.Nx}×{raw.Ny} stack at binning {bin} is too small for {K} strips and {J} segments");
         var xfs = rawToAligned.ToArray();
         var applied = Enumerable.Repeat(Xf.Identity, nz).ToArray();
         var fill = raw.ViewMeans();

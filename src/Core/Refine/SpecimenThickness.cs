@@ -24,6 +24,13 @@ public static class SpecimenThickness
     /// <summary>Each view is clipped at its median ± this many robust SDs before the reconstruction.</summary>
     public const double ClipSds = 2.5;
 
+    /// <summary>Why views of <paramref name="nx"/>×<paramref name="ny"/> are too small for <see cref="Estimate"/>, or null (its callers check before the work).</summary>
+    public static string? TooSmall(int nx, int ny, int targetPixels = 256)
+    {
+        int bin = CoarseAligner.AutoBin(nx, ny, targetPixels);
+        return nx / bin < 16 || ny / bin < 16 ? $"a {nx}×{ny} stack is too small to estimate the specimen's thickness" : null;
+    }
+
     /// <param name="raw">the stack the transforms apply to.</param>
     /// <param name="rawToAligned">one transform per view, tilt axis along Y in the aligned frame.</param>
     /// <param name="tiltDegrees">each view's tilt.</param>
@@ -38,9 +45,9 @@ public static class SpecimenThickness
         int nz = raw.Nz;
         if (rawToAligned.Count != nz || tiltDegrees.Count != nz)
             throw new ArgumentException($"{rawToAligned.Count} transforms and {tiltDegrees.Count} tilts for {nz} views");
+        if (TooSmall(raw.Nx, raw.Ny, targetPixels) is { } tooSmall) throw new ArgumentException(tooSmall);
         int bin = CoarseAligner.AutoBin(raw.Nx, raw.Ny, targetPixels);
         int mx = raw.Nx / bin, my = raw.Ny / bin;
-        if (mx < 16 || my < 16) throw new ArgumentException($"a {raw.Nx}×{raw.Ny} stack is too small to estimate the specimen's thickness");
         var ali = new float[(long)nz * mx * my];
         backend.Warper.Warp(raw.Data, raw.Nx, raw.Ny, nz, rawToAligned.ToArray(), raw.ViewMeans(), new WarpOptions(bin, Interpolation.Linear), ali);
         // The central half of the rows, each view about its own mean.

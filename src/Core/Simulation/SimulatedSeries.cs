@@ -16,11 +16,11 @@ public readonly record struct Blob(double X, double Y, double Z, double Sigma, d
 /// </summary>
 public sealed class SimulatedSeries
 {
-    internal SimulatedSeries(SimulationOptions options, ImageStack raw, double[] nominalTilts, double[] trueTilts,
+    internal SimulatedSeries(SimulationOptions options, ImageStack? raw, double[] nominalTilts, double[] trueTilts,
         ViewGeometry[] trueGeometry, Bead[] beads, Blob[] blobs, int referenceView)
     {
         Options = options;
-        Raw = raw;
+        _raw = raw;
         NominalTilts = nominalTilts;
         TrueTilts = trueTilts;
         TrueGeometry = trueGeometry;
@@ -30,9 +30,18 @@ public sealed class SimulatedSeries
         ReferenceView = referenceView;
     }
 
+    private readonly ImageStack? _raw;
+
     public SimulationOptions Options { get; }
     /// <summary>The raw views (Nx × Ny × views), intensity relative to the incident beam.</summary>
-    public ImageStack Raw { get; }
+    /// <exception cref="InvalidOperationException">The truth was loaded from its file (<see cref="LoadTruth"/>), without pixels.</exception>
+    public ImageStack Raw => _raw ?? throw new InvalidOperationException("this simulated series was loaded from its truth file, without its pixels");
+    /// <summary>Image width in pixels.</summary>
+    public int Nx => Options.Nx;
+    /// <summary>Image height in pixels.</summary>
+    public int Ny => Options.Ny;
+    /// <summary>Number of views.</summary>
+    public int ViewCount => TrueGeometry.Length;
     /// <summary>Nominal tilts, one per view (what goes in the .rawtlt).</summary>
     public double[] NominalTilts { get; }
     /// <summary>True tilts (nominal + tilt error; what an exact .tlt holds).</summary>
@@ -64,7 +73,7 @@ public sealed class SimulatedSeries
             throw new ArgumentOutOfRangeException(nameof(view), $"view {view} is not in 0…{TrueGeometry.Length - 1}");
         ArgumentNullException.ThrowIfNull(points);
         var g = TrueGeometry[view];
-        double xc = Raw.Nx / 2.0, yc = Raw.Ny / 2.0;
+        double xc = Nx / 2.0, yc = Ny / 2.0;
         var result = new (double X, double Y)[points.Count];
         for (int j = 0; j < points.Count; j++)
         {
@@ -86,8 +95,39 @@ public sealed class SimulatedSeries
         foreach (double fz in new[] { -0.4, 0, 0.4 })
             for (int j = 0; j < 9; j++)
                 for (int i = 0; i < 9; i++)
-                    points.Add(((i - 4) / 4.0 * 0.4 * Raw.Nx, (j - 4) / 4.0 * 0.4 * Raw.Ny, fz * Options.ThicknessPixels));
+                    points.Add(((i - 4) / 4.0 * 0.4 * Nx, (j - 4) / 4.0 * 0.4 * Ny, fz * Options.ThicknessPixels));
         return points;
+    }
+
+    /// <summary>
+    /// The truth of a series written by `simulate` (NAME.truth.json, <see cref="ToJson"/>), without its pixels: enough to
+    /// measure an alignment against it (<see cref="AlignmentCheck"/>); <see cref="Raw"/> is then unavailable.
+    /// </summary>
+    /// <exception cref="TomalignInputException">The file is missing or is not a truth file.</exception>
+    public static SimulatedSeries LoadTruth(string path)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            var root = doc.RootElement;
+            if (!root.TryGetProperty("Format", out var format) || format.GetString() != "tomalign-simulation-truth/1")
+                throw new TomalignInputException(path, "is not a truth file of `tomalign simulate` (no Format tomalign-simulation-truth/1)",
+                    "give the NAME.truth.json that simulate wrote");
+            var options = root.GetProperty("Options").Deserialize<SimulationOptions>()!;
+            var views = root.GetProperty("Views").EnumerateArray().ToArray();
+            var nominal = views.Select(v => v.GetProperty("NominalTilt").GetDouble()).ToArray();
+            var tilts = views.Select(v => v.GetProperty("TrueTilt").GetDouble()).ToArray();
+            var geometry = views.Select(v => new ViewGeometry(v.GetProperty("TrueTilt").GetDouble(), v.GetProperty("AxisAngle").GetDouble(),
+                v.GetProperty("Magnification").GetDouble(), v.GetProperty("ShiftX").GetDouble(), v.GetProperty("ShiftY").GetDouble(),
+                v.GetProperty("XAxisTiltDegrees").GetDouble())).ToArray();
+            var beads = root.GetProperty("Beads").Deserialize<Bead[]>()!;
+            var blobs = root.GetProperty("Blobs").Deserialize<Blob[]>()!;
+            return new SimulatedSeries(options, null, nominal, tilts, geometry, beads, blobs, root.GetProperty("ReferenceView").GetInt32());
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            throw new TomalignInputException(path, $"cannot be read as a simulation truth file ({e.Message})", "give the NAME.truth.json that simulate wrote", e);
+        }
     }
 
     /// <summary>Every parameter and the per-view truth as indented JSON (the truth file).</summary>

@@ -12,9 +12,11 @@ public sealed record SimulationFileSet(string Stack, string RawTilt, string Tilt
 }
 
 /// <summary>
-/// Writes a simulated series and its truth as IMOD users expect them: NAME.mrc (raw stack, mode 2),
-/// NAME.rawtlt (nominal tilts), NAME.tlt (true tilts), NAME.xf (raw → aligned, exact),
-/// NAME.beads.txt (3-D bead positions, specimen frame) and NAME.truth.json (every parameter).
+/// Writes a simulated series and its truth: NAME.mrc (raw stack, mode 2), NAME.rawtlt (nominal tilts), and the
+/// truth under names of its own, NAME.truth.tlt (true tilts), NAME.truth.xf (raw → aligned, exact),
+/// NAME.beads.txt (3-D bead positions, specimen frame) and NAME.truth.json (every parameter). NAME.xf and
+/// NAME.tlt are what an IMOD user expects an alignment to write (tiltalign's outputs, read by newstack and tilt),
+/// and `align` writes them: the truth never takes those names, so aligning into the simulation's folder keeps it.
 /// Each file is written whole or not at all.
 /// </summary>
 public static class SimulationFiles
@@ -30,7 +32,7 @@ public static class SimulationFiles
             throw new TomalignInputException(directory, $"cannot create the output folder ({e.Message})", "choose a writable --out folder", e);
         }
         string P(string ext) => Path.GetFullPath(Path.Combine(directory, name + ext));
-        var set = new SimulationFileSet(P(".mrc"), P(".rawtlt"), P(".tlt"), P(".xf"), P(".beads.txt"), P(".truth.json"));
+        var set = new SimulationFileSet(P(".mrc"), P(".rawtlt"), P(".truth.tlt"), P(".truth.xf"), P(".beads.txt"), P(".truth.json"));
 
         var o = series.Options;
         MrcWriter.WriteStack(set.Stack, series.Raw, MrcMode.Float32, new MrcWriteOptions

@@ -78,6 +78,32 @@ public sealed record SimulationOptions
     /// <summary>Electrons per pixel per view for Poisson shot noise; 0 = no noise.</summary>
     public double DoseElectronsPerPixel { get; init; } = 20;
 
+    /// <summary>
+    /// Views spoiled on purpose (index in <b>sorted</b> tilt order, before any <see cref="Order"/> permutation):
+    /// what real series contain and what every stage must notice. Empty by default.
+    /// </summary>
+    public IReadOnlyList<BadView> BadViews { get; init; } = [];
+
+    /// <summary>
+    /// Absorption per pixel of path of a carbon film filling the slab on one side of a straight edge that crosses the
+    /// field (a hole edge: vacuum on one side, carbon on the other); 0 = none. A strong feature that is not the
+    /// specimen's texture, projected analytically (the edge smears into a ramp of width T·tan θ with tilt).
+    /// </summary>
+    public double CarbonDensity { get; init; }
+    /// <summary>Direction of the carbon edge's normal in the specimen plane (degrees from +x).</summary>
+    public double CarbonEdgeAngleDegrees { get; init; } = 30;
+    /// <summary>Signed distance of the carbon edge from the specimen centre along its normal, as a fraction of the image half-size.</summary>
+    public double CarbonEdgeOffset { get; init; } = 0.35;
+
+    /// <summary>
+    /// Light beads: the written images are 2 − I instead of I (an inverted-contrast stack, as some
+    /// pipelines write), so gold is bright on a dark background.
+    /// </summary>
+    public bool InvertContrast { get; init; }
+
+    /// <summary>Order of the views in the written stack: sorted by tilt, or as a dose-symmetric scheme acquires them.</summary>
+    public ViewOrder Order { get; init; } = ViewOrder.Sorted;
+
     /// <summary>Seed of every random choice: the same options give a bit-identical series.</summary>
     public int Seed { get; init; } = 1;
 
@@ -146,5 +172,34 @@ public sealed record SimulationOptions
         if (MagnificationJitter > 0.1) Fail(nameof(MagnificationJitter), $"must be ≤ 0.1 (got {MagnificationJitter})");
         NonNegative(nameof(TiltErrorDegrees), TiltErrorDegrees);
         NonNegative(nameof(DoseElectronsPerPixel), DoseElectronsPerPixel);
+        NonNegative(nameof(CarbonDensity), CarbonDensity);
+        Finite(nameof(CarbonEdgeAngleDegrees), CarbonEdgeAngleDegrees);
+        Finite(nameof(CarbonEdgeOffset), CarbonEdgeOffset);
+        ArgumentNullException.ThrowIfNull(BadViews, nameof(BadViews));
+        foreach (var b in BadViews)
+            if (b.View < 0 || b.View >= ViewCount) Fail(nameof(BadViews), $"names view {b.View}, outside 0…{ViewCount - 1}");
     }
+}
+
+/// <summary>How a spoiled view (<see cref="SimulationOptions.BadViews"/>) is spoiled.</summary>
+public enum BadViewKind
+{
+    /// <summary>Almost no electrons: the beam was blanked or the view is over a grid bar (1 % of the dose).</summary>
+    Dark,
+    /// <summary>No specimen at all: shot noise of the bare beam at the view's dose (a view of the wrong place).</summary>
+    Noise,
+    /// <summary>Ten times the dose with the same specimen: a badly exposed view whose statistics differ from its neighbours.</summary>
+    Overexposed,
+}
+
+/// <summary>One spoiled view of a simulated series, by its index in sorted tilt order.</summary>
+public readonly record struct BadView(int View, BadViewKind Kind);
+
+/// <summary>The order in which the views are written.</summary>
+public enum ViewOrder
+{
+    /// <summary>By increasing tilt.</summary>
+    Sorted,
+    /// <summary>Dose-symmetric (Hagen): the view nearest zero, then pairs of two alternating to either side (0, +3, +6, −3, −6, +9, +12, …).</summary>
+    DoseSymmetric,
 }

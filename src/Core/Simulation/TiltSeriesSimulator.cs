@@ -90,6 +90,9 @@ public sealed class TiltSeriesSimulator
             (bandStart[i], bandItems[i]) = Bucket(features[i], ny, bands);
         });
 
+        var badKind = new BadViewKind?[n];
+        foreach (var b in o.BadViews) badKind[b.View] = b.Kind;
+
         // --- render --------------------------------------------------------------------------------
         var stack = new ImageStack(nx, ny, n);
         float[] data = stack.Data;
@@ -106,14 +109,80 @@ public sealed class TiltSeriesSimulator
                 buf.Fill(slab);
                 int s0 = bandStart[view][band], s1 = bandStart[view][band + 1];
                 RenderBand(features[view], bandItems[view].AsSpan(s0, s1 - s0), y0, h, nx, buf, scratch.Columns);
-                WriteIntensity(o, view, y0, h, nx, ny, buf, data);
+                if (o.CarbonDensity > 0) AddCarbon(o, geometry[view], y0, h, nx, ny, buf);
+                WriteIntensity(o, view, badKind[view], y0, h, nx, ny, buf, data);
                 int d = Interlocked.Increment(ref done);
                 if (progress is not null && (d % reportEvery == 0 || d == total)) progress.Report((double)d / total);
                 return scratch;
             },
             _ => { });
 
-        return new SimulatedSeries(o, stack, nominal, trueTilts, geometry, beads, blobs, reference);
+        if (o.Order == ViewOrder.Sorted)
+            return new SimulatedSeries(o, stack, nominal, trueTilts, geometry, beads, blobs, reference);
+        int[] order = AcquisitionOrder(nominal, reference);
+        var permuted = new ImageStack(nx, ny, n);
+        long plane = (long)nx * ny;
+        for (int k = 0; k < n; k++)
+            Array.Copy(data, order[k] * plane, permuted.Data, k * plane, plane);
+        return new SimulatedSeries(o, permuted, order.Select(i => nominal[i]).ToArray(), order.Select(i => trueTilts[i]).ToArray(),
+            order.Select(i => geometry[i]).ToArray(), beads, blobs, Array.IndexOf(order, reference));
+    }
+
+    /// <summary>
+    /// Dose-symmetric acquisition order (Hagen et al. 2017) as sorted view indices: the view nearest zero, then groups
+    /// of two views alternating to the positive and the negative side (0, +1, +2, −1, −2, +3, +4, …), each side
+    /// continuing alone once the other is exhausted.
+    /// </summary>
+    public static int[] AcquisitionOrder(IReadOnlyList<double> sortedNominal, int reference)
+    {
+        int n = sortedNominal.Count;
+        var order = new List<int>(n) { reference };
+        int up = reference + 1, down = reference - 1;
+        bool positive = true;
+        while (order.Count < n)
+        {
+            for (int g = 0; g < 2; g++)
+            {
+                if (positive && up < n) order.Add(up++);
+                else if (!positive && down >= 0) order.Add(down--);
+            }
+            positive = !positive;
+        }
+        return order.ToArray();
+    }
+
+    /// <summary>
+    /// Adds the line integral of the carbon film: the slab (|z| ≤ T/2) on the far side of a straight edge
+    /// n·(x, y) &gt; d, seen along the beam of view <paramref name="g"/>. A beam through aligned position (u, v) meets
+    /// specimen points x = (u − z·sinθ)/cosθ, so the film condition is linear in z and its length is found exactly.
+    /// </summary>
+    private static void AddCarbon(SimulationOptions o, ViewGeometry g, int y0, int h, int nx, int ny, Span<double> buf)
+    {
+        double xc = nx / 2.0, yc = ny / 2.0, half = 0.5 * o.ThicknessPixels;
+        double phi = o.CarbonEdgeAngleDegrees * Math.PI / 180, enx = Math.Cos(phi), eny = Math.Sin(phi);
+        double d = o.CarbonEdgeOffset * 0.5 * Math.Min(nx, ny);
+        double t = g.TiltDegrees * Math.PI / 180, cos = Math.Cos(t), tan = Math.Tan(t);
+        double b = enx * tan, perPath = o.CarbonDensity / cos;
+        var toAligned = g.RawToAligned();
+        for (int yy = 0; yy < h; yy++)
+        {
+            int y = y0 + yy;
+            var row = buf.Slice(yy * nx, nx);
+            for (int x = 0; x < nx; x++)
+            {
+                var (u, v) = toAligned.Apply(x, y, xc, yc);
+                u -= xc; v -= yc;
+                double a = enx * u / cos + eny * v - d; // film where a − b·z > 0
+                double length;
+                if (Math.Abs(b) < 1e-12) length = a > 0 ? 2 * half : 0;
+                else
+                {
+                    double z0 = Math.Clamp(a / b, -half, half);
+                    length = b > 0 ? z0 + half : half - z0;
+                }
+                row[x] += perPath * length;
+            }
+        }
     }
 
     /// <summary>
@@ -249,9 +318,15 @@ public sealed class TiltSeriesSimulator
         }
     }
 
-    private static void WriteIntensity(SimulationOptions o, int view, int y0, int h, int nx, int ny, ReadOnlySpan<double> buf, float[] data)
+    private static void WriteIntensity(SimulationOptions o, int view, BadViewKind? bad, int y0, int h, int nx, int ny, ReadOnlySpan<double> buf, float[] data)
     {
         double dose = o.DoseElectronsPerPixel;
+        // A spoiled view: a dark one gets 1 % of the electrons, an overexposed one ten times as many (both read as
+        // counts / nominal dose), a noise view sees the bare slab only (no specimen, no beads).
+        double gain = bad switch { BadViewKind.Dark => 0.01, BadViewKind.Overexposed => 10, _ => 1 };
+        double slabOnly = o.SlabDensity * o.ThicknessPixels / Math.Cos(o.NominalTilt(view) * Math.PI / 180);
+        bool noise = bad == BadViewKind.Noise;
+        float sign = o.InvertContrast ? -1f : 1f, offset = o.InvertContrast ? 2f : 0f;
         for (int yy = 0; yy < h; yy++)
         {
             int y = y0 + yy;
@@ -261,11 +336,12 @@ public sealed class TiltSeriesSimulator
             {
                 var rng = new SimRandom(o.Seed, StreamNoise, (long)view * ny + y);
                 double inv = 1 / dose;
-                for (int x = 0; x < nx; x++) dst[x] = (float)(rng.Poisson(dose * Math.Exp(-src[x])) * inv);
+                for (int x = 0; x < nx; x++)
+                    dst[x] = offset + sign * (float)(rng.Poisson(gain * dose * Math.Exp(-(noise ? slabOnly : src[x]))) * inv);
             }
             else
             {
-                for (int x = 0; x < nx; x++) dst[x] = (float)Math.Exp(-src[x]);
+                for (int x = 0; x < nx; x++) dst[x] = offset + sign * (float)(gain * Math.Exp(-(noise ? slabOnly : src[x])));
             }
         }
     }

@@ -65,12 +65,58 @@ public sealed record VariableOption(VariableMode Mode, int GroupSize = 1)
     };
 }
 
+/// <summary>How the solved tilt angles are tied to the nominal ones (<see cref="SolveOptions.TiltPrior"/>).</summary>
+public enum TiltPriorMode
+{
+    /// <summary>No prior: the tilt variables are as free as <see cref="SolveOptions.Tilt"/> makes them.</summary>
+    Off,
+    /// <summary>A Gaussian prior of the given SD (degrees) on every view's tilt about its nominal angle.</summary>
+    Given,
+    /// <summary>Chosen from the data (<see cref="TiltChoice"/>): free tilts where the landmarks determine them, else a prior or fixed.</summary>
+    Auto,
+}
+
+/// <summary>The tilt prior option: off, a given SD in degrees, or automatic.</summary>
+public sealed record TiltPriorOption(TiltPriorMode Mode, double SdDegrees = 0)
+{
+    public static TiltPriorOption Off { get; } = new(TiltPriorMode.Off);
+    public static TiltPriorOption Auto { get; } = new(TiltPriorMode.Auto);
+    public static TiltPriorOption Sd(double degrees) => degrees > 0 && double.IsFinite(degrees)
+        ? new(TiltPriorMode.Given, degrees)
+        : throw new TomalignInputException(null, $"a tilt prior SD of {degrees}° is not a positive angle", "give --tilt-prior auto, off or an SD in degrees such as 0.5");
+
+    /// <summary>Parses <c>auto</c>, <c>off</c> or an SD in degrees; <paramref name="option"/> names the option in the error message.</summary>
+    public static TiltPriorOption Parse(string text, string option)
+    {
+        string t = text.Trim().ToLowerInvariant();
+        if (t is "auto" or "automatic") return Auto;
+        if (t is "off" or "none" or "no") return Off;
+        if (double.TryParse(t, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double sd) && sd > 0 && double.IsFinite(sd))
+            return new(TiltPriorMode.Given, sd);
+        throw new TomalignInputException(null, $"{option} '{text}' is neither auto, off nor a positive SD in degrees", $"use {option} auto, {option} off or {option} 0.5");
+    }
+
+    public override string ToString() => Mode switch
+    {
+        TiltPriorMode.Given => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"SD {SdDegrees:G4}° about the nominal tilts"),
+        TiltPriorMode.Auto => "automatic",
+        _ => "off",
+    };
+}
+
 /// <summary>Options of a bundle-adjustment solve (the defaults suit gold-bead tilt series).</summary>
 public sealed record SolveOptions
 {
     public VariableOption Rotation { get; init; } = VariableOption.PerView;
     public VariableOption Tilt { get; init; } = VariableOption.Grouped(5);
     public VariableOption Magnification { get; init; } = VariableOption.Grouped(4);
+
+    /// <summary>
+    /// Tie of the solved tilts to the nominal ones: off (the default), a Gaussian prior of a given SD, or automatic (a solve
+    /// with free tilts is kept only where the landmarks clearly determine them; see <see cref="TiltChoice"/>).
+    /// Has no effect when <see cref="Tilt"/> is fixed.
+    /// </summary>
+    public TiltPriorOption TiltPrior { get; init; } = TiltPriorOption.Off;
 
     /// <summary>Reference view (0-based) whose tilt and magnification fix the gauge; null: the view of smallest |tilt|.</summary>
     public int? ReferenceView { get; init; }

@@ -52,6 +52,7 @@ public static class SolveReport
         yield return string.Create(Inv, $"Tomalign solve: {r.StopReason} after {r.Iterations} iteration(s), {r.RobustRounds} robust round(s)");
         yield return string.Create(Inv, $"{r.ObservationCount} observations, {r.Landmarks.Length} landmarks, {r.ViewVariables} view variables, {r.Unknowns} unknowns after the gauge");
         yield return "Gauge: " + r.Gauge;
+        if (r.TiltChoice is { } tc) yield return $"Tilts: {tc.Chosen} ({tc.Reason})";
         yield return string.Create(Inv, $"Residual (px) over all points: mean {o.Mean:F3}  SD {o.Sd:F3}  RMS {o.Rms:F3}  (per axis RMS {r.RmsPerAxis:F3})");
         foreach (var n in r.Notes) yield return "Note: " + n;
         yield return "";
@@ -90,7 +91,13 @@ public static class SolveReport
             {
                 rotation = options.Rotation.ToString(), tilt = options.Tilt.ToString(), magnification = options.Magnification.ToString(),
                 options.XAxisTiltDegrees, options.MinViewsPerLandmark, options.TwoStage, options.Robust, options.TukeyK,
-                options.OutlierSds, options.DropWorstLandmarks, options.RelativeTolerance, options.MaxIterations, options.Level, options.WeightWholeTracks,
+                options.OutlierSds, options.DropWorstLandmarks, options.RelativeTolerance, options.MaxIterations, options.Level, options.WeightWholeTracks, tiltPrior = options.TiltPrior.ToString(),
+            },
+            ["tiltChoice"] = r.TiltChoice is not { } tc ? null : new
+            {
+                chosen = tc.Chosen, reason = tc.Reason, fixedResidual = Num(tc.FixedResidual), freeResidual = Num(tc.FreeResidual),
+                freeDeviationDegrees = Num(tc.FreeDeviationDegrees), freeMaxDeviationDegrees = Num(tc.FreeMaxDeviationDegrees),
+                chosenDeviationDegrees = Num(tc.ChosenDeviationDegrees), priorSdDegrees = tc.PriorSdDegrees, priorWeight = tc.PriorWeight,
             },
             ["specimenLevel"] = SpecimenLevel.Fit(r.Landmarks),
             ["residual"] = Stats(r.Overall),

@@ -59,6 +59,8 @@ public sealed class SolveResult
     public required IReadOnlyList<string> Notes { get; init; }
     public required IReadOnlyList<int> DroppedLandmarks { get; init; }
     public required int ReferenceView { get; init; }
+    /// <summary>How the tilts were tied to the nominal ones, when a tilt prior was asked for; null otherwise.</summary>
+    public TiltChoice? TiltChoice { get; init; }
     public int ObservationCount => Points.Length;
     public int FlaggedPointCount => Points.Count(p => p.Flagged);
 
@@ -68,6 +70,16 @@ public sealed class SolveResult
         Options = Options, StopReason = StopReason, Iterations = Iterations, RobustRounds = RobustRounds,
         Views = views, Landmarks = landmarks, Points = Points, Overall = Overall, PerView = PerView, RmsPerAxis = RmsPerAxis,
         Unknowns = Unknowns, ViewVariables = ViewVariables, Gauge = Gauge, Notes = notes ?? Notes, DroppedLandmarks = DroppedLandmarks,
-        ReferenceView = ReferenceView,
+        ReferenceView = ReferenceView, TiltChoice = TiltChoice,
     };
 }
+
+/// <summary>
+/// How the tilts of a solve were tied to the nominal angles (<see cref="SolveOptions.TiltPrior"/>), with the numbers the
+/// choice rests on. Residuals are per-axis RMS (px) with the final robust weights; deviations are the RMS and largest
+/// |solved − nominal| of the tilt angles after removing their mean (a common offset), in degrees.
+/// </summary>
+/// <param name="Chosen">free (tilts as <see cref="SolveOptions.Tilt"/> makes them), prior (free with the Gaussian prior), or fixed (nominal).</param>
+/// <param name="Reason">Why, in words.</param>
+public sealed record TiltChoice(string Chosen, string Reason, double FixedResidual, double FreeResidual, double FreeDeviationDegrees,
+    double FreeMaxDeviationDegrees, double ChosenDeviationDegrees, double? PriorSdDegrees, double? PriorWeight);

@@ -17,9 +17,24 @@ internal sealed class VariableMap
     /// <summary>Variable of the x (p = 3) or y (p = 4) shift of view i, or −1.</summary>
     public int ShiftVariable(int view, int p) => Entries[5 * view + p].Length == 1 ? Entries[5 * view + p][0].Var : -1;
 
-    public static VariableMap Build(int viewCount, bool[] observed, VariableOption rotation, VariableOption tilt,
+    /// <summary>
+    /// Fewest observations for a view to get per-view rotation, tilt and magnification variables of its own: two points
+    /// give four equations for the five view parameters, so below this a view's own variables would fit its points
+    /// whatever they are (a rotation of 200° and a magnification of 1.85 from two beads). Such a view's per-view
+    /// variables are interpolated from the nearest well-observed views on either side instead.
+    /// </summary>
+    public const int MinObservationsForOwnVariables = 4;
+
+    public static VariableMap Build(int viewCount, int[] observations, VariableOption rotation, VariableOption tilt,
         VariableOption magnification, int reference, List<string>? notes)
     {
+        var observed = observations.Select(c => c > 0).ToArray();
+        var own = observations.Select(c => c >= MinObservationsForOwnVariables).ToArray();
+        var weak = Enumerable.Range(0, viewCount).Where(i => observed[i] && !own[i]).ToArray();
+        if (weak.Length > 0 && own.Any(o => o) && notes is not null
+            && (rotation.Mode == VariableMode.PerView || tilt.Mode == VariableMode.PerView || magnification.Mode == VariableMode.PerView))
+            notes.Add($"view(s) {string.Join(", ", weak)} have fewer than {MinObservationsForOwnVariables} observations: their per-view " +
+                      "variables are interpolated from the nearest well-observed views");
         var entries = new List<(int, double)>[5 * viewCount];
         for (int r = 0; r < entries.Length; r++) entries[r] = [];
         int count = 0;
@@ -54,9 +69,33 @@ internal sealed class VariableMap
                         break;
                     }
                 case VariableMode.PerView:
-                    for (int i = 0; i < viewCount; i++)
-                        if (observed[i] && !(gaugeFixedAtReference && i == reference)) entries[5 * i + p].Add((count++, 1.0));
-                    break;
+                    {
+                        bool anyOwn = own.Any(o => o);
+                        var variable = new int[viewCount];
+                        for (int i = 0; i < viewCount; i++)
+                        {
+                            variable[i] = -1;
+                            if (!observed[i] || (anyOwn && !own[i]) || (gaugeFixedAtReference && i == reference)) continue;
+                            variable[i] = count++;
+                            entries[5 * i + p].Add((variable[i], 1.0));
+                        }
+                        if (!anyOwn) break;
+                        // A weakly observed view follows its nearest well-observed neighbours (a fixed reference view anchors at zero change).
+                        foreach (int i in weak)
+                        {
+                            if (gaugeFixedAtReference && i == reference) continue;
+                            int a = i - 1, b = i + 1;
+                            while (a >= 0 && !own[a] && !(gaugeFixedAtReference && a == reference)) a--;
+                            while (b < viewCount && !own[b] && !(gaugeFixedAtReference && b == reference)) b++;
+                            if (a < 0 && b >= viewCount) continue;
+                            if (a < 0) { if (variable[b] >= 0) entries[5 * i + p].Add((variable[b], 1.0)); continue; }
+                            if (b >= viewCount) { if (variable[a] >= 0) entries[5 * i + p].Add((variable[a], 1.0)); continue; }
+                            double t = (double)(i - a) / (b - a);
+                            if (variable[a] >= 0) entries[5 * i + p].Add((variable[a], 1 - t));
+                            if (variable[b] >= 0) entries[5 * i + p].Add((variable[b], t));
+                        }
+                        break;
+                    }
                 case VariableMode.Grouped:
                     {
                         int g = option.GroupSize;

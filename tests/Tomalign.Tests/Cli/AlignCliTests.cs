@@ -283,7 +283,7 @@ public sealed class AlignCliTests(ITestOutputHelper output)
     public void TrackRefusesABadBeadDiameter()
     {
         using var dir = new TempDir();
-        var r = CliRunner.Run("track", dir.File("x.mrc"), "--angles", dir.File("x.rawtlt"), "--bead-diameter", "0", "--out", dir.File("o"));
+        var r = CliRunner.Run("track", dir.File("x.mrc"), "--angles", dir.File("x.rawtlt"), "--bead-diameter", "0", "--tilt-axis", "85", "--out", dir.File("o"));
         Assert.True(r.ExitCode == ExitCodes.InputError, r.ToString());
         Assert.Contains("bead diameter", r.Err);
     }

@@ -20,18 +20,18 @@ public sealed class PipelineCliTests
         using var dir = new TempDir();
         var r = CliRunner.Run("simulate", "--out", dir.Path, "--name", "s", "--size", "192", "--tilt-step", "10", "--seed", "5", "--dose", "0", "--blobs", "0");
         Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
-        foreach (var f in new[] { "s.mrc", "s.rawtlt", "s.tlt", "s.xf", "s.beads.txt", "s.truth.json", "s.simulate.json" })
+        foreach (var f in new[] { "s.mrc", "s.rawtlt", "s.truth.tlt", "s.truth.xf", "s.beads.txt", "s.truth.json", "s.simulate.json" })
             Assert.True(File.Exists(dir.File(f)), $"{f} missing\n{r}");
         using (var reader = MrcReader.Open(dir.File("s.mrc")))
         {
             Assert.Equal(192, reader.Nx);
             Assert.Equal(13, reader.Nz);
             Assert.Equal(13, ImodText.ReadAngles(dir.File("s.rawtlt")).Length);
-            Assert.Equal(13, ImodText.ReadXf(dir.File("s.xf")).Length);
+            Assert.Equal(13, ImodText.ReadXf(dir.File("s.truth.xf")).Length);
             Assert.Equal(2.0, reader.Header.PixelSizeX, 3);
         }
 
-        r = CliRunner.Run("apply", dir.File("s.mrc"), "--xf", dir.File("s.xf"), "--out", dir.File("s.ali"), "--device", "cpu");
+        r = CliRunner.Run("apply", dir.File("s.mrc"), "--xf", dir.File("s.truth.xf"), "--out", dir.File("s.ali"), "--device", "cpu");
         Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
         Assert.True(File.Exists(dir.File("s.apply.json")), "apply wrote no report\n" + r);
 
@@ -41,7 +41,7 @@ public sealed class PipelineCliTests
         var check = BeadCheck.Measure(ali.ReadAll(), series);
         Assert.True(check.Count >= 3 * series.Raw.Nz, $"only {check.Count} bead fits");
         Assert.True(check.RmsError < 0.1, $"RMS bead error {check.RmsError:F3} px ≥ 0.1 px ({check.Count} fits, max {check.MaxError:F3})");
-        Assert.True(ImodText.ReadXf(dir.File("s.xf")).Length == series.Raw.Nz);
+        Assert.True(ImodText.ReadXf(dir.File("s.truth.xf")).Length == series.Raw.Nz);
     }
 
     [Fact]

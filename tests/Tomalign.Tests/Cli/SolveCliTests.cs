@@ -47,8 +47,10 @@ public sealed class SolveCliTests
             "--prexg", dir.File("beads.prexg"), "--tilt-axis", "8", "--tilt", "per-view", "--mag", "per-view", "--robust", "--device", "cpu", "--out", outDir);
         Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
         Assert.Contains("residual mean", r.Out);
-        foreach (var ext in new[] { ".tltxf", ".xf", ".tlt", ".xtilt", ".resid", "fid.xyz", ".solve.txt", ".solve.json", ".run.json" })
+        foreach (var ext in new[] { ".tltxf", ".xf", ".tlt", ".xtilt", ".resid", "fid.xyz", ".solve.txt", ".solve.json" })
             Assert.True(File.Exists(Path.Combine(outDir, "beads" + ext)), $"beads{ext} missing\n{r}");
+        // The command's report is NAME.COMMAND.json, as for every command: the solve's record and the command's report in one file.
+        Assert.False(File.Exists(Path.Combine(outDir, "beads.run.json")), "solve wrote a `run` report");
 
         // The solved tilt angles are the true ones (the line: ≤ 0.1° RMS at σ = 0.3 px).
         var tlt = ImodText.ReadAngles(Path.Combine(outDir, "beads.tlt"));
@@ -66,8 +68,12 @@ public sealed class SolveCliTests
                 $"view {i}: .xf {ImodText.FormatXf(xf[i])} ≠ prexg·tltxf {ImodText.FormatXf(expect)}");
         }
 
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "beads.run.json")));
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "beads.solve.json")));
+        Assert.Equal("solve", doc.RootElement.GetProperty("command").GetString());
+        Assert.Contains(doc.RootElement.GetProperty("stages").EnumerateArray(), s => s.GetProperty("name").GetString() == "solve");
+        Assert.Equal(41, doc.RootElement.GetProperty("views").GetArrayLength());
         double rms = doc.RootElement.GetProperty("results").GetProperty("residualRms").GetDouble();
+        Assert.Equal(rms, doc.RootElement.GetProperty("residual").GetProperty("rms").GetDouble(), 9);
         // σ = 0.3 px per axis: the residual vector's RMS length is 0.3·√2·√(1 − unknowns/(2·observations)) ≈ 0.39 here
         // (about 290 unknowns, 980 observations); it cannot exceed the noise (0.424) nor fall far below it.
         Assert.InRange(rms, 0.35, 0.43);
@@ -81,7 +87,7 @@ public sealed class SolveCliTests
         string angles = dir.File("short.rawtlt");
         ImodText.WriteAngles(angles, sim.NominalTilts.Take(20).ToArray());
         string outDir = dir.File("out");
-        var r = CliRunner.Run("solve", "--model", model, "--angles", angles, "--size", "1024,1024", "--out", outDir);
+        var r = CliRunner.Run("solve", "--model", model, "--angles", angles, "--size", "1024,1024", "--tilt-axis", "0", "--out", outDir);
         Assert.True(r.ExitCode == ExitCodes.InputError, r.ToString());
         Assert.Contains("short.rawtlt", r.Err);
         Assert.Contains("Fix:", r.Err);
@@ -95,7 +101,7 @@ public sealed class SolveCliTests
         var (_, model, angles) = Inputs(dir);
         var bytes = File.ReadAllBytes(model);
         File.WriteAllBytes(model, bytes[..(bytes.Length / 2)]);
-        var r = CliRunner.Run("solve", "--model", model, "--angles", angles, "--size", "1024,1024", "--out", dir.File("out"));
+        var r = CliRunner.Run("solve", "--model", model, "--angles", angles, "--size", "1024,1024", "--tilt-axis", "0", "--out", dir.File("out"));
         Assert.True(r.ExitCode == ExitCodes.InputError, r.ToString());
         Assert.Contains("beads.fid", r.Err);
         Assert.DoesNotContain("   at ", r.Err);

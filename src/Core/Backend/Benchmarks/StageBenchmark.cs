@@ -98,8 +98,13 @@ public static class StageBenchmark
         if (repeats < 1) throw new ArgumentOutOfRangeException(nameof(repeats), "at least one repeat");
         var tracker = new Tomalign.Core.Patches.PatchTracker(backend.PairCorrelator);
         var options = new Tomalign.Core.Patches.PatchTrackOptions { TiltAxisDegrees = tiltAxis };
-        try { tracker.Track(stack, tilts, options); }
+        // Views too small for patches are checked before the work (the grid alone); an error in the tracking itself is a bug and is thrown.
+        try
+        {
+            if (Tomalign.Core.Patches.PatchTracker.Grid(stack.Nx, stack.Ny, options).Centres.Count == 0) return null;
+        }
         catch (ArgumentException) { return null; }
+        tracker.Track(stack, tilts, options);
         return Time(() => tracker.Track(stack, tilts, options), repeats);
     }
 

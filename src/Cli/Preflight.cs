@@ -1,0 +1,48 @@
+using Tomalign.Core;
+using Tomalign.Core.Formats;
+using Tomalign.Core.Reconstruction;
+
+namespace Tomalign.Cli;
+
+/// <summary>
+/// Checks of the inputs and options that can be made before the long work starts (the stack's header, one angle
+/// per view, the output folder, the binning against the image size), so that a bad option is refused at once with
+/// exit 2 rather than after the whole alignment. Every failure is a <see cref="TomalignInputException"/>.
+/// </summary>
+internal static class Preflight
+{
+    /// <summary>The stack is a readable MRC file, the angle file has one angle per view, and <paramref name="outDir"/> can be written.</summary>
+    public static (int Nx, int Ny, int Nz) CheckSeries(string stack, string angles, string outDir)
+    {
+        int nx, ny, nz;
+        using (var reader = MrcReader.Open(stack)) (nx, ny, nz) = (reader.Nx, reader.Ny, reader.Nz);
+        TiltSeriesFiles.ReadAnglesFor(angles, stack, nz);
+        CheckWritableFolder(outDir);
+        return (nx, ny, nz);
+    }
+
+    /// <summary>`run` (and a serve job): the series, and the binning of the aligned stack and tomogram against the image size.</summary>
+    public static void CheckRun(Commands.RunSpec spec)
+    {
+        var (nx, ny, _) = CheckSeries(spec.Input, spec.Angles, spec.Dir);
+        Reconstructor.CheckBinning(spec.Input, nx, ny, spec.Bin);
+    }
+
+    /// <summary>Creates <paramref name="dir"/> if needed and writes (then removes) a probe file in it.</summary>
+    public static void CheckWritableFolder(string dir)
+    {
+        string probe = Path.Combine(dir, $".tomalign-probe-{Guid.NewGuid():N}");
+        try
+        {
+            if (File.Exists(dir))
+                throw new TomalignInputException(dir, "is a file, not a folder", "give --out a folder (it is created when missing)");
+            Directory.CreateDirectory(dir);
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new TomalignInputException(dir, $"the output folder cannot be written ({e.Message})", "give --out a folder you can write to", e);
+        }
+    }
+}
