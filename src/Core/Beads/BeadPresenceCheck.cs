@@ -30,7 +30,7 @@ public sealed record BeadPresenceResult
     public double GivenDiameter { get; init; }
     /// <summary>The matched-filter contrast at the given diameter and polarity (robust SDs of the score map).</summary>
     public double Contrast { get; init; }
-    /// <summary>The diameter whose model stands out most, pixels (the scan's best).</summary>
+    /// <summary>The diameter whose model stands out most, pixels (the scan's best; of the opposite polarity when <see cref="OppositePolarity"/>).</summary>
     public double BestDiameter { get; init; }
     /// <summary>The contrast at <see cref="BestDiameter"/>.</summary>
     public double BestContrast { get; init; }
@@ -96,6 +96,7 @@ public static class BeadPresenceCheck
         if (opposite)
             return result with
             {
+                BestDiameter = bestOpposite.Diameter, BestContrast = bestOpposite.OppositeContrast,
                 Presence = BeadPresence.WrongDiameter,
                 Problem = $"no {polarity} beads stand out on the view nearest zero tilt, but {other} ones about {Fmt(bestOpposite.Diameter)} px across do " +
                           $"(matched-filter contrast {Fmt(bestOpposite.OppositeContrast)} SDs against {Fmt(best.Contrast)} for {polarity} beads)",

@@ -60,7 +60,7 @@ public sealed record BeadTrackResult(IReadOnlyList<LandmarkObservation> Observat
     public IReadOnlyList<double> PrealignmentCorrections { get; init; } = [];
     /// <summary>The widest search reach used for a view's common offset, pixels.</summary>
     public int SearchReach { get; init; }
-    /// <summary>True when the first tracking covered the series poorly and it was tracked again with the widest search.</summary>
+    /// <summary>True when the first tracking covered the series poorly and it was tracked again with the widest search (the better of the two is kept).</summary>
     public bool Retried { get; init; }
     /// <summary>RMS distance of the tracked points from the tracker's own 3-D model, pixels.</summary>
     public double ModelRms { get; init; }
@@ -143,7 +143,7 @@ public sealed class BeadTracker(ITemplateCorrelator correlator, ILogger? logger 
             var wide = new BeadTrackRun(stack, scores, tiltDegrees, o, reference, seeds, seedContrast, wide: true, _log);
             wide.Run(progress is null ? null : new Progress<double>(p => progress.Report(0.5 + 0.5 * p)));
             var again = Summarise(wide, seeds.Count, reference, nz, presence, warnings, retried: true);
-            if (Better(again, result)) result = again;
+            result = Better(again, result) ? again : result with { Retried = true };
         }
         progress?.Report(1.0);
         foreach (var problem in result.Problems) _log.LogWarning("beads: {Problem}", problem);
