@@ -156,9 +156,8 @@ internal sealed class LandmarkStage : PipelineStage
         {
             var b = run.Tracker!.Track(pre, run.Tilts, new BeadTrackOptions { BeadDiameter = spec.BeadDiameter!.Value, Beads = spec.Beads, TiltAxisDegrees = run.TiltAxis },
                 run.Context.Progress("beads"));
-            if (b.Seeded == 0)
-                throw new TomalignInputException(input, "no gold bead was found on the view nearest zero tilt",
-                    "check --bead-diameter (pixels of this stack), or use --markerless for a series without gold");
+            BeadTrackReporting.WriteMeasures(report, b);
+            if (b.Seeded == 0) throw BeadTrackReporting.Failure(input, b, "use --markerless for a series without gold");
             run.Beads = b;
             report.Warnings.AddRange(b.Warnings);
             report.Results["beadsSeeded"] = b.Seeded;
