@@ -56,6 +56,7 @@ internal sealed class PipelineRun(PipelineSpec spec, PipelineContext context, IC
     public SolveInput? SolveInput { get; set; }
     public SolveResult? Solve { get; set; }
     public Quality.QualityVerdict? Quality { get; set; }
+    public PreparedSeries? Preparation { get; set; }
     // apply, reconstruct
     public ApplyTransforms.AlignedStack? AlignedInMemory { get; set; }
     public ReconstructionSummary? Summary { get; set; }

@@ -79,6 +79,7 @@ public sealed class TiltSeriesPipeline(IComputeBackend backend)
 
         var run = new PipelineRun(spec, context, context.Cancel.CanBeCanceled ? CancellableBackend.Wrap(backend, context.Cancel, ownsInner: false) : backend, report, nx, ny, nz, tilts,
             StageLedger.Load(spec.OutputPath(LedgerSuffix)));
+        run.Preparation = prepared;
         var stages = new List<PipelineStage> { new CoarseStage(), new LandmarkStage(), new SolveStage(), new RefineStage() };
         if (spec.Reconstructs) stages.AddRange([new ApplyStage(), new ReconstructStage()]);
         var outcomes = new List<StageOutcome>();
@@ -133,7 +134,22 @@ public sealed class TiltSeriesPipeline(IComputeBackend backend)
         var signals = Quality.QualitySignals.From(run.Nx, run.Ny, run.Tilts, run.TiltAxis, run.Coarse, run.Prexg, solve,
             run.Spec.Markerless ? Quality.LandmarkKind.Patches : Quality.LandmarkKind.Beads, run.Spec.Markerless ? null : run.Spec.BeadDiameter,
             expectedCentringSigmaPixels: centring);
-        run.Quality = Quality.QualityAssessor.Assess(signals);
+        var verdict = Quality.QualityAssessor.Assess(signals);
+        // What the bead tracker itself found wrong (views it could not place, a prealignment beyond its reach) and the views
+        // the preparation left out join the verdict here.
+        var extra = new List<Quality.QualityReason>();
+        if (run.Beads is { Reliable: false } beads)
+            extra.Add(new Quality.QualityReason("bead-tracking", Quality.Verdict.Unreliable, "bead tracking: " + string.Join("; ", beads.Problems)));
+        if (run.Preparation is { Excluded.Count: > 0 } prep)
+            extra.Add(new Quality.QualityReason("excluded-views", Quality.Verdict.Good,
+                $"{prep.Excluded.Count} view(s) left out before the alignment: " + string.Join("; ", prep.Excluded.Select(e => $"view {e.View + 1} ({e.Tilt:F1}°) {e.Reason}"))));
+        if (extra.Count > 0)
+            verdict = verdict with
+            {
+                Verdict = extra.Select(r => r.Severity).Append(verdict.Verdict).Max(),
+                Reasons = extra.Concat(verdict.Reasons).OrderByDescending(r => r.Severity).ToArray(),
+            };
+        run.Quality = verdict;
         run.Report.Quality = run.Quality;
         run.Log.LogDebug("quality: {Verdict}, {Reasons} reason(s)", run.Quality.Name, run.Quality.Reasons.Count);
     }
