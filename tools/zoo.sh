@@ -25,7 +25,8 @@ for style in $styles; do
     rc=$?
     verdict=$(python3 -c "import json;d=json.load(open('$d/a/sim.align.json'));q=d.get('quality') or d.get('results',{}).get('quality');print(q['verdict'] if q else '-')" 2>/dev/null || echo -)
     if [ -f "$d/a/sim.xf" ] && [ -f "$d/a/sim.tlt" ]; then
-      $T check --truth "$d/sim.truth.json" --xf "$d/a/sim.xf" --tlt "$d/a/sim.tlt" --json "$d/check.json" -q > /dev/null 2>&1
+      prepared=""; [ -f "$d/a/sim.prepared.rawtlt" ] && prepared="--angles $d/a/sim.prepared.rawtlt"
+      $T check --truth "$d/sim.truth.json" --xf "$d/a/sim.xf" --tlt "$d/a/sim.tlt" $prepared --json "$d/check.json" -q > /dev/null 2>&1
       read -r f w t <<< "$(python3 -c "import json;c=json.load(open('$d/check.json'));print('%.3f %.3f %.2f'%(c['fieldError'],c['errorWithTilts'],c['tiltRms']))")"
     else f=-; w=-; t=-; fi
     note=$(tail -n 1 "$d/align.log" | cut -c1-70)

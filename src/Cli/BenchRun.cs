@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Tomalign.Core.Backend;
 using Tomalign.Core.Formats;
-using Tomalign.Core.Reconstruction;
+using Tomalign.Core.Pipeline;
 using Tomalign.Core.Simulation;
 
 namespace Tomalign.Cli;
@@ -28,14 +28,18 @@ internal static partial class Commands
         foreach (var backend in new[] { cpu, gpu }.OfType<IComputeBackend>())
         {
             string sub = Path.Combine(root, backend.Name);
-            var spec = new RunSpec(files.Stack, files.RawTilt, series.Options.TiltAxisDegrees, Markerless: true, BeadDiameter: null, BeadCount: 25,
-                new ReconstructionOptions { Thickness = thickness }, bin, sub, "sim", Resume: false, AxisProfiles: axisProfiles);
+            var spec = new PipelineSpec
+            {
+                Stack = files.Stack, Angles = files.RawTilt, Out = sub, Name = "sim", TiltAxis = series.Options.TiltAxisDegrees, Markerless = true,
+                Thickness = thickness, Bin = bin, AxisProfiles = axisProfiles,
+            };
             var sw = Stopwatch.StartNew();
-            var (report, outcome) = RunAndReport(ctx, backend, spec,
-                ["run", files.Stack, "--markerless", "--bin", bin.ToString(CultureInfo.InvariantCulture), "--axis-profiles", axisProfiles], Cancellation);
+            var outcome = new TiltSeriesPipeline(backend).RunAndReport(spec, PipelineOptions.Context(ctx,
+                arguments: ["run", files.Stack, "--markerless", "--bin", bin.ToString(CultureInfo.InvariantCulture), "--axis-profiles", axisProfiles]));
+            var report = outcome.Report;
             double wall = sw.Elapsed.TotalSeconds;
             double error = AlignmentCheck.FieldErrorAfterGauge(series, ImodText.ReadXf(outcome.Align.Xf));
-            runs.Add(new BenchRunResult(backend.Name, wall, report.Stages.Select(s => (s.Name, s.Seconds)).ToArray(), error, outcome.Align.Xf, outcome.Volume,
+            runs.Add(new BenchRunResult(backend.Name, wall, report.Stages.Select(s => (s.Name, s.Seconds)).ToArray(), error, outcome.Align.Xf, outcome.Volume!,
                 report.PeakDeviceBytes));
         }
 

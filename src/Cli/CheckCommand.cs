@@ -21,13 +21,19 @@ internal static partial class Commands
         var xf = new Option<string>("--xf") { Description = "The alignment to measure: raw → aligned transforms (.xf, or a .prexg for the coarse stage alone).", Required = true };
         var tlt = new Option<string?>("--tlt") { Description = "The solved tilts (.tlt); default: the nominal ones from the truth (what a coarse alignment assumes)." };
         var json = new Option<string?>("--json") { Description = "Also write the measures to this JSON file." };
+        var views = new Option<string?>("--angles") { Description = "The nominal angles of the stack that was aligned, when it is not the simulated one as written (NAME.prepared.rawtlt: views sorted or left out); its views are matched to the truth by tilt." };
         var cmd = new Command("check",
             "Measure an alignment of a simulated series against its truth: field error after the gauge, the error with the " +
             "solved tilts included, tilt error after a common offset, bead error (pixels and degrees).")
-        { truth, xf, tlt, json };
+        { truth, xf, tlt, json, views };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             var series = SimulatedSeries.LoadTruth(p.GetValue(truth)!);
+            if (p.GetValue(views) is { } anglesPath)
+            {
+                try { series = series.Subset(series.ViewsWithNominalTilts(ImodText.ReadAngles(anglesPath))); }
+                catch (ArgumentException e) { throw new TomalignInputException(anglesPath, e.Message, "give the angle file of the stack that was aligned"); }
+            }
             string xfPath = p.GetValue(xf)!;
             var transforms = ImodText.ReadXf(xfPath);
             if (transforms.Length != series.ViewCount)

@@ -16,6 +16,8 @@ public static class ExitCodes
     public const int InputError = 2;
     /// <summary>verify found a kernel disagreeing with its CPU twin.</summary>
     public const int VerifyFailed = 3;
+    /// <summary>The alignment was completed and its outputs written, but its quality verdict is unreliable (the reasons are printed and in the report).</summary>
+    public const int Unreliable = 4;
     /// <summary>Interrupted (Ctrl-C).</summary>
     public const int Cancelled = 130;
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using Tomalign.Core;
+using Tomalign.Core.Pipeline;
 using Tomalign.Core.Coarse;
 using Tomalign.Core.Formats;
 using Tomalign.Core.Imaging;
@@ -119,32 +120,7 @@ internal static partial class Commands
     /// <summary>A finite number, or null (JSON has no NaN).</summary>
     private static double? Finite(double x) => double.IsFinite(x) ? x : null;
 
-    /// <summary>
-    /// Reads a raw stack view by view (with progress) and its angle file, one angle per view; a
-    /// NaN or infinite pixel is an input error naming the first bad view.
-    /// </summary>
-    internal static (ImageStack Stack, double[] Tilts) ReadSeries(string stackPath, string anglesPath, IProgress<double> progress)
-    {
-        using var reader = MrcReader.Open(stackPath);
-        var tilts = TiltSeriesFiles.ReadAnglesFor(anglesPath, stackPath, reader.Nz);
-        for (int i = 0; i < tilts.Length; i++)
-            if (Math.Abs(tilts[i]) >= 90)
-                throw new TomalignInputException(anglesPath, $"the angle of view {i} is {Fmt(tilts[i])}°, not a tilt between −90° and 90°",
-                    "give the tilt of every view in degrees");
-        var data = new ImageStack(reader.Nx, reader.Ny, reader.Nz);
-        for (int z = 0; z < reader.Nz; z++)
-        {
-            Cancellation.ThrowIfCancellationRequested();
-            var view = data.View(z);
-            reader.ReadSection(z, view);
-            int bad = 0;
-            foreach (float v in view)
-                if (!float.IsFinite(v)) bad++;
-            if (bad > 0)
-                throw new TomalignInputException(stackPath, $"view {z} has {bad} NaN or infinite pixels",
-                    "replace them first (e.g. IMOD ccderaser or clip), or drop the view from the stack and its angle file");
-            progress.Report((z + 1.0) / reader.Nz);
-        }
-        return (data, tilts);
-    }
+    /// <summary>Reads a raw stack and its angles (<see cref="TiltSeriesReader.Read"/>); Ctrl-C stops it.</summary>
+    internal static (ImageStack Stack, double[] Tilts) ReadSeries(string stackPath, string anglesPath, IProgress<double> progress) =>
+        TiltSeriesReader.Read(stackPath, anglesPath, progress, Cancellation);
 }

@@ -14,17 +14,7 @@ namespace Tomalign.Cli;
 /// <summary>The subcommands. Names are an interface: scripts depend on them.</summary>
 internal static partial class Commands
 {
-    private static readonly AsyncLocal<CancellationToken> s_cancellation = new();
-
-    /// <summary>
-    /// The interruption of the command being run (Ctrl-C; set by <see cref="CliApp.Run"/> for its invocation, so that
-    /// commands run side by side in one process, as the tests do, each have their own).
-    /// </summary>
-    internal static CancellationToken Cancellation
-    {
-        get => s_cancellation.Value;
-        set => s_cancellation.Value = value;
-    }
+    internal static CancellationToken Cancellation { get; set; } = CancellationToken.None;
 
     public static IEnumerable<Command> All(TextWriter stdout, TextWriter stderr)
     {
@@ -53,15 +43,7 @@ internal static partial class Commands
         DefaultValueFactory = _ => "auto",
     };
 
-    internal static DeviceKind ParseDevice(string text) => text.Trim().ToLowerInvariant() switch
-    {
-        "auto" => DeviceKind.Auto,
-        "cpu" => DeviceKind.Cpu,
-        "cuda" or "gpu" => DeviceKind.Cuda,
-        "opencl" => DeviceKind.OpenCL,
-        "ilgpu-cpu" => DeviceKind.IlgpuCpu,
-        _ => throw new TomalignInputException(null, $"unknown device '{text}'", "use --device auto, cpu, cuda, opencl or ilgpu-cpu"),
-    };
+    internal static DeviceKind ParseDevice(string text) => PipelineSpec.ParseDevice(text);
 
     /// <summary>Wraps a command body: context, logging, one-line errors, exit codes.</summary>
     internal static void SetBody(Command command, TextWriter stdout, TextWriter stderr, Func<ParseResult, CliContext, int> body)
@@ -75,17 +57,8 @@ internal static partial class Commands
                 using var ctx = new CliContext(stdout, stderr, level, progress: !quiet)
                 {
                     GpuMemoryLimit = CliApp.ParseMemorySize(parse.GetValue(CliApp.GpuMemory) ?? Environment.GetEnvironmentVariable("TOMALIGN_GPU_MEMORY")),
-                    Cancel = Cancellation,
                 };
-                int code = body(parse, ctx);
-                // Interrupted after its last check: what it wrote is whole, but the command did not end as asked.
-                if (Cancellation.IsCancellationRequested && code == ExitCodes.Ok)
-                {
-                    ProgressLine.ClearIfActive(stderr);
-                    stderr.WriteLine("interrupted: the command had already written its outputs whole when it saw the interruption.");
-                    return ExitCodes.Cancelled;
-                }
-                return code;
+                return body(parse, ctx);
             }
             catch (Exception e)
             {
@@ -95,63 +68,26 @@ internal static partial class Commands
     }
 
     /// <summary>The base name of a command's outputs: a plain file name, or an input error naming the fix.</summary>
-    internal static string RequireBaseName(string? name)
-    {
-        if (string.IsNullOrWhiteSpace(name) || name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
-            throw new TomalignInputException(null, $"--name '{name}' is not a file name", "give a plain name without folders, e.g. --name series1");
-        return name;
-    }
+    internal static string RequireBaseName(string? name) => PipelineSpec.RequireBaseName(name);
 
     /// <summary>--tilt-axis: degrees, or auto (null: search it).</summary>
-    internal static double? ParseTiltAxis(string text)
-    {
-        if (string.Equals(text.Trim(), "auto", StringComparison.OrdinalIgnoreCase)) return null;
-        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double a) && double.IsFinite(a)) return a;
-        throw new TomalignInputException(null, $"--tilt-axis '{text}' is neither an angle nor auto", "give the tilt-axis angle in degrees (e.g. --tilt-axis 85) or --tilt-axis auto");
-    }
+    internal static double? ParseTiltAxis(string text) => PipelineSpec.ParseTiltAxis(text);
 
     /// <summary>The given tilt axis, or the one the coarse correlation finds (logged, and recorded in the report).</summary>
-    internal static double ResolveTiltAxis(double? given, IPairCorrelator correlator, ImageStack stack, double[] tilts, CliContext ctx, RunReport report)
-    {
-        if (given is { } a) return a;
-        // The search runs the coarse correlation at about 20 angles: one progress line (each correlation batch one step)
-        // instead of the coarse stage's own line 20 times (those go to --verbose).
-        var progress = ctx.Progress("tilt axis");
-        var counting = new CountingCorrelator(correlator, progress, ExpectedSearchBatches);
-        var aligner = new CoarseAligner(counting, new DemotedLogger(ctx.Log));
-        var found = report.Stage("tilt-axis search", () => TiltAxisSearch.Find(aligner, stack, tilts));
-        progress.Report(1);
-        ctx.Log.LogInformation("tilt axis: {Angle:F2}° found by the coarse correlation ({Count} angles tried; {Note})",
-            found.AngleDegrees, found.Scores.Count, TiltAxisSearchResult.Ambiguity);
-        report.Results["tiltAxisSearch"] = new { angle = found.AngleDegrees, note = TiltAxisSearchResult.Ambiguity, scores = found.Scores.Select(x => new[] { x.Angle, x.Score }).ToArray() };
-        report.Warnings.Add($"tilt axis searched: {found.AngleDegrees:F2}°; {TiltAxisSearchResult.Ambiguity}");
-        return found.AngleDegrees;
-    }
+    internal static double ResolveTiltAxis(double? given, IPairCorrelator correlator, ImageStack stack, double[] tilts, CliContext ctx, RunReport report) =>
+        TiltSeriesPipeline.ResolveTiltAxis(given, correlator, stack, tilts, ctx.Log, report, ctx.Progress("tilt axis"));
 
-    /// <summary>About how many correlation batches the tilt-axis search runs (12 coarse angles, 8 fine, 1–2 more): its progress scale.</summary>
-    private const int ExpectedSearchBatches = 21;
+    /// <summary>--level (declared with the pipeline's options; `solve` takes it too).</summary>
+    internal static Option<bool> LevelOption() => PipelineOptions.ForAlign().Level;
 
-    /// <summary>A pair correlator that reports each batch as a step of progress (at most 99 % until its caller says it is done).</summary>
-    private sealed class CountingCorrelator(IPairCorrelator inner, IProgress<double> progress, int expected) : IPairCorrelator
-    {
-        private int _calls;
+    /// <summary>--axis-profiles (declared with the pipeline's options; `bench --run` takes it too).</summary>
+    internal static Option<string> AxisProfilesOption() => PipelineOptions.ForRun().AxisProfiles;
 
-        public CorrelationPeak[] Correlate(ReadOnlySpan<float> views, int nx, int ny, int nz, ReadOnlySpan<ViewStatistics> statistics,
-            ReadOnlySpan<CorrelationPair> pairs, CorrelationSettings settings)
-        {
-            var peaks = inner.Correlate(views, nx, ny, nz, statistics, pairs, settings);
-            progress.Report(Math.Min(0.99, ++_calls / (double)expected));
-            return peaks;
-        }
-    }
+    internal static bool? ParseAxisProfiles(string mode) => PipelineSpec.ParseAxisProfiles(mode);
 
-    /// <summary>align and run take exactly one landmark kind.</summary>
-    internal static void RequireOneLandmarkKind(bool markerless, double? beadDiameter)
-    {
-        if (markerless == beadDiameter.HasValue)
-            throw new TomalignInputException(null, markerless ? "both --markerless and --bead-diameter were given" : "no landmark kind was chosen",
-                "give either --markerless or --bead-diameter PX");
-    }
+    /// <summary>The stack warped by the coarse transforms.</summary>
+    internal static ImageStack Prealign(IComputeBackend backend, ImageStack data, Tomalign.Core.Geometry.Xf[] prexg) =>
+        TiltSeriesPipeline.Prealign(backend, data, prexg);
 
     internal static string Fmt(double v, string format = "G6") => v.ToString(format, CultureInfo.InvariantCulture);
 
@@ -238,7 +174,7 @@ internal static partial class Commands
             string input = p.GetValue(stack)!, xfPath = p.GetValue(xf)!, outPath = p.GetValue(output)!;
             int binning = p.GetValue(bin);
             if (binning < 1) throw new TomalignInputException(null, $"--bin {binning} is not a binning factor", "use --bin 1 or more");
-            var report = new RunReport("apply", Environment.GetCommandLineArgs().Skip(1)) { Cancel = Cancellation };
+            var report = new RunReport("apply", Environment.GetCommandLineArgs().Skip(1));
             var transforms = xfPath.EndsWith(".aln", StringComparison.OrdinalIgnoreCase) ? AreTomoAln.Read(xfPath).ToImod().Xf : ImodText.ReadXf(xfPath);
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;

@@ -1,10 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
 using Tomalign.Core.Formats;
-using Tomalign.Core.Reconstruction;
-using Tomalign.Core.Reporting;
+using Tomalign.Core.Pipeline;
 using Tomalign.Core.Simulation;
-using Tomalign.Core.Solve;
 
 namespace Tomalign.Cli;
 
@@ -30,7 +28,7 @@ internal static partial class Commands
         {
             string dir = p.GetValue(output)!;
             int n = p.GetValue(size);
-            var report = new RunReport("demo", Environment.GetCommandLineArgs().Skip(1)) { Cancel = Cancellation };
+            var report = new Tomalign.Core.Reporting.RunReport("demo", Environment.GetCommandLineArgs().Skip(1));
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;
             var options = SimulationOptions.ForSize(n);
@@ -40,26 +38,30 @@ internal static partial class Commands
             int t = p.GetValue(thickness) ?? (int)Math.Ceiling(options.ThicknessPixels * 1.5);
             // Gold beads, as careful users align when their specimen has them; per-view magnification and tilt (the
             // simulated microscope jitters both from view to view).
-            var outcome = RunWhole(ctx, report, backend, files.Stack, files.RawTilt, options.TiltAxisDegrees, markerless: false,
-                beadDiameter: 2 * options.BeadRadiusPixels, Math.Max(5, options.BeadCount + 5),
-                new SolveOptions { Robust = true, Magnification = VariableOption.PerView, Tilt = VariableOption.PerView },
-                new ReconstructionOptions { Thickness = t, Log = true }, 1, dir, "sim", resume: false);
-            double error = AlignmentCheck.ErrorAfterGauge(series, ImodText.ReadXf(outcome.Align.Xf));
-            double coarseOnly = AlignmentCheck.ErrorAfterGauge(series, ImodText.ReadXf(outcome.Align.Prexg)
+            var spec = new PipelineSpec
+            {
+                Stack = files.Stack, Angles = files.RawTilt, Out = dir, Name = "sim", TiltAxis = options.TiltAxisDegrees,
+                BeadDiameter = 2 * options.BeadRadiusPixels, Beads = Math.Max(5, options.BeadCount + 5), Tilt = "per-view", Mag = "per-view",
+                Thickness = t, Log = true, Device = p.GetValue(device)!,
+            };
+            var context = PipelineOptions.Context(ctx, command: "demo", report: report);
+            var result = new TiltSeriesPipeline(backend).Run(spec, context);
+            var outcome = result.Align;
+            double error = AlignmentCheck.ErrorAfterGauge(series, ImodText.ReadXf(outcome.Xf));
+            double coarseOnly = AlignmentCheck.ErrorAfterGauge(series, ImodText.ReadXf(outcome.Prexg)
                 .Select(g => Tomalign.Core.Geometry.Xf.Product(g, Tomalign.Core.Geometry.Xf.RotationScale(-options.TiltAxisDegrees, 1, 0, 0))).ToArray());
             report.Results["alignmentErrorPixels"] = error;
             report.Results["coarseOnlyErrorPixels"] = coarseOnly;
-            report.Results["residualMeanPixels"] = outcome.Align.Solve.Overall.Mean;
-            WriteHtml(Path.Combine(dir, "sim.demo.html"), report, outcome.Align, CentralSlices(outcome.Volume));
-            report.Write(Path.Combine(dir, "sim.demo.json"));
+            report.Results["residualMeanPixels"] = outcome.Solve.Overall.Mean;
+            TiltSeriesPipeline.WriteReports(result, context);
             ctx.Out.WriteLine($"Simulated {series.Raw.Nz} views of {series.Raw.Nx}×{series.Raw.Ny} with {series.Beads.Length} beads into {Path.GetFullPath(dir)}");
             ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"Bead alignment: {outcome.Align.Solve.Landmarks.Length} beads tracked, residual mean {outcome.Align.Solve.Overall.Mean:F3} px; " +
+                $"Bead alignment: {outcome.Solve.Landmarks.Length} beads tracked, residual mean {outcome.Solve.Overall.Mean:F3} px; " +
                 $"alignment error against the truth {error:F3} px after the gauge (coarse alone {coarseOnly:F3} px)"));
-            ctx.Out.WriteLine($"Transforms: {outcome.Align.Xf}; aligned stack: {outcome.Aligned}; tomogram: {outcome.Volume} ({outcome.Summary.Nx}×{outcome.Summary.Ny}×{outcome.Summary.Nz}, WBP)");
+            ctx.Out.WriteLine($"Transforms: {outcome.Xf}; aligned stack: {result.Aligned}; tomogram: {result.Volume} ({result.Summary!.Nx}×{result.Summary.Ny}×{result.Summary.Nz}, WBP)");
             ctx.Out.WriteLine($"Report: {Path.Combine(dir, "sim.demo.html")}");
             ctx.Out.WriteLine($"Times: {string.Join(", ", report.Stages.Select(s => $"{s.Name} {s.Seconds:F2} s"))}");
-            return ExitCodes.Ok;
+            return FinishWithVerdict(ctx, result.Quality, "Demo done.", dir);
         });
         return cmd;
     }

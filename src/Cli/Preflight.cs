@@ -22,10 +22,11 @@ internal static class Preflight
     }
 
     /// <summary>`run` (and a serve job): the series, and the binning of the aligned stack and tomogram against the image size.</summary>
-    public static void CheckRun(Commands.RunSpec spec)
+    public static void CheckRun(Tomalign.Core.Pipeline.PipelineSpec spec)
     {
-        var (nx, ny, _) = CheckSeries(spec.Input, spec.Angles, spec.Dir);
-        Reconstructor.CheckBinning(spec.Input, nx, ny, spec.Bin);
+        var (nx, ny, _) = CheckSeries(spec.Stack, spec.Angles, spec.Out);
+        if (spec.Reconstructs) Reconstructor.CheckBinning(spec.Stack, nx, ny, spec.Bin);
+        if (spec.Markerless) Commands.CheckPatchGrid(spec.Stack, nx, ny, new Tomalign.Core.Patches.PatchTrackOptions(), Commands.MarkerlessSizeFix);
     }
 
     /// <summary>Creates <paramref name="dir"/> if needed and writes (then removes) a probe file in it.</summary>

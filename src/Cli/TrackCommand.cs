@@ -49,16 +49,16 @@ internal static partial class Commands
             report.Device = backend.Description;
             data = PrealignIfAsked(p.GetValue(prexg), input, data, backend, report);
             var result = report.Stage("track", () => new BeadTracker(backend.TemplateCorrelator, ctx.Log).Track(data, tilts, options, ctx.Progress("track")));
-            if (result.Seeded == 0)
-                throw new TomalignInputException(input, "no gold bead was found on the view nearest zero tilt",
-                    "check --bead-diameter (pixels of this stack) and --light-beads, or use `tomalign patch` for a series without gold");
             Directory.CreateDirectory(dir);
+            BeadTrackReporting.WriteMeasures(report, result);
+            if (result.Seeded == 0)
+            {
+                // The check's numbers go into NAME.track.json even when there is nothing to track.
+                report.Write(Path.Combine(dir, baseName + ".track.json"));
+                throw BeadTrackReporting.Failure(input, result, "use `tomalign patch` for a series without gold");
+            }
             string fid = WriteLandmarks(result.Observations, data, dir, baseName, report);
             report.Warnings.AddRange(result.Warnings);
-            report.Results["seeded"] = result.Seeded;
-            report.Results["observations"] = result.Observations.Count;
-            report.Results["meanTrackLength"] = result.MeanTrackLength;
-            report.Results["referenceView"] = result.ReferenceView;
             report.Write(Path.Combine(dir, baseName + ".track.json"));
             ctx.Out.WriteLine($"Tracked {result.Seeded} beads, {result.Observations.Count} observations (mean track {result.MeanTrackLength:F1} of {data.Nz} views): {fid}");
             return ExitCodes.Ok;

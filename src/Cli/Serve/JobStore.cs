@@ -9,6 +9,8 @@ internal static class JobStates
     public const string Queued = "queued";
     public const string Running = "running";
     public const string Done = "done";
+    /// <summary>Finished with its outputs written, but the alignment's quality verdict is unreliable (the reasons are in the job's error).</summary>
+    public const string Unreliable = "unreliable";
     public const string Failed = "failed";
     public const string Cancelled = "cancelled";
 }
@@ -127,7 +129,7 @@ internal sealed class JobStore : IDisposable
 
     public void SetStage(long id, string stage) => Execute("UPDATE jobs SET stage = $p1 WHERE id = $p0", id, stage);
 
-    /// <summary>Ends a running job: done, failed (with its error) or cancelled.</summary>
+    /// <summary>Ends a running job: done, unreliable or failed (with its reasons or error) or cancelled.</summary>
     public void Finish(long id, string state, string? error) =>
         Execute($"UPDATE jobs SET state = $p1, error = $p2, finished = $p3, resume = 0 WHERE id = $p0 AND state = '{JobStates.Running}'",
             id, state, error, Now());

@@ -1,7 +1,10 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
+using Tomalign.Core.Backend;
 using Tomalign.Core.Formats;
+using Tomalign.Core.Pipeline;
+using Tomalign.Core.Quality;
 
 namespace Tomalign.Cli.Serve;
 
@@ -95,8 +98,13 @@ internal sealed class JobWorker(JobStore store, string outDir, int workers, LogL
             string? error = null;
             try
             {
-                await Task.Factory.StartNew(() => Run(job, cts.Token), cts.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-                (state, message) = (JobStates.Done, "done");
+                var quality = await Task.Factory.StartNew(() => Run(job, cts.Token), cts.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                if (quality.Verdict == Verdict.Unreliable)
+                {
+                    error = "alignment " + quality.Summary();
+                    (state, message) = (JobStates.Unreliable, error);
+                }
+                else (state, message) = (JobStates.Done, $"done ({quality.Name})");
             }
             catch (Exception e) when (cts.IsCancellationRequested || (e is OperationCanceledException && _stop.IsCancellationRequested))
             {
@@ -125,7 +133,7 @@ internal sealed class JobWorker(JobStore store, string outDir, int workers, LogL
                     continue;
                 }
             }
-            var level = state == JobStates.Failed ? LogLevel.Warning : LogLevel.Information;
+            var level = state is JobStates.Failed or JobStates.Unreliable ? LogLevel.Warning : LogLevel.Information;
             log.Log(level, "job {Id} ({Name}) {Message} after {Seconds:F1} s", job.Id, job.Name, message, clock.Elapsed.TotalSeconds);
         }
     }
@@ -144,7 +152,7 @@ internal sealed class JobWorker(JobStore store, string outDir, int workers, LogL
     }
 
     /// <summary>One job, as `tomalign run --out OUT/NAME --name NAME [--resume]` with the job's settings.</summary>
-    private void Run(Job job, CancellationToken cancel)
+    private QualityVerdict Run(Job job, CancellationToken cancel)
     {
         var settings = ServeSettings.Parse(job.Settings, null);
         string dir = Path.Combine(outDir, job.Name);
@@ -163,13 +171,16 @@ internal sealed class JobWorker(JobStore store, string outDir, int workers, LogL
                 ImodText.WriteAngles(angles, SerialEmMdoc.ReadTiltAngles(job.Angles));
             }
             var spec = settings.ToSpec(job.Stack, angles, dir, job.Name, job.Resume);
-            using var backend = Backends.Create(Commands.ParseDevice(settings.Device), ctx);
-            Commands.RunAndReport(ctx, backend, spec, settings.RunArguments(job.Stack, angles, dir, job.Name, job.Resume), cancel,
-                stage =>
+            using var backend = Backends.Create(Commands.ParseDevice(spec.Device), ctx);
+            var result = new TiltSeriesPipeline(backend).RunAndReport(spec,
+                PipelineOptions.Context(ctx, arguments: spec.ToArguments(), cancel: cancel, stageStarted: stage =>
                 {
                     _stop.Token.ThrowIfCancellationRequested();   // a stop ends the job at its next stage boundary
                     store.SetStage(job.Id, stage);
-                });
+                }));
+            logFile.WriteLine($"quality: {result.Quality.Name}");
+            foreach (var r in result.Quality.Reasons) logFile.WriteLine($"  {r}");
+            return result.Quality;
         }
         catch (Exception e)
         {

@@ -12,7 +12,7 @@ internal sealed record JobView(long Id, string Name, string State, string? Stage
 /// <summary>
 /// The HTTP API and the page (ASP.NET Core minimal APIs). Errors are JSON <c>{"error": "..."}</c> with a 4xx
 /// status: 400 malformed request or path, 403 a path outside the watched and output folders, 404 unknown
-/// job or file, 409 a state that does not allow the action.
+/// job or file, 409 a state that does not allow the action, 421 a Host header the service does not listen as.
 /// </summary>
 internal static class ServeApi
 {
@@ -23,6 +23,17 @@ internal static class ServeApi
         app.Use(async (http, next) =>
         {
             http.Response.Headers.XContentTypeOptions = "nosniff";
+            // DNS rebinding: a page of another site whose name now resolves to this machine is same-origin to the browser,
+            // so Origin and Sec-Fetch-Site let it through; the Host it sends is its own name, which this service does not answer.
+            if (!s.Hosts.Accepts(http.Request.Host.Host))
+            {
+                http.Response.StatusCode = StatusCodes.Status421MisdirectedRequest;
+                await http.Response.WriteAsJsonAsync(new
+                {
+                    error = $"this service answers only as {string.Join(", ", s.Hosts.Allowed.Order(StringComparer.Ordinal))}, not as '{http.Request.Host.Host}'",
+                });
+                return;
+            }
             // A page of another site must not submit, cancel or retry jobs through the visitor's browser: browsers send
             // Origin (and Sec-Fetch-Site) with such requests; command-line clients send neither and are let through.
             if (!HttpMethods.IsGet(http.Request.Method) && !HttpMethods.IsHead(http.Request.Method) && IsCrossSite(http.Request))

@@ -19,7 +19,7 @@ internal static class ServePage
           th { background: #f4f4f4; }
           .state { font-weight: 600; }
           .queued { color: #666; } .running { color: #0a58ca; } .done { color: #198754; }
-          .failed { color: #b02a37; } .cancelled { color: #997404; }
+          .failed { color: #b02a37; } .cancelled { color: #997404; } .unreliable { color: #b02a37; background: #fbe9ea; }
           .error { color: #b02a37; max-width: 40em; white-space: pre-wrap; }
           .path { color: #666; font-size: .9em; word-break: break-all; }
           form { margin: 1em 0; } input[type=text] { width: 30em; }

@@ -38,6 +38,7 @@ internal sealed class ServeService : IAsyncDisposable
         Log = logs.CreateLogger("tomalign.serve");
         Store = JobStore.Open(Path.Combine(options.Out, DatabaseName));
         Guard = new PathGuard(options.Watch, options.Out);
+        Hosts = new HostFilter(options.Urls);
         Worker = new JobWorker(Store, options.Out, options.Workers, LogLevel.Information, logs.CreateLogger("tomalign.serve.worker"), options.GpuMemoryLimit);
     }
 
@@ -45,6 +46,8 @@ internal sealed class ServeService : IAsyncDisposable
     public JobStore Store { get; }
     public JobWorker Worker { get; }
     public PathGuard Guard { get; }
+    /// <summary>The Host header values the API answers (loopback names and the hosts of --urls).</summary>
+    public HostFilter Hosts { get; }
     public ILogger Log { get; }
 
     /// <summary>The address it listens on (the real port when the options asked for port 0).</summary>

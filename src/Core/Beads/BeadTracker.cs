@@ -30,18 +30,58 @@ public sealed record BeadTrackOptions
     }
 }
 
-public sealed record BeadTrackResult(IReadOnlyList<LandmarkObservation> Observations, int Seeded, int ReferenceView, double MeanTrackLength, IReadOnlyList<string> Warnings);
+/// <summary>
+/// What <see cref="BeadTracker.Track"/> found. The positional part is the landmark set; the properties say how far to
+/// trust it (for the quality verdict): beads per view, coverage, track lengths, the bead check before tracking, and
+/// every problem found.
+/// </summary>
+public sealed record BeadTrackResult(IReadOnlyList<LandmarkObservation> Observations, int Seeded, int ReferenceView, double MeanTrackLength, IReadOnlyList<string> Warnings)
+{
+    /// <summary>A view with fewer beads than this cannot fix its own shift, rotation and magnification well.</summary>
+    public const int MinimumBeadsPerView = 3;
+
+    /// <summary>Observations (tracked beads) in each view, in view order; empty when nothing was tracked.</summary>
+    public IReadOnlyList<int> BeadsPerView { get; init; } = [];
+    /// <summary>The fraction of views with at least <see cref="MinimumBeadsPerView"/> beads (0 to 1).</summary>
+    public double Coverage { get; init; }
+    /// <summary>Views (0-based) with fewer than <see cref="MinimumBeadsPerView"/> beads.</summary>
+    public IReadOnlyList<int> ThinViews { get; init; } = [];
+    /// <summary>Each landmark's number of views, in landmark order.</summary>
+    public IReadOnlyList<int> TrackLengths { get; init; } = [];
+    /// <summary>Landmarks tracked through at least half the views.</summary>
+    public int LongTracks { get; init; }
+    /// <summary>The check that beads of the given diameter are there (contrast, best-matching diameter); null if not run.</summary>
+    public BeadPresenceResult? Presence { get; init; }
+    /// <summary>Heights of the tracked beads (pixels, relative): split into surfaces by the largest gap.</summary>
+    public IReadOnlyList<double> Heights { get; init; } = [];
+    /// <summary>Beads on the lower and upper surface (split at the largest height gap when it exceeds two bead diameters; else all on one).</summary>
+    public (int Bottom, int Top) Surfaces { get; init; }
+    /// <summary>How far, per view, the tracking had to move the prealignment (the shift of its map), pixels; NaN where unknown. Large values: the coarse alignment was off there.</summary>
+    public IReadOnlyList<double> PrealignmentCorrections { get; init; } = [];
+    /// <summary>The widest search reach used for a view's common offset, pixels.</summary>
+    public int SearchReach { get; init; }
+    /// <summary>True when the first tracking covered the series poorly and it was tracked again with the widest search (the better of the two is kept).</summary>
+    public bool Retried { get; init; }
+    /// <summary>RMS distance of the tracked points from the tracker's own 3-D model, pixels.</summary>
+    public double ModelRms { get; init; }
+    /// <summary>Why the bead set cannot be trusted (empty when it can): no beads, a wrong diameter, poor coverage, thin views.</summary>
+    public IReadOnlyList<string> Problems { get; init; } = [];
+    /// <summary>True when <see cref="Problems"/> is empty.</summary>
+    public bool Reliable => Problems.Count == 0;
+}
 
 /// <summary>
-/// Gold beads through a prealigned series. Detection: every view is correlated in one batch with a
-/// model of the projected bead (the backend's template kernel), seeds are the strongest well-separated
-/// peaks on the view nearest zero tilt (away from the edges), then the average of the best beads
-/// becomes the template of a second seeding pass (as Dynamo does); positions are the sub-pixel peaks of the bead-model score. Each bead is then followed outward view by view. The next position is predicted
-/// from the last two (their motion carries the parallax of the bead's height) or, for the first step,
-/// from the cosine foreshortening perpendicular to the tilt axis; the best bead-model score near the
-/// prediction, at its sub-pixel peak, is the bead if the centre fit (<see cref="BeadCentreFit"/>) finds one
-/// there; otherwise, or if it lies too far from the prediction, it is a miss, and a bead missed in more than <see cref="BeadTrackOptions.MaxGap"/> views in a row
-/// ends its track. Coordinates are those of the given stack (image pixels).
+/// Gold beads through a prealigned series, as IMOD's autofidseed and beadtrack do it. Before anything, a check
+/// (<see cref="BeadPresenceCheck"/>) that beads of the given diameter stand out on the view nearest zero tilt, with the
+/// best-matching diameter for the message when they do not. Detection: every view is correlated in one batch with a
+/// model of the projected bead (the backend's template kernel); seeds are the confident peaks on the view nearest
+/// zero tilt (above a threshold that follows the strongest beads' contrast), spread over the field, then the average of
+/// the best beads becomes the template of a second seeding pass. Tracking (<see cref="BeadTrackRun"/>): outward from the
+/// reference view, with a 3-D model of every bead and an affine map per view, a common-offset search whose reach grows
+/// when the prealignment is off, windows sized from each prediction's uncertainty, local-area correction, gap filling,
+/// and a refit, cleaning and rescue pass. A set that covers fewer than half the views, or leaves views with fewer than
+/// <see cref="BeadTrackResult.MinimumBeadsPerView"/> beads, is tracked again with the widest search, and the problems
+/// that remain are reported in <see cref="BeadTrackResult.Problems"/>. Coordinates are those of the given stack.
 /// </summary>
 public sealed class BeadTracker(ITemplateCorrelator correlator, ILogger? logger = null)
 {
@@ -51,15 +91,30 @@ public sealed class BeadTracker(ITemplateCorrelator correlator, ILogger? logger 
     public BeadTrackResult Track(ImageStack stack, IReadOnlyList<double> tiltDegrees, BeadTrackOptions o, IProgress<double>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(stack);
+        ArgumentNullException.ThrowIfNull(tiltDegrees);
         o.Validate();
         int nx = stack.Nx, ny = stack.Ny, nz = stack.Nz;
         if (tiltDegrees.Count != nz) throw new ArgumentException($"{tiltDegrees.Count} tilt angles for {nz} views");
         double r = o.BeadDiameter / 2;
         int reference = Enumerable.Range(0, nz).MinBy(i => Math.Abs(tiltDegrees[i]));
-        // Detection, first pass: every view correlated in one batch with a model of the projected bead.
+        var warnings = new List<string>();
+
+        // 0. Are beads of this diameter there at all?
+        var presence = BeadPresenceCheck.Run(_correlator, stack.ReadView(reference), nx, ny, o.BeadDiameter, o.LightBeads);
+        _log.LogInformation("beads: contrast {C:F1} SDs at {D} px; best {B:F1} px ({BC:F1} SDs)", presence.Contrast, o.BeadDiameter, presence.BestDiameter, presence.BestContrast);
+        if (presence.Presence == BeadPresence.Present && Math.Max(presence.BestDiameter / o.BeadDiameter, o.BeadDiameter / presence.BestDiameter) > BeadPresenceCheck.DiameterTolerance)
+            warnings.Add($"the beads look about {presence.BestDiameter:F0} px across (matched-filter contrast {presence.BestContrast:F0} SDs there, " +
+                         $"{presence.Contrast:F0} at --bead-diameter {o.BeadDiameter:G4}): a closer diameter tracks better");
+        if (presence.Presence != BeadPresence.Present)
+        {
+            warnings.Add($"{presence.Problem}: {presence.Fix}");
+            return Empty(reference, warnings, presence, nz);
+        }
+
+        // 1. Detection and seeds.
         var scores = ModelScores(stack, r, o.LightBeads);
         int size = ModelSize(r);
-        var seeds = Seeds(scores[reference], scores[reference], stack.ReadView(reference), nx, ny, r, o, out _);
+        var seeds = Seeds(scores[reference], scores[reference], stack.ReadView(reference), nx, ny, r, o, out double seedContrast);
         // Second pass (as Dynamo does): the average of the best beads as the template, seeds again on the reference view.
         if (seeds.Count >= 3)
         {
@@ -68,102 +123,89 @@ public sealed class BeadTracker(ITemplateCorrelator correlator, ILogger? logger 
             {
                 var second = Correlate(stack, averaged, size, reference);
                 var reseeded = Seeds(second, scores[reference], stack.ReadView(reference), nx, ny, r, o, out _);
-                if (reseeded.Count >= seeds.Count / 2) seeds = reseeded;
+                if (reseeded.Count >= seeds.Count) seeds = reseeded;
             }
         }
-        _log.LogInformation("beads: {Seeds} seeded on view {Ref}", seeds.Count, reference);
-        var warnings = new List<string>();
+        _log.LogInformation("beads: {Seeds} seeded on view {Ref} (contrast of the strongest {C:F1} SDs)", seeds.Count, reference, seedContrast);
         if (seeds.Count == 0)
         {
             warnings.Add("no bead was found on the view nearest zero tilt: check --bead-diameter and --light-beads");
-            return new BeadTrackResult([], 0, reference, 0, warnings);
+            return Empty(reference, warnings, presence, nz);
         }
 
-        double alpha = o.TiltAxisDegrees * Math.PI / 180, ux = Math.Cos(alpha), uy = Math.Sin(alpha);
-        double cx = nx / 2.0, cy = ny / 2.0;
-        var positions = new (double X, double Y)?[seeds.Count, nz];
-        for (int b = 0; b < seeds.Count; b++) positions[b, reference] = seeds[b];
-        int done = 0;
-        int shiftReach = (int)Math.Max(8, Math.Ceiling(3 * r));
-        foreach (int dir in new[] { +1, -1 })
+        // 2. Tracking; again with the widest search when the first covers the series poorly.
+        var run = new BeadTrackRun(stack, scores, tiltDegrees, o, reference, seeds, seedContrast, wide: false, _log);
+        run.Run(progress is null ? null : new Progress<double>(p => progress.Report(0.5 * p)));
+        var result = Summarise(run, seeds.Count, reference, nz, presence, warnings, retried: false);
+        if (!result.Reliable && nz > 1)
         {
-            var misses = new int[seeds.Count];
-            var ended = new bool[seeds.Count];
-            for (int v = reference + dir; v >= 0 && v < nz; v += dir)
-            {
-                // Every live bead's prediction from its last two found positions (their motion carries the parallax).
-                var predicted = new (double X, double Y)?[seeds.Count];
-                for (int b = 0; b < seeds.Count; b++)
-                {
-                    if (ended[b]) continue;
-                    int last = -1, before = -1;
-                    for (int w = v - dir; w >= 0 && w < nz && (w - reference) * dir >= 0; w -= dir)
-                        if (positions[b, w] is not null) { if (last < 0) last = w; else { before = w; break; } }
-                    if (last < 0) { ended[b] = true; continue; }
-                    var p = positions[b, last]!.Value;
-                    if (before >= 0)
-                    {
-                        var q = positions[b, before]!.Value;
-                        double steps = (double)(v - last) / (last - before);
-                        predicted[b] = (p.X + (p.X - q.X) * steps, p.Y + (p.Y - q.Y) * steps);
-                    }
-                    else
-                    {
-                        double g = Math.Cos(tiltDegrees[v] * Math.PI / 180) / Math.Max(1e-6, Math.Cos(tiltDegrees[last] * Math.PI / 180));
-                        double perp = (p.X - cx) * ux + (p.Y - cy) * uy;
-                        predicted[b] = (p.X + (g - 1) * perp * ux, p.Y + (g - 1) * perp * uy);
-                    }
-                }
-                // A jump the prealignment left (a bad coarse pair) moves all beads alike: the common offset that
-                // maximises the summed bead score at the predictions is found first.
-                // Each view keeps its own rotation and magnification error after prealignment: beads far from
-                // the centre jump by several pixels, all together. The small rotation, scale and shift about
-                // the centre that maximise the summed bead score move every prediction first.
-                predicted = CommonSimilarity(scores[v], nx, ny, predicted, shiftReach, cx, cy);
-                const int ox = 0, oy = 0;
-                var view = v;
-                var first = new (double X, double Y)?[seeds.Count];
-                Parallel.For(0, seeds.Count, b =>
-                {
-                    if (predicted[b] is not { } pr) return;
-                    double px = pr.X + ox, py = pr.Y + oy;
-                    var found = Find(stack.ReadView(view), scores[view], nx, ny, px, py, r, !o.LightBeads);
-                    if (found is { } f && Math.Sqrt((f.X - px) * (f.X - px) + (f.Y - py) * (f.Y - py)) <= r + 3) first[b] = f;
-                });
-                // The prealigned stack still holds each view's rotation and magnification error (beads far from the
-                // centre jump by pixels): a similarity fitted from the beads found maps every prediction once more,
-                // and the search is repeated from there.
-                var pairs = Enumerable.Range(0, seeds.Count).Where(b => first[b] is not null && predicted[b] is not null)
-                    .Select(b => (From: (predicted[b]!.Value.X + ox, predicted[b]!.Value.Y + oy), To: first[b]!.Value)).ToList();
-                var similarity = pairs.Count >= 3 ? FitSimilarity(pairs, cx, cy) : null;
-                Parallel.For(0, seeds.Count, b =>
-                {
-                    if (predicted[b] is not { } pr) return;
-                    (double X, double Y)? found = first[b];
-                    if (similarity is { } t)
-                    {
-                        var (px, py) = t(pr.X + ox, pr.Y + oy);
-                        var again = Find(stack.ReadView(view), scores[view], nx, ny, px, py, r, !o.LightBeads);
-                        if (again is { } a && Math.Sqrt((a.X - px) * (a.X - px) + (a.Y - py) * (a.Y - py)) <= r + 3) found = a;
-                        else if (found is { } f0 && Math.Sqrt((f0.X - px) * (f0.X - px) + (f0.Y - py) * (f0.Y - py)) > r + 3) found = null;
-                    }
-                    if (found is { } f)
-                    {
-                        positions[b, view] = f;
-                        misses[b] = 0;
-                    }
-                    else if (++misses[b] > o.MaxGap) ended[b] = true;
-                });
-                progress?.Report(Math.Min(1.0, ++done / (double)Math.Max(1, nz - 1)));
-            }
+            _log.LogInformation("beads: {Problems}; tracking again with the widest search", string.Join("; ", result.Problems));
+            var wide = new BeadTrackRun(stack, scores, tiltDegrees, o, reference, seeds, seedContrast, wide: true, _log);
+            wide.Run(progress is null ? null : new Progress<double>(p => progress.Report(0.5 + 0.5 * p)));
+            var again = Summarise(wide, seeds.Count, reference, nz, presence, warnings, retried: true);
+            result = Better(again, result) ? again : result with { Retried = true };
         }
+        progress?.Report(1.0);
+        foreach (var problem in result.Problems) _log.LogWarning("beads: {Problem}", problem);
+        _log.LogInformation("beads: {Beads} tracks, {Observations} observations, mean track {Length:F1} of {Views} views, coverage {Coverage:P0}",
+            result.TrackLengths.Count, result.Observations.Count, result.MeanTrackLength, nz, result.Coverage);
+        return result;
+    }
+
+    private static bool Better(BeadTrackResult a, BeadTrackResult b) =>
+        a.Problems.Count < b.Problems.Count || (a.Problems.Count == b.Problems.Count && (a.Coverage > b.Coverage || (a.Coverage == b.Coverage && a.Observations.Count > b.Observations.Count)));
+
+    private static BeadTrackResult Empty(int reference, List<string> warnings, BeadPresenceResult presence, int nz) =>
+        new([], 0, reference, 0, warnings)
+        {
+            Presence = presence, BeadsPerView = new int[nz], ThinViews = Enumerable.Range(0, nz).ToArray(),
+            Problems = [presence.Problem is { } p ? $"{p}: {presence.Fix}" : "no bead was found on the view nearest zero tilt"],
+        };
+
+    /// <summary>The run's tracks as observations (beads in fewer than 3 views, or dropped, left out) and the measures of trust.</summary>
+    private static BeadTrackResult Summarise(BeadTrackRun run, int seeded, int reference, int nz, BeadPresenceResult presence, List<string> warnings, bool retried)
+    {
+        var pos = run.Positions;
         var obs = new List<LandmarkObservation>();
-        for (int b = 0; b < seeds.Count; b++)
+        var lengths = new List<int>();
+        int id = 0;
+        for (int b = 0; b < seeded; b++)
+        {
+            if (run.IsDropped(b)) continue;
+            int n = Enumerable.Range(0, nz).Count(v => pos[b, v] is not null);
+            if (n < Math.Min(3, nz)) continue;
             for (int v = 0; v < nz; v++)
-                if (positions[b, v] is { } p) obs.Add(new LandmarkObservation(b, v, p.X, p.Y));
-        double meanLength = (double)obs.Count / seeds.Count;
-        _log.LogInformation("beads: {Beads} tracks, {Observations} observations, mean track {Length:F1} of {Views} views", seeds.Count, obs.Count, meanLength, nz);
-        return new BeadTrackResult(obs, seeds.Count, reference, meanLength, warnings);
+                if (pos[b, v] is { } p) obs.Add(new LandmarkObservation(id, v, p.X, p.Y));
+            lengths.Add(n);
+            id++;
+        }
+        var perView = new int[nz];
+        foreach (var q in obs) perView[q.View]++;
+        int need = BeadTrackResult.MinimumBeadsPerView;
+        var thin = Enumerable.Range(0, nz).Where(v => perView[v] < need).ToArray();
+        double coverage = (double)(nz - thin.Length) / nz;
+        int longTracks = lengths.Count(l => 2 * l >= nz);
+        var problems = new List<string>();
+        if (lengths.Count == 0) problems.Add("no bead could be tracked beyond the view nearest zero tilt");
+        else
+        {
+            if (coverage < 0.5) problems.Add($"the beads cover only {nz - thin.Length} of {nz} views with {need} or more beads");
+            else if (thin.Length > 0) problems.Add($"{thin.Length} view(s) have fewer than {need} beads: {string.Join(", ", thin.Take(12))}{(thin.Length > 12 ? ", …" : "")}");
+            if (longTracks < need) problems.Add($"only {longTracks} bead(s) are tracked through half the views or more");
+        }
+        var heights = run.KnownHeights.ToArray();
+        var sorted = heights.OrderBy(z => z).ToArray();
+        double gap = 0; int at = -1;
+        for (int k = 1; k < sorted.Length; k++)
+            if (sorted[k] - sorted[k - 1] > gap) { gap = sorted[k] - sorted[k - 1]; at = k; }
+        double diameter = 2 * presence.GivenDiameter;
+        var surfaces = at >= 0 && gap >= diameter ? (at, sorted.Length - at) : (sorted.Length, 0);
+        return new BeadTrackResult(obs, seeded, reference, lengths.Count > 0 ? (double)obs.Count / lengths.Count : 0, warnings.Concat(problems).ToArray())
+        {
+            BeadsPerView = perView, Coverage = coverage, ThinViews = thin, TrackLengths = lengths, LongTracks = longTracks, Presence = presence,
+            Heights = heights, Surfaces = surfaces, PrealignmentCorrections = run.MapShifts, SearchReach = run.WidestReach, Retried = retried,
+            ModelRms = run.ModelRms, Problems = problems,
+        };
     }
 
     /// <summary>
@@ -230,37 +272,6 @@ public sealed class BeadTracker(ITemplateCorrelator correlator, ILogger? logger 
     }
 
     /// <summary>
-    /// The least-squares similarity (rotation, scale, shift about (cx, cy)) carrying the first points of
-    /// <paramref name="pairs"/> onto the second; one robust round drops pairs more than 3 px off.
-    /// </summary>
-    private static Func<double, double, (double X, double Y)>? FitSimilarity(List<((double X, double Y) From, (double X, double Y) To)> pairs, double cx, double cy)
-    {
-        Func<double, double, (double, double)>? Fit(IReadOnlyList<((double X, double Y) From, (double X, double Y) To)> p)
-        {
-            if (p.Count < 3) return null;
-            double mfx = p.Average(q => q.From.X - cx), mfy = p.Average(q => q.From.Y - cy);
-            double mtx = p.Average(q => q.To.X - cx), mty = p.Average(q => q.To.Y - cy);
-            double sxx = 0, sab = 0, sba = 0;
-            foreach (var (f, t) in p)
-            {
-                double fx = f.X - cx - mfx, fy = f.Y - cy - mfy, tx = t.X - cx - mtx, ty = t.Y - cy - mty;
-                sxx += fx * fx + fy * fy; sab += fx * tx + fy * ty; sba += fx * ty - fy * tx;
-            }
-            if (!(sxx > 0)) return null;
-            double a = sab / sxx, b = sba / sxx;
-            return (x, y) =>
-            {
-                double fx = x - cx - mfx, fy = y - cy - mfy;
-                return (a * fx - b * fy + mtx + cx, b * fx + a * fy + mty + cy);
-            };
-        }
-        var t0 = Fit(pairs);
-        if (t0 is null) return null;
-        var kept = pairs.Where(q => { var (x, y) = t0(q.From.X, q.From.Y); return Math.Sqrt((x - q.To.X) * (x - q.To.X) + (y - q.To.Y) * (y - q.To.Y)) <= 3; }).ToList();
-        return kept.Count >= 3 ? Fit(kept) : t0;
-    }
-
-    /// <summary>
     /// Splits solved beads into two surfaces (autofidseed -TwoSurfaces, as IMOD marks them: contour surface
     /// 1 = bottom, 2 = top) at the largest gap between consecutive heights, when that gap is at least
     /// <paramref name="minimumGap"/> pixels; otherwise every bead is on surface 1.
@@ -274,63 +285,6 @@ public sealed class BeadTracker(ITemplateCorrelator correlator, ILogger? logger 
         var surface = new Dictionary<int, int>();
         for (int k = 0; k < sorted.Length; k++) surface[sorted[k].Id] = at >= 0 && gap >= minimumGap && k >= at ? 2 : 1;
         return (surface, gap);
-    }
-
-    /// <summary>
-    /// The predictions moved by the rotation (±1°, steps of 0.25°), scale (±1.5 %, steps of 0.5 %) about
-    /// (cx, cy) and integer shift (±reach) that maximise the summed score at them.
-    /// </summary>
-    private static (double X, double Y)?[] CommonSimilarity(float[] score, int nx, int ny, (double X, double Y)?[] predicted, int reach, double cx, double cy)
-    {
-        double best = double.NegativeInfinity;
-        (double X, double Y)?[] result = predicted;
-        for (int ri = -4; ri <= 4; ri++)
-            for (int si = -3; si <= 3; si++)
-            {
-                double a = ri * 0.25 * Math.PI / 180, m = 1 + 0.005 * si, c = m * Math.Cos(a), s = m * Math.Sin(a);
-                var moved = predicted.Select(p => p is { } q ? ((double X, double Y)?)(cx + c * (q.X - cx) - s * (q.Y - cy), cy + s * (q.X - cx) + c * (q.Y - cy)) : null).ToArray();
-                var (dx, dy, sum) = BestOffset(score, nx, ny, moved, reach);
-                // Near-ties go to the smaller change: no error is the likelier case.
-                sum -= 1e-6 * (ri * ri + si * si);
-                if (sum > best)
-                {
-                    best = sum;
-                    result = moved.Select(p => p is { } q ? ((double X, double Y)?)(q.X + dx, q.Y + dy) : null).ToArray();
-                }
-            }
-        return result;
-    }
-
-    private static (int X, int Y, double Sum) BestOffset(float[] score, int nx, int ny, (double X, double Y)?[] predicted, int reach)
-    {
-        var (x, y) = CommonOffset(score, nx, ny, predicted, reach);
-        double sum = 0;
-        foreach (var p in predicted)
-            if (p is { } q) sum += score[Math.Clamp((int)Math.Round(q.Y) + y, 0, ny - 1) * nx + Math.Clamp((int)Math.Round(q.X) + x, 0, nx - 1)];
-        return (x, y, sum - 1e-6 * (x * x + y * y));
-    }
-
-    /// <summary>The integer offset (within ±reach) that maximises the summed score at all predictions.</summary>
-    private static (int X, int Y) CommonOffset(float[] score, int nx, int ny, (double X, double Y)?[] predicted, int reach)
-    {
-        var points = predicted.Where(p => p is not null).Select(p => ((int)Math.Round(p!.Value.X), (int)Math.Round(p.Value.Y))).ToArray();
-        if (points.Length == 0) return (0, 0);
-        double best = double.NegativeInfinity;
-        (int, int) arg = (0, 0);
-        for (int dy = -reach; dy <= reach; dy++)
-            for (int dx = -reach; dx <= reach; dx++)
-            {
-                double sum = 0;
-                foreach (var (x, y) in points)
-                {
-                    int xx = Math.Clamp(x + dx, 0, nx - 1), yy = Math.Clamp(y + dy, 0, ny - 1);
-                    sum += score[yy * nx + xx];
-                }
-                // Ties and near-ties go to the smaller offset: no jump is the likelier case.
-                sum -= 1e-6 * (dx * dx + dy * dy);
-                if (sum > best) { best = sum; arg = (dx, dy); }
-            }
-        return arg;
     }
 
     /// <summary>
@@ -352,38 +306,75 @@ public sealed class BeadTracker(ITemplateCorrelator correlator, ILogger? logger 
     }
 
     /// <summary>
-    /// Seeds on one view's score map: local maxima (window ±r) above median + k·robust SD of the map,
-    /// away from the edges, strongest first, at least 3r + 4 apart, each placed at the sub-pixel peak of
-    /// <paramref name="positionScore"/> (the bead-model map: the averaged template's centre may be off by a fraction of a pixel).
+    /// Local maxima of <paramref name="sign"/>·score (within ±<paramref name="window"/>) at or beyond <paramref name="limit"/>
+    /// (in the same sense), at least <paramref name="edge"/> from the border.
     /// </summary>
-    private static List<(double X, double Y)> Seeds(float[] score, float[] positionScore, ReadOnlySpan<float> view, int nx, int ny, double r, BeadTrackOptions o, out int candidateCount)
+    internal static List<(int X, int Y, float V)> LocalMaxima(float[] score, int nx, int ny, int edge, int window, float sign, double limit)
     {
-        var sample = score.Where((_, k) => k % 7 == 0).OrderBy(v => v).ToArray();
-        double median = sample[sample.Length / 2];
-        double mad = sample.Select(v => Math.Abs(v - median)).OrderBy(v => v).ElementAt(sample.Length / 2) * 1.4826;
-        double edge = BeadCentreFit.OuterRadius(r) + 2;
-        int win = Math.Max(1, (int)Math.Round(r));
-        var candidates = new List<(int X, int Y, float V)>();
-        for (int y = (int)edge; y < ny - edge; y++)
-            for (int x = (int)edge; x < nx - edge; x++)
+        var found = new List<(int X, int Y, float V)>[ny];
+        Parallel.For(edge, Math.Max(edge, ny - edge), y =>
+        {
+            var row = new List<(int X, int Y, float V)>();
+            for (int x = edge; x < nx - edge; x++)
             {
                 float v = score[y * nx + x];
-                if (v < median + o.MinimumContrastSds * mad) continue;
+                if (sign * v < sign * limit) continue;
                 bool peak = true;
-                for (int dy = -win; dy <= win && peak; dy++)
-                    for (int dx = -win; dx <= win; dx++)
-                        if ((dx != 0 || dy != 0) && score[(y + dy) * nx + x + dx] > v) { peak = false; break; }
-                if (peak) candidates.Add((x, y, v));
+                for (int dy = -window; dy <= window && peak; dy++)
+                {
+                    int yy = y + dy;
+                    if (yy < 0 || yy >= ny) continue;
+                    for (int dx = -window; dx <= window; dx++)
+                    {
+                        int xx = x + dx;
+                        if ((dx == 0 && dy == 0) || xx < 0 || xx >= nx) continue;
+                        if (sign * score[yy * nx + xx] > sign * v) { peak = false; break; }
+                    }
+                }
+                if (peak) row.Add((x, y, v));
             }
-        candidateCount = candidates.Count;
+            found[y] = row;
+        });
+        return found.Where(l => l is not null).SelectMany(l => l).ToList();
+    }
+
+    /// <summary>
+    /// Seeds on one view's score map: local maxima (window ±r), away from the edges, at least 3r + 4 apart, each placed at
+    /// the sub-pixel peak of <paramref name="positionScore"/> (the bead-model map: the averaged template's centre may be off
+    /// by a fraction of a pixel) and accepted by the centre fit. Confident peaks only: above median + k·robust SD of the
+    /// map, k the larger of <see cref="BeadTrackOptions.MinimumContrastSds"/> and a third of the typical contrast of the
+    /// strongest five peaks (with strong gold, weaker texture does not seed). Spread over the field: the field is cut into
+    /// about as many cells as beads asked for, and each round takes the strongest remaining peak of every cell.
+    /// </summary>
+    private static List<(double X, double Y)> Seeds(float[] score, float[] positionScore, ReadOnlySpan<float> view, int nx, int ny, double r, BeadTrackOptions o, out double contrast)
+    {
+        var (median, sd) = BeadPresenceCheck.RobustStats(score);
+        int edge = (int)Math.Ceiling(BeadCentreFit.OuterRadius(r) + 2);
+        int win = Math.Max(1, (int)Math.Round(r));
+        var candidates = LocalMaxima(score, nx, ny, edge, win, 1, median + o.MinimumContrastSds * sd).OrderByDescending(c => c.V).ToList();
         double minSep = 3 * r + 4;
+        // Non-overlapping candidates, strongest first.
+        var separated = new List<(int X, int Y, float V)>();
+        foreach (var c in candidates)
+            if (!separated.Any(s => (s.X - c.X) * (s.X - c.X) + (s.Y - c.Y) * (s.Y - c.Y) < minSep * minSep)) separated.Add(c);
+        contrast = separated.Count == 0 ? 0 : (separated[Math.Min(separated.Count - 1, 2)].V - median) / sd;
+        double limit = median + Math.Max(o.MinimumContrastSds, contrast / 3) * sd;
+        var confident = separated.Where(c => c.V >= limit).ToList();
+        int cells = Math.Max(1, (int)Math.Ceiling(Math.Sqrt(o.Beads)));
+        var byCell = confident.GroupBy(c => (Math.Min(cells - 1, c.X * cells / nx), Math.Min(cells - 1, c.Y * cells / ny)))
+            .Select(g => new Queue<(int X, int Y, float V)>(g.OrderByDescending(c => c.V))).ToList();
         var seeds = new List<(double X, double Y)>();
-        foreach (var c in candidates.OrderByDescending(c => c.V))
+        var view1 = view.ToArray();
+        while (seeds.Count < o.Beads && byCell.Any(q => q.Count > 0))
         {
-            if (seeds.Count >= o.Beads) break;
-            if (seeds.Any(s => (s.X - c.X) * (s.X - c.X) + (s.Y - c.Y) * (s.Y - c.Y) < minSep * minSep)) continue;
-            var found = Find(view, positionScore, nx, ny, c.X, c.Y, r, !o.LightBeads, reach: 2);
-            if (found is { } f) seeds.Add(f);
+            // One round: the strongest remaining of each cell, strongest cells first.
+            var round = byCell.Where(q => q.Count > 0).Select(q => q.Dequeue()).OrderByDescending(c => c.V).ToList();
+            foreach (var c in round)
+            {
+                if (seeds.Count >= o.Beads) break;
+                var found = Find(view1, positionScore, nx, ny, c.X, c.Y, r, !o.LightBeads, reach: 2);
+                if (found is { } f) seeds.Add(f);
+            }
         }
         return seeds;
     }

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Tomalign.Core.Backend;
 using Tomalign.Core.IO;
+using Tomalign.Core.Quality;
 
 namespace Tomalign.Core.Reporting;
 
@@ -27,11 +28,18 @@ public sealed class RunReport
     public DateTimeOffset StartedUtc { get; } = DateTimeOffset.UtcNow;
     public string Machine { get; } = $"{Environment.MachineName}, {Environment.ProcessorCount} cores, {Environment.OSVersion}";
     public string? Device { get; set; }
+    /// <summary>The quality verdict of the alignment and its reasons (absent for commands that do not align).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public QualityVerdict? Quality { get; set; }
     public List<StageTiming> Stages { get; } = new();
     public List<string> Inputs { get; } = new();
     public List<string> Outputs { get; } = new();
     public Dictionary<string, object?> Results { get; } = new();
     public List<string> Warnings { get; } = new();
+
+    /// <summary>With --resume: which stages were reused and which redone, and why (see TiltSeriesPipeline); absent otherwise.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public object? Resume { get; set; }
     public double TotalSeconds => _total.Elapsed.TotalSeconds;
 
     /// <summary>The backend's device-memory meter (GPU backends); each stage then records its own peak.</summary>

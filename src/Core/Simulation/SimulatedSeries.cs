@@ -130,6 +130,29 @@ public sealed class SimulatedSeries
         }
     }
 
+    /// <summary>
+    /// The truth of some of the views, in the given order (without pixels): what an alignment of a prepared stack
+    /// (views sorted by tilt, some left out) is measured against. The reference view is the chosen one nearest zero tilt.
+    /// </summary>
+    public SimulatedSeries Subset(IReadOnlyList<int> views)
+    {
+        ArgumentNullException.ThrowIfNull(views);
+        var v = views.ToArray();
+        if (v.Any(i => i < 0 || i >= ViewCount)) throw new ArgumentOutOfRangeException(nameof(views), $"views must lie within 0…{ViewCount - 1}");
+        int reference = Array.IndexOf(v, ReferenceView);
+        if (reference < 0) reference = Enumerable.Range(0, v.Length).MinBy(k => Math.Abs(NominalTilts[v[k]]));
+        return new SimulatedSeries(Options, null, v.Select(i => NominalTilts[i]).ToArray(), v.Select(i => TrueTilts[i]).ToArray(),
+            v.Select(i => TrueGeometry[i]).ToArray(), Beads, Blobs, reference);
+    }
+
+    /// <summary>The views of this series whose nominal tilts are <paramref name="angles"/> (an angle file of a prepared stack), in that order.</summary>
+    /// <exception cref="ArgumentException">An angle matches no view.</exception>
+    public int[] ViewsWithNominalTilts(IReadOnlyList<double> angles) => angles.Select(a =>
+    {
+        int best = Enumerable.Range(0, ViewCount).MinBy(i => Math.Abs(NominalTilts[i] - a));
+        return Math.Abs(NominalTilts[best] - a) < 1e-3 ? best : throw new ArgumentException($"no view of the series has the nominal tilt {a}");
+    }).ToArray();
+
     /// <summary>Every parameter and the per-view truth as indented JSON (the truth file).</summary>
     public string ToJson()
     {

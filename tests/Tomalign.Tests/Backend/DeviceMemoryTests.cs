@@ -290,12 +290,15 @@ public sealed class DeviceMemoryTests(IlgpuCpuFixture fixture, ITestOutputHelper
         {
             var outcome = CliRunner.Run(["run", dir.File("sim.mrc"), "--angles", dir.File("sim.rawtlt"), "--tilt-axis", "85", "--bead-diameter", "5",
                 "--thickness", "24", "--bin", "1", "--device", "ilgpu-cpu", "--out", dir.File(sub), .. extra]);
-            Assert.True(outcome.ExitCode == ExitCodes.Ok, outcome.ToString());
+            // 7 views of 96²: too small to align well, and the quality verdict says so (exit 4, outputs written). This test
+            // compares the runs with and without the memory limit, which must agree whatever the verdict.
+            Assert.True(outcome.ExitCode is ExitCodes.Ok or ExitCodes.Unreliable, outcome.ToString());
             Assert.DoesNotContain("CPU path", outcome.Err + outcome.Out);
             return outcome;
         }
-        Run("whole");
-        Run("limited", "--gpu-memory", "2M");
+        var first = Run("whole");
+        var second = Run("limited", "--gpu-memory", "2M");
+        Assert.Equal(first.ExitCode, second.ExitCode);
         Dictionary<string, long> StagePeaks(string sub, out long peak, out long? reportedLimit)
         {
             using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.File(sub), "sim.run.json")));

@@ -26,6 +26,9 @@ public sealed class ReportInBrowserTests
         long plots = Convert.ToInt64(browser.Script(
             "return Array.from(document.querySelectorAll('svg')).filter(s => { var b = s.getBoundingClientRect(); return b.width > 100 && b.height > 100; }).length;"));
         Assert.True(plots >= 6, $"{plots} plots laid out at a visible size");
+        // The quality verdict is the first section, with its reasons' list when it has any.
+        Assert.Equal("Quality", Convert.ToString(browser.Script("return document.querySelector('h2').textContent;")));
+        Assert.Equal("Verdict: GOOD", Convert.ToString(browser.Script("return document.getElementById('verdict').textContent;")));
         string title = browser.Driver.Title;
         Assert.False(string.IsNullOrWhiteSpace(title), "the page has no title");
     }

@@ -110,7 +110,7 @@ public sealed class ServeApiTests
         using var folders = new ServeFolders();
         // A slow first job keeps the second queued.
         await using var serve = await InProcessServe.StartAsync(folders,
-            """{ "tiltAxis": 85, "beadDiameter": 5, "thickness": 40, "method": "sirt", "iterations": 20 }""");
+            """{ "tiltAxis": 85, "beadDiameter": 6, "thickness": 40, "method": "sirt", "iterations": 20 }""");
         folders.Drop("first");
         await serve.Client.WaitForAsync(j => j.Count == 1 && j[0].State == JobStates.Running, TimeSpan.FromSeconds(30), "the first job to run");
         folders.Drop("second", seed: 3);
@@ -130,5 +130,58 @@ public sealed class ServeApiTests
         Assert.Equal(HttpStatusCode.OK, (await serve.Client.Http.PostAsync($"/api/jobs/{second.Id}/retry", null)).StatusCode);
         await serve.Client.WaitForAsync(j => j.Single(x => x.Id == second.Id).State == JobStates.Done, TimeSpan.FromSeconds(120), "the retried job");
         Assert.Equal(2, (await serve.Client.JobsAsync()).Count);
+    }
+
+    /// <summary>
+    /// DNS rebinding: a page of attacker.example whose name is made to resolve to 127.0.0.1 is same-origin to the browser
+    /// (its Origin equals its Host), so only the Host check stops it reading the files endpoints or queueing jobs.
+    /// </summary>
+    [Fact]
+    public async Task OnlyTheNamesTheServiceListensAsAreAnswered()
+    {
+        using var folders = new ServeFolders();
+        await using var serve = await InProcessServe.StartAsync(folders);
+        int port = new Uri(serve.Service.Address).Port;
+        async Task<(HttpStatusCode Status, string Body)> Send(HttpMethod method, string host, string path, string? origin = null)
+        {
+            using var request = new HttpRequestMessage(method, path);
+            request.Headers.Host = host;
+            if (origin is not null) request.Headers.Add("Origin", origin);
+            if (method == HttpMethod.Post) request.Content = new StringContent("""{"stack": "a.mrc"}""", Encoding.UTF8, "application/json");
+            using var response = await serve.Client.Http.SendAsync(request);
+            return (response.StatusCode, await response.Content.ReadAsStringAsync());
+        }
+
+        foreach (string host in new[] { $"127.0.0.1:{port}", $"localhost:{port}", $"LOCALHOST:{port}", "localhost" })
+            Assert.Equal(HttpStatusCode.OK, (await Send(HttpMethod.Get, host, "/api/jobs")).Status);
+        foreach (string host in new[] { $"attacker.example:{port}", $"127.0.0.1.attacker.example:{port}", "localhost.attacker.example", "10.0.0.1" })
+            foreach (string path in new[] { "/", "/api/jobs", "/api/jobs/1/files/x.mrc", "/api/jobs/1/report" })
+            {
+                var (status, body) = await Send(HttpMethod.Get, host, path);
+                Assert.True(status == HttpStatusCode.MisdirectedRequest, $"GET {path} as {host}: {status}");
+                Assert.Contains($"not as '{host.Split(':')[0]}'", System.Text.Json.JsonDocument.Parse(body).RootElement.GetProperty("error").GetString());
+            }
+        // The rebinding page posts with its own origin, which equals its Host: refused, and nothing is queued.
+        var post = await Send(HttpMethod.Post, $"attacker.example:{port}", "/api/jobs", origin: $"http://attacker.example:{port}");
+        Assert.Equal(HttpStatusCode.MisdirectedRequest, post.Status);
+        Assert.Empty(await serve.Client.JobsAsync());
+    }
+
+    [Fact]
+    public void TheHostsOfTheListeningAddressesAreAccepted()
+    {
+        var loopback = new HostFilter("http://127.0.0.1:5080");
+        Assert.True(loopback.Accepts("localhost") && loopback.Accepts("127.0.0.1") && loopback.Accepts("[::1]"));
+        Assert.False(loopback.Accepts("tomo.lab.example"));
+        Assert.False(loopback.Accepts(""));
+        var named = new HostFilter("http://tomo.lab.example:5080;http://[::1]:0");
+        Assert.True(named.Accepts("tomo.lab.example") && named.Accepts("TOMO.lab.example."));
+        Assert.False(named.Accepts("lab.example"));
+        var all = new HostFilter("http://0.0.0.0:5080");
+        Assert.True(all.Accepts(Environment.MachineName));
+        Assert.False(all.Accepts("attacker.example"));
+        Assert.Equal("[::1]", HostFilter.HostOf("http://[::1]:0"));
+        Assert.Equal("*", HostFilter.HostOf("http://*:80"));
+        Assert.Equal("tomo", HostFilter.HostOf("https://tomo/"));
     }
 }

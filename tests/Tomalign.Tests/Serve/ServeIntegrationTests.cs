@@ -21,9 +21,10 @@ public sealed class ServeIntegrationTests
         folders.Drop("alpha");
         folders.DropCorrupt("broken");
         folders.Drop("beta", mdoc: true, seed: 2); // SerialEM's .mdoc instead of a .rawtlt
+        folders.Drop("sparse", seed: 4, beads: 3);  // too few beads to align: outputs written, but not `done`
 
-        var jobs = await serve.Client.WaitForAsync(j => j.Count == 3 && j.All(x => x.State is JobStates.Done or JobStates.Failed),
-            JobTimeout, "three jobs to end");
+        var jobs = await serve.Client.WaitForAsync(j => j.Count == 4 && j.All(x => x.State is JobStates.Done or JobStates.Failed or JobStates.Unreliable),
+            JobTimeout, "four jobs to end");
         var byName = jobs.ToDictionary(j => j.Name);
         Assert.Equal(JobStates.Done, byName["alpha"].State);
         Assert.Equal(JobStates.Done, byName["beta"].State);
@@ -35,6 +36,14 @@ public sealed class ServeIntegrationTests
         Assert.Contains("Fix:", broken.Error);
         Assert.DoesNotContain("   at ", broken.Error);
         Assert.Null(broken.Report);
+        // An alignment the verdict calls unreliable is not shown as done: its reasons are the job's error, its report is there.
+        var sparse = byName["sparse"];
+        Assert.Equal(JobStates.Unreliable, sparse.State);
+        Assert.StartsWith("alignment unreliable: ", sparse.Error);
+        Assert.Equal($"/api/jobs/{sparse.Id}/report", sparse.Report);
+        using (var sparseReport = JsonDocument.Parse(File.ReadAllText(Path.Combine(folders.Out, "sparse", "sparse.run.json"))))
+            Assert.Equal("unreliable", sparseReport.RootElement.GetProperty("quality").GetProperty("verdict").GetString());
+        Assert.Contains("quality: unreliable", File.ReadAllText(Path.Combine(folders.Out, "sparse", "sparse.serve.log")));
 
         foreach (string name in new[] { "alpha", "beta" })
         {
@@ -48,6 +57,7 @@ public sealed class ServeIntegrationTests
             using var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, name + ".run.json")));
             Assert.Equal("run", report.RootElement.GetProperty("command").GetString());
             Assert.Contains(report.RootElement.GetProperty("stages").EnumerateArray(), s => s.GetProperty("name").GetString() == "reconstruct");
+            Assert.Equal("good", report.RootElement.GetProperty("quality").GetProperty("verdict").GetString());
 
             // The report and the outputs come through the API.
             var html = await serve.Client.Http.GetAsync(job.Report);
@@ -63,7 +73,7 @@ public sealed class ServeIntegrationTests
 
         // The mdoc's angles went into the job's folder as a .rawtlt; the watched folder was not written to.
         Assert.True(File.Exists(Path.Combine(folders.Out, "beta", "beta.rawtlt")));
-        Assert.Equal(["alpha.mrc", "alpha.rawtlt", "beta.mrc", "beta.mrc.mdoc", "broken.mrc", "broken.rawtlt"],
+        Assert.Equal(["alpha.mrc", "alpha.rawtlt", "beta.mrc", "beta.mrc.mdoc", "broken.mrc", "broken.rawtlt", "sparse.mrc", "sparse.rawtlt"],
             Directory.GetFiles(folders.Watch).Select(Path.GetFileName).Order(StringComparer.Ordinal));
 
         // A failed job can be retried (it fails again, the same way); a done one cannot.
@@ -71,13 +81,13 @@ public sealed class ServeIntegrationTests
         Assert.Equal(HttpStatusCode.OK, retry.StatusCode);
         await serve.Client.WaitForAsync(j => j.Single(x => x.Id == broken.Id) is { State: JobStates.Failed, Attempts: 2 }, JobTimeout, "the retried job");
         Assert.Equal(HttpStatusCode.Conflict, (await serve.Client.Http.PostAsync($"/api/jobs/{byName["alpha"].Id}/retry", null)).StatusCode);
-        Assert.Equal(3, (await serve.Client.JobsAsync()).Count);
+        Assert.Equal(4, (await serve.Client.JobsAsync()).Count);
     }
 
     [Fact]
     public async Task TwoWorkersRunTwoJobsAtOnceAndOneByDefault()
     {
-        const string slow = """{ "tiltAxis": 85, "beadDiameter": 5, "thickness": 40, "method": "sirt", "iterations": 15 }""";
+        const string slow = """{ "tiltAxis": 85, "beadDiameter": 6, "thickness": 40, "method": "sirt", "iterations": 15 }""";
         foreach (int workers in new[] { 2, 1 })
         {
             using var folders = new ServeFolders();

@@ -15,7 +15,7 @@ namespace Tomalign.Tests.Serve;
 public sealed class ServeRestartTests(ITestOutputHelper output)
 {
     /// <summary>SIRT makes the last stage long enough (several seconds) to be killed in.</summary>
-    private const string SlowSettings = """{ "tiltAxis": 85, "beadDiameter": 5, "thickness": 40, "method": "sirt", "iterations": 25 }""";
+    private const string SlowSettings = """{ "tiltAxis": 85, "beadDiameter": 6, "thickness": 40, "method": "sirt", "iterations": 25 }""";
 
     [Fact]
     public async Task AServiceKilledMidJobResumesWithoutRedoingOrLosingJobs()

@@ -5,6 +5,7 @@ using OxyPlot;
 using OxyPlot.Axes;
 using OxyPlot.Series;
 using Tomalign.Core.IO;
+using Tomalign.Core.Quality;
 using Tomalign.Core.Solve;
 
 namespace Tomalign.Core.Reporting;
@@ -29,10 +30,16 @@ public static class HtmlReport
             .Append(Esc(run.Command)).Append(" report</title><style>")
             .Append("body{font-family:sans-serif;margin:2em;max-width:1300px}h2{margin-top:1.6em}table{border-collapse:collapse}")
             .Append("td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}th{background:#eee}.plots{display:flex;flex-wrap:wrap;gap:12px}")
-            .Append("figure{margin:0}figcaption{font-size:90%;color:#444}</style></head><body>");
+.Append("figure{margin:0}figcaption{font-size:90%;color:#444}")
+            .Append(".verdict{padding:.6em 1em;border-radius:4px;font-size:1.2em}.verdict-good{background:#e6f4ea;color:#137333}")
+            .Append(".verdict-doubtful{background:#fef7e0;color:#8a5a00}.verdict-unreliable{background:#fce8e6;color:#a50e0e}")
+            .Append("li.unreliable{color:#a50e0e}li.doubtful{color:#8a5a00}</style></head><body>");
         html.Append("<h1>Tomalign ").Append(Esc(run.Command)).Append("</h1><p>")
             .Append(Esc(string.Join(' ', run.Arguments))).Append("<br>Started ").Append(run.StartedUtc.ToString("u", CultureInfo.InvariantCulture))
             .Append(" on ").Append(Esc(run.Machine)).Append("; device: ").Append(Esc(run.Device ?? "-")).Append("</p>");
+        Quality(html, run.Quality, nominalTilts);
+        var unsolved = new HashSet<int>(run.Quality?.UnsolvedViews ?? []);
+        unsolved.UnionWith(run.Quality?.ExcludedViews ?? []);
 
         if (solve is not null)
         {
@@ -43,9 +50,12 @@ public static class HtmlReport
             html.Append(Figure(Scatter("Mean residual per landmark", "landmark", "residual (px)",
                 solve.Landmarks.Select((l, k) => (k * 1.0, l.Residual.Mean))), "Residual per landmark"));
             html.Append(Figure(Vectors(solve, width, height), "Residual vectors on the field (×20)"));
-            html.Append(Figure(Line("Tilt − nominal", "view", "degrees", views.Select(i => (i * 1.0, solve.Views[i].TiltDegrees - nominalTilts[i]))), "Solved tilt against nominal"));
-            html.Append(Figure(Line($"Rotation (nominal {nominalAxis:F1}°)", "view", "degrees", views.Select(i => (i * 1.0, solve.Views[i].AxisAngleDegrees))), "Solved tilt-axis rotation"));
-            html.Append(Figure(Line("Magnification", "view", "", views.Select(i => (i * 1.0, solve.Views[i].Magnification))), "Solved magnification"));
+            // Unsolved and excluded views keep their start values: they are left out, not drawn as perfect.
+            var solvedViews = views.Where(i => !unsolved.Contains(i)).ToArray();
+            string left = unsolved.Count > 0 ? $" ({unsolved.Count} unsolved or excluded view(s) left out)" : "";
+            html.Append(Figure(Line("Tilt − nominal", "view", "degrees", solvedViews.Select(i => (i * 1.0, solve.Views[i].TiltDegrees - nominalTilts[i]))), "Solved tilt against nominal" + left));
+            html.Append(Figure(Line($"Rotation (nominal {nominalAxis:F1}°)", "view", "degrees", solvedViews.Select(i => (i * 1.0, solve.Views[i].AxisAngleDegrees))), "Solved tilt-axis rotation" + left));
+            html.Append(Figure(Line("Magnification", "view", "", solvedViews.Select(i => (i * 1.0, solve.Views[i].Magnification))), "Solved magnification" + left));
             html.Append("</div>");
         }
         if (coarseStrengths is { Count: > 0 })
@@ -71,6 +81,30 @@ public static class HtmlReport
         }
         html.Append("</body></html>");
         AtomicFile.WriteAllText(path, html.ToString());
+    }
+
+    /// <summary>The verdict first: its name, every reason, and the views without a solved geometry.</summary>
+    private static void Quality(StringBuilder html, QualityVerdict? quality, IReadOnlyList<double> nominalTilts)
+    {
+        if (quality is null) return;
+        html.Append("<section id=\"quality\"><h2>Quality</h2><p class=\"verdict verdict-").Append(quality.Name).Append("\" id=\"verdict\">Verdict: <b>")
+            .Append(quality.Name.ToUpperInvariant()).Append("</b>");
+        if (quality.Verdict == Verdict.Unreliable) html.Append(" — do not use this alignment without fixing the causes below");
+        html.Append("</p>");
+        if (quality.Reasons.Count > 0)
+        {
+            html.Append("<ul id=\"reasons\">");
+            foreach (var r in quality.Reasons)
+                html.Append("<li class=\"").Append(r.Severity.ToString().ToLowerInvariant()).Append("\" data-code=\"").Append(Esc(r.Code)).Append("\"><b>")
+                    .Append(r.Severity.ToString().ToLowerInvariant()).Append("</b>: ").Append(Esc(r.Message)).Append("</li>");
+            html.Append("</ul>");
+        }
+        string Views(IReadOnlyList<int> v) => string.Join(", ", v.Select(i => i < nominalTilts.Count ? Fmt($"{i} ({nominalTilts[i]:F1}°)") : Fmt($"{i}")));
+        if (quality.UnsolvedViews.Count > 0)
+            html.Append("<p id=\"unsolved-views\">Unsolved views (no landmarks; coarse alignment only): ").Append(Views(quality.UnsolvedViews)).Append("</p>");
+        if (quality.ExcludedViews.Count > 0)
+            html.Append("<p id=\"excluded-views\">Excluded views: ").Append(Views(quality.ExcludedViews)).Append("</p>");
+        html.Append("</section>");
     }
 
     private static string Fmt(FormattableString s) => Esc(s.ToString(CultureInfo.InvariantCulture));
