@@ -134,6 +134,13 @@ public sealed class TiltSeriesPipeline(IComputeBackend backend)
         var signals = Quality.QualitySignals.From(run.Nx, run.Ny, run.Tilts, run.TiltAxis, run.Coarse, run.Prexg, solve,
             run.Spec.Markerless ? Quality.LandmarkKind.Patches : Quality.LandmarkKind.Beads, run.Spec.Markerless ? null : run.Spec.BeadDiameter,
             expectedCentringSigmaPixels: centring);
+        if (run.Spec.Markerless && run.Patches is { } patches)
+            signals = signals with
+            {
+                LandmarkSizePixels = patches.PatchSize,
+                PatchLinkResidualPixels = double.IsFinite(patches.LinkResidualPixels) ? patches.LinkResidualPixels : null,
+                PatchMedianPeakSnr = double.IsFinite(patches.MedianPeakSnr) && patches.MedianPeakSnr > 0 ? patches.MedianPeakSnr : null,
+            };
         var verdict = Quality.QualityAssessor.Assess(signals);
         // What the bead tracker itself found wrong (views it could not place, a prealignment beyond its reach) and the views
         // the preparation left out join the verdict here.

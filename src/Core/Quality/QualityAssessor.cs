@@ -59,6 +59,47 @@ public static class QualityAssessor
     /// </summary>
     public const int ShortTrackViews = 4;
 
+    // ---- patch landmarks (markerless) -------------------------------------------------------------------------
+    /// <summary>
+    /// Patch tracks whose links over 1 … 3 views disagree by more than this (unbinned pixels RMS) do not follow one feature
+    /// consistently (too little signal, or a thick specimen's parallax inside the patches): doubtful. It is half the one pixel
+    /// within which an alignment is called good (as <see cref="PredictedErrorDoubtfulPixels"/>). Measured across the zoo
+    /// (docs/MARKERLESS.md, "Quality verdict"): every markerless run with a true error above 1 px had links above it or
+    /// another doubtful reason.
+    /// </summary>
+    public const double PatchLinkDoubtfulPixels = 0.5;
+    /// <summary>
+    /// Links disagreeing by more than this (unbinned pixels RMS) are unreliable: the tracks are off their features by more than
+    /// the accuracy sought. Measured across the zoo (docs/MARKERLESS.md): the grossly wrong markerless runs (3.6–21 px) had
+    /// 1.59–4.5 px, the sound ones 0.24–1.29 px (1.29 px: a bead series aligned markerless, 0.56 px true error, where tracks
+    /// slide between the beads of the two surfaces and the robust solve discounts them).
+    /// </summary>
+    public const double PatchLinkUnreliablePixels = 1.5;
+    /// <summary>
+    /// A median patch peak below this multiple of its null correlation's (the moving patch turned by 180°) stands weakly above
+    /// noise: doubtful (the tracker's own MinimumPeakSnr, below which it falls back to larger patches).
+    /// </summary>
+    public const double PatchPeakSnrDoubtful = 2.0;
+    /// <summary>Below this the peaks are not told from chance (of 20 pairs of unrelated views the largest chance peak was 1.35× their median): unreliable.</summary>
+    public const double PatchPeakSnrUnreliable = 1.35;
+    /// <summary>
+    /// A view with fewer patch landmarks than this fraction of the median view's is thinly covered: its own unknowns (shift,
+    /// rotation, magnification, tilt per view for patches) rest on a few tracks that may all sit in one corner.
+    /// </summary>
+    public const double PatchThinViewFraction = 0.25;
+    /// <summary>
+    /// Markerless solves fit a tilt and a magnification per view where patches give this many landmarks per view (the solve's
+    /// own rule for --tilt auto); fewer leave a view's unknowns weakly determined and the fit absorbs the tracks' errors.
+    /// </summary>
+    public const int PatchFewLandmarksPerView = 10;
+    /// <summary>More than this fraction of the views with fewer than <see cref="PatchFewLandmarksPerView"/> patch landmarks: doubtful.</summary>
+    public const double PatchFewViewsDoubtfulFraction = 0.1;
+    /// <summary>
+    /// More than this fraction: unreliable. Measured across the zoo at 256² and 512² (docs/MARKERLESS.md): sound markerless runs
+    /// had at most 10 % of such views (0.56–1.03 px true error), the grossly wrong ones (3.6–127 px) 32–100 %.
+    /// </summary>
+    public const double PatchFewViewsUnreliableFraction = 0.2;
+
     // ---- solve ------------------------------------------------------------------------------------------------
     /// <summary>
     /// Equations (2 per observation) per unknown below this: with q equations per unknown the residual RMS is
@@ -172,6 +213,7 @@ public static class QualityAssessor
             reasons.Add(new("short-tracks", Verdict.Doubtful,
                 F($"the landmarks are seen in a median of {Median(s.TrackLengths.Select(t => (double)t)):F0} views (fewer than {ShortTrackViews}): their 3-D positions rest on few views")));
 
+        if (s.Kind == LandmarkKind.Patches) Patches(s, reasons, active);
         if (s.Solved) Solve(s, reasons, solvedViews);
 
         var ordered = reasons.OrderByDescending(r => r.Severity).ToList();
@@ -221,6 +263,35 @@ public static class QualityAssessor
         }
     }
 
+    /// <summary>
+    /// Markerless landmarks: the patch tracks' own consistency (their multi-lag links), how far their correlation peaks stand
+    /// above noise, and how evenly the tracks cover the views.
+    /// </summary>
+    private static void Patches(QualitySignals s, List<QualityReason> reasons, int[] active)
+    {
+        if (s.PatchLinkResidualPixels is { } link && link > PatchLinkDoubtfulPixels)
+            reasons.Add(new("patch-links", link > PatchLinkUnreliablePixels ? Verdict.Unreliable : Verdict.Doubtful,
+                F($"the patch tracks' correlations over 1 … 3 views disagree by {link:F2} px RMS (above {(link > PatchLinkUnreliablePixels ? PatchLinkUnreliablePixels : PatchLinkDoubtfulPixels):F1} px): ") +
+                (link > PatchLinkUnreliablePixels
+                    ? "the patches do not follow one feature each, and the alignment can be off by several pixels"
+                    : "the tracks follow their features only to about a pixel")));
+        if (s.PatchMedianPeakSnr is { } snr && snr < PatchPeakSnrDoubtful)
+            reasons.Add(new("patch-peaks-weak", snr < PatchPeakSnrUnreliable ? Verdict.Unreliable : Verdict.Doubtful,
+                F($"the patch correlation peaks stand a median {snr:F2}× above their null correlation's (below {(snr < PatchPeakSnrUnreliable ? PatchPeakSnrUnreliable : PatchPeakSnrDoubtful):F2}×): too little specimen signal for patch tracking")));
+        var counts = active.Where(i => s.Views[i].Landmarks > 0).Select(i => (double)s.Views[i].Landmarks).ToArray();
+        if (counts.Length == 0) return;
+        double median = Median(counts);
+        var thin = active.Where(i => s.Views[i].Landmarks > 0 && s.Views[i].Landmarks < PatchThinViewFraction * median).ToArray();
+        var few = active.Where(i => s.Views[i].Landmarks > 0 && s.Views[i].Landmarks < PatchFewLandmarksPerView).ToArray();
+        if (thin.Length > 0)
+            reasons.Add(new("patch-thin-views", thin.Length > WeakViewsUnreliableFraction * active.Length ? Verdict.Unreliable : Verdict.Doubtful,
+                F($"{thin.Length} view(s) keep fewer than {PatchThinViewFraction:P0} of the median view's {median:F0} patch landmarks: {Views(thin)}"), thin));
+        if (few.Length > PatchFewViewsDoubtfulFraction * active.Length)
+            reasons.Add(new("patch-few-landmarks", few.Length > PatchFewViewsUnreliableFraction * active.Length ? Verdict.Unreliable : Verdict.Doubtful,
+                F($"{few.Length} of {active.Length} views have fewer than {PatchFewLandmarksPerView} patch landmarks (median {median:F0}): their per-view tilt and magnification are weakly determined; {Views(few)}"),
+                few));
+    }
+
     private static void Solve(QualitySignals s, List<QualityReason> reasons, int[] solvedViews)
     {
         int equations = 2 * s.Observations;
@@ -236,10 +307,17 @@ public static class QualityAssessor
         {
             // σ̂: the residual per axis corrected for the degrees of freedom the fit took.
             double sigma = s.ResidualRmsPerAxis / Math.Sqrt(Math.Max(1e-12, 1 - 1 / q));
-            double predicted = Math.Sqrt(2) * sigma * Math.Sqrt(s.Unknowns / (double)equations);
+            // Whole patch tracks: one 3-D point per track misfits where a patch's content changes with the tilt (a thick
+            // specimen's parallax inside the patch, tracks that slide between features), and the robust solve discounts such
+            // tracks; the noise the alignment inherits is the tracks' own, which their multi-lag links measure (per axis L/√2).
+            bool fromLinks = s.Kind == LandmarkKind.Patches && s.PatchLinkResidualPixels is { } l && l > 0 && l / Math.Sqrt(2) < sigma;
+            double noise = fromLinks ? s.PatchLinkResidualPixels!.Value / Math.Sqrt(2) : sigma;
+            double predicted = Math.Sqrt(2) * noise * Math.Sqrt(s.Unknowns / (double)equations);
             if (predicted > PredictedErrorDoubtfulPixels)
                 reasons.Add(new("predicted-error", predicted > PredictedErrorUnreliablePixels ? Verdict.Unreliable : Verdict.Doubtful,
-                    F($"from the residual (noise {sigma:F2} px per axis) and {q:F1} equations per unknown, the alignment's own statistical error is about {predicted:F2} px")));
+                    fromLinks
+                        ? F($"from the patch tracks' link noise ({noise:F2} px per axis; the residual's {sigma:F2} px includes the whole tracks' misfit) and {q:F1} equations per unknown, the alignment's own statistical error is about {predicted:F2} px")
+                        : F($"from the residual (noise {sigma:F2} px per axis) and {q:F1} equations per unknown, the alignment's own statistical error is about {predicted:F2} px")));
             if (s.ExpectedCentringSigmaPixels is { } expected && expected > 0)
             {
                 if (sigma > ResidualAboveBoundFactor * expected)

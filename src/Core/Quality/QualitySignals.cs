@@ -82,6 +82,15 @@ public sealed record QualitySignals
     public double? ExpectedCentringSigmaPixels { get; init; }
 
     /// <summary>
+    /// Markerless: how well the patch tracks' own correlations agree (PatchTrackResult.LinkResidualPixels: RMS disagreement of
+    /// the links over 1 … 3 views after each track's least-squares positions, unbinned pixels); null when unknown (resumed, or
+    /// not patches).
+    /// </summary>
+    public double? PatchLinkResidualPixels { get; init; }
+    /// <summary>Markerless: the median patch correlation peak over its null correlation's (about 1 is noise); null when unknown.</summary>
+    public double? PatchMedianPeakSnr { get; init; }
+
+    /// <summary>
     /// The signals of one alignment from the stage results: the coarse result (null when resumed; <paramref name="coarseOptions"/>
     /// the options it ran with, null for the defaults), the .prexg the landmarks were measured on (null: identity), the solve
     /// and the nominal tilts. Views the coarse stage found blank are marked excluded.

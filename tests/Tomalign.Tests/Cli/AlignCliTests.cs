@@ -49,10 +49,16 @@ public sealed class AlignCliTests(ITestOutputHelper output)
         double mean = doc.RootElement.GetProperty("results").GetProperty("residualMean").GetDouble();
         output.WriteLine($"markerless align: residual mean {mean:F3} px, alignment error after the gauge {error:F3} px");
         // Measured 0.76 px (bin 2 chosen automatically; coarse alone 0.82 px, true bead positions through the same solve 0.44 px);
-        // with the multi-lag patch tracks (whole where rigid) 0.37 px, residual mean 1.27 px: one 3-D point per 41-view track fits
-        // less freely than one per 16-view piece, so the residual is bounded loosely and the tracks' own consistency checked.
+        // with the multi-lag patch tracks (whole where rigid) 0.42 px.
         Assert.True(error < 1.0, $"alignment error {error:F3} px after the gauge");
-        Assert.True(mean < 2.0, $"residual mean {mean:F3} px");
+        // The residual bound as it was set when the tracker gave pieces of 16 views, each its own 3-D point: the same quantity is
+        // measured on this run's tracks cut into those pieces and solved as align solves them (tilts fixed). The report's
+        // residualMean is now that of whole tracks (one 3-D point per 41-view track fits less freely: 1.30 px here) and is
+        // not compared with the old bound; the whole tracks are checked by their own consistency below.
+        double pieces = PieceResidualMean(outDir, Size);
+        output.WriteLine($"residual mean of the tracks cut into pieces of {Tomalign.Core.Patches.PatchTracker.AutoPieceLength} views: {pieces:F3} px");
+        Assert.True(pieces < 1.2, $"residual mean {pieces:F3} px of the tracks in pieces");
+        Assert.True(mean < 2 * pieces, $"whole-track residual mean {mean:F3} px against {pieces:F3} px in pieces");
         double links = doc.RootElement.GetProperty("results").GetProperty("patchLinkResidualPixels").GetDouble();
         Assert.True(links < Tomalign.Core.Patches.PatchTracker.MaxConsistentLinkResidualPixels, $"patch link residual {links:F3} px");
 
@@ -67,6 +73,37 @@ public sealed class AlignCliTests(ITestOutputHelper output)
         for (int i = 0; i < before.Length; i++)
             Assert.True(Math.Abs(before[i].Dx - after[i].Dx) < 0.01 && Math.Abs(before[i].Dy - after[i].Dy) < 0.01 && Math.Abs(before[i].A11 - after[i].A11) < 1e-5,
                 $"view {i}: {ImodText.FormatXf(before[i])} vs {ImodText.FormatXf(after[i])}");
+    }
+
+    /// <summary>
+    /// The residual mean of an align run's landmarks (NAME.fid) cut into pieces of <see cref="Tomalign.Core.Patches.PatchTracker.AutoPieceLength"/>
+    /// views overlapping by 4 (the tracker's pieces before whole tracks), each piece its own 3-D point, through align's robust
+    /// solve with the tilts fixed at the nominal ones.
+    /// </summary>
+    private static double PieceResidualMean(string outDir, int size)
+    {
+        var observations = Tomalign.Core.Formats.ImodModel.Read(Path.Combine(outDir, "sim.fid")).ToObservations();
+        var pieces = new List<Tomalign.Core.Solve.LandmarkObservation>();
+        int id = 0;
+        foreach (var track in observations.GroupBy(o => o.Landmark))
+        {
+            var byView = track.GroupBy(o => o.View).ToDictionary(g => g.Key, g => g.First());
+            foreach (var piece in Tomalign.Core.Patches.PatchTracker.Pieces(byView.Keys.Order().ToArray(), Tomalign.Core.Patches.PatchTracker.AutoPieceLength, 4))
+            {
+                if (piece.Length < 3) continue;
+                pieces.AddRange(piece.Select(v => byView[v] with { Landmark = id }));
+                id++;
+            }
+        }
+        var tilts = ImodText.ReadAngles(Path.Combine(outDir, "sim.tlt"));
+        var options = new Tomalign.Core.Solve.SolveOptions
+        {
+            Robust = true, WeightWholeTracks = true, Tilt = Tomalign.Core.Solve.VariableOption.Fixed,
+            Magnification = Tomalign.Core.Solve.VariableOption.Auto, TiltPrior = Tomalign.Core.Solve.TiltPriorOption.Auto,
+        };
+        var solved = new Tomalign.Core.Solve.BundleSolver(new Tomalign.Cpu.CpuBundleNormalEquations())
+            .Solve(new Tomalign.Core.Solve.SolveInput(pieces, size, size, tilts, 85), options);
+        return solved.Overall.Mean;
     }
 
     /// <summary>

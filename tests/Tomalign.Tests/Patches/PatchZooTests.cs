@@ -60,17 +60,51 @@ public sealed class PatchZooTests(ITestOutputHelper output)
         Assert.Contains(r.Warnings, w => w.Contains("inconsistent"));
     }
 
+    /// <summary>
+    /// Markerless acceptance over seeds (issue 20, item 1): `align --markerless` as the pipeline runs it, on small series (256²,
+    /// 21 views, the default specimen with its gold, which patches must not be fooled by) for four seeds, each measured against
+    /// the truth. Asserted for every seed: better than the coarse stage and than the start state (no alignment at all), the
+    /// error with the solved tilts below 1 px, and the solved tilts within 1° RMS of the truth after a common offset; the
+    /// median and the worst field error are bounded separately. Measured: see the output (docs/MARKERLESS.md lists them).
+    /// </summary>
+    [Fact]
+    public void MarkerlessAcceptanceOverSeeds()
+    {
+        var rows = new[] { 1, 2, 3, 4 }.Select(seed => Run(SimulationOptions.ForSize(256) with { TiltStep = 6, Seed = seed }, "default-256x21")).ToList();
+        foreach (var r in rows) output.WriteLine(r.ToString());
+        double median = rows.Select(r => r.Field).Order().Skip(1).Take(2).Average(), worst = rows.Max(r => r.Field);
+        output.WriteLine($"field error median {median:F3} px, worst {worst:F3} px; tilt error worst {rows.Max(r => r.TiltRms):F3}° RMS");
+        Assert.All(rows, r =>
+        {
+            Assert.True(r.Field < r.Coarse, $"seed {r.Seed}: field error {r.Field:F3} px, coarse alone {r.Coarse:F3} px");
+            Assert.True(r.Field < r.Start, $"seed {r.Seed}: field error {r.Field:F3} px, start state {r.Start:F3} px");
+            Assert.True(r.WithTilts < 1.0, $"seed {r.Seed}: error with the solved tilts {r.WithTilts:F3} px");
+            Assert.True(r.TiltRms < 1.0, $"seed {r.Seed}: tilt error {r.TiltRms:F3}° RMS");
+        });
+        Assert.True(median < MedianBound, $"median field error {median:F3} px");
+        Assert.True(worst < 1.0, $"worst field error {worst:F3} px");
+    }
+
+    /// <summary>The median bound of <see cref="MarkerlessAcceptanceOverSeeds"/>.</summary>
+    private const double MedianBound = 0.8;
+
     internal sealed record Row(string Style, int Seed, double Coarse, double Field, double WithTilts, double TiltRms, int Landmarks,
         int PatchSize, int Bin, double LinkResidual, IReadOnlyList<string> Warnings)
     {
+        /// <summary>The start state's error: the raw views only rotated by the nominal axis (no alignment at all).</summary>
+        public double Start { get; init; } = double.NaN;
+
         public override string ToString() =>
-            $"{Style} seed {Seed}: coarse {Coarse:F3} px; patches {PatchSize} px bin {Bin}, {Landmarks} tracks, link residual {LinkResidual:F2} px; " +
+            $"{Style} seed {Seed}: start {Start:F3} px, coarse {Coarse:F3} px; patches {PatchSize} px bin {Bin}, {Landmarks} tracks, link residual {LinkResidual:F2} px; " +
             $"field {Field:F3} px, with tilts {WithTilts:F3} px, tilts {TiltRms:F3}° RMS; warnings: {string.Join(" | ", Warnings)}";
     }
 
-    internal static Row Run(string style, int size, int seed)
+    internal static Row Run(string style, int size, int seed) => Run(SimulationZoo.Options(style, size, seed), style);
+
+    internal static Row Run(SimulationOptions simulation, string style)
     {
-        var series = new TiltSeriesSimulator().Simulate(SimulationZoo.Options(style, size, seed));
+        int seed = simulation.Seed;
+        var series = new TiltSeriesSimulator().Simulate(simulation);
         int nx = series.Raw.Nx, ny = series.Raw.Ny, nz = series.Raw.Nz;
         var tilts = series.NominalTilts;
         double axis = series.Options.TiltAxisDegrees;
@@ -78,9 +112,10 @@ public sealed class PatchZooTests(ITestOutputHelper output)
         var pre = new ImageStack(nx, ny, nz);
         new CpuBackend().Warper.Warp(series.Raw.Data, nx, ny, nz, coarse.Prexg, series.Raw.ViewMeans(), new WarpOptions(1, Interpolation.Linear), pre.Data);
         double coarseError = AlignmentCheck.FieldErrorAfterGauge(series, coarse.Prexg.Select(g => Xf.Product(g, Xf.RotationScale(-axis, 1, 0, 0))).ToArray());
+        double startError = AlignmentCheck.FieldErrorAfterGauge(series, Enumerable.Repeat(Xf.RotationScale(-axis, 1, 0, 0), nz).ToArray());
         var track = new PatchTracker(new CpuPairCorrelator()).Track(pre, tilts, new PatchTrackOptions { TiltAxisDegrees = axis });
         if (track.Landmarks == 0)
-            return new Row(style, seed, coarseError, double.NaN, double.NaN, double.NaN, 0, track.PatchSize, track.Bin, track.LinkResidualPixels, track.Warnings);
+            return new Row(style, seed, coarseError, double.NaN, double.NaN, double.NaN, 0, track.PatchSize, track.Bin, track.LinkResidualPixels, track.Warnings) { Start = startError };
         var options = new SolveOptions
         {
             Robust = true, WeightWholeTracks = true, Tilt = VariableOption.Auto, Magnification = VariableOption.Auto, TiltPrior = TiltPriorOption.Auto,
@@ -89,6 +124,6 @@ public sealed class PatchZooTests(ITestOutputHelper output)
         var final = Enumerable.Range(0, nz).Select(i => Xf.Product(coarse.Prexg[i], solved.Views[i].RawToAligned())).ToArray();
         var solvedTilts = solved.Views.Select(v => v.TiltDegrees).ToArray();
         return new Row(style, seed, coarseError, AlignmentCheck.FieldErrorAfterGauge(series, final), AlignmentCheck.FieldErrorWithTilts(series, final, solvedTilts),
-            AlignmentCheck.TiltError(series, solvedTilts).Rms, track.Landmarks, track.PatchSize, track.Bin, track.LinkResidualPixels, track.Warnings);
+            AlignmentCheck.TiltError(series, solvedTilts).Rms, track.Landmarks, track.PatchSize, track.Bin, track.LinkResidualPixels, track.Warnings) { Start = startError };
     }
 }

@@ -68,7 +68,42 @@ public sealed class QualityAssessorTests
         { "axis moved", "axis-changed", Verdict.Good },
         { "tilt offset", "tilt-offset", Verdict.Good },
         { "blank view", "excluded-views", Verdict.Good },
+        { "patch links 0.8 px", "patch-links", Verdict.Doubtful },
+        { "patch links 2 px", "patch-links", Verdict.Unreliable },
+        { "weak patch peaks", "patch-peaks-weak", Verdict.Doubtful },
+        { "patch peaks at chance", "patch-peaks-weak", Verdict.Unreliable },
+        { "two thinly covered views", "patch-thin-views", Verdict.Doubtful },
+        { "ten thinly covered views", "patch-thin-views", Verdict.Unreliable },
+        { "six views with eight patches", "patch-few-landmarks", Verdict.Doubtful },
+        { "ten views with eight patches", "patch-few-landmarks", Verdict.Unreliable },
+        { "patch link noise, few observations", "predicted-error", Verdict.Doubtful },
     };
+
+    /// <summary>A sound markerless alignment: <see cref="Sound"/> with patch landmarks whose links agree to 0.3 px and whose peaks stand 3× above their null.</summary>
+    private static QualitySignals SoundPatches() => Sound() with { Kind = LandmarkKind.Patches, LandmarkSizePixels = 86, PatchLinkResidualPixels = 0.3, PatchMedianPeakSnr = 3 };
+
+    [Fact]
+    public void ASoundPatchAlignmentIsGoodWithoutReasons()
+    {
+        var q = QualityAssessor.Assess(SoundPatches());
+        Assert.Equal(Verdict.Good, q.Verdict);
+        Assert.Empty(q.Reasons);
+    }
+
+    [Fact]
+    public void PatchResidualInflatedByWholeTracksIsJudgedByTheLinkNoise()
+    {
+        // The residual of whole patch tracks (2.7 px per axis, as measured on a bead series aligned markerless at 256², true
+        // error 0.56 px, links 1.29 px) includes their misfit as one rigid point; the tracks' own noise (their links) is what the views inherit.
+        var s = SoundPatches() with { Observations = 600, Unknowns = 330, ResidualMean = 2.5, ResidualRms = 3.2, ResidualRmsPerAxis = 2.7, PatchLinkResidualPixels = 1.0 };
+        var q = QualityAssessor.Assess(s);
+        var predicted = Assert.Single(q.Find("predicted-error"));
+        Assert.Equal(Verdict.Doubtful, predicted.Severity);
+        Assert.Contains("link noise", predicted.Message);
+        // Beads with the same residual are judged by the residual: unreliable.
+        var beads = QualityAssessor.Assess(s with { Kind = LandmarkKind.Beads, PatchLinkResidualPixels = null });
+        Assert.Equal(Verdict.Unreliable, Assert.Single(beads.Find("predicted-error")).Severity);
+    }
 
     private static QualitySignals Mutate(string name, QualitySignals s, bool justInside = false)
     {
@@ -105,6 +140,15 @@ public sealed class QualityAssessorTests
             "axis moved" => WithView(s, (i, v) => v with { SolvedRotation = v.SolvedRotation + (justInside ? 2.5 : 4) }),
             "tilt offset" => WithView(s, (i, v) => v with { SolvedTilt = v.SolvedTilt + (justInside ? 4 : 7) }),
             "blank view" => WithView(s, (i, v) => i == 30 && !justInside ? v with { Excluded = true, Landmarks = 0, Coverage = 0, SolvedTilt = null, SolvedRotation = null, SolvedMagnification = null } : v),
+            "patch links 0.8 px" => SoundPatches() with { PatchLinkResidualPixels = justInside ? 0.45 : 0.8 },
+            "patch links 2 px" => SoundPatches() with { PatchLinkResidualPixels = justInside ? 1.4 : 2 },
+            "weak patch peaks" => SoundPatches() with { PatchMedianPeakSnr = justInside ? 2.1 : 1.8 },
+            "patch peaks at chance" => SoundPatches() with { PatchMedianPeakSnr = justInside ? 1.4 : 1.2 },
+            "two thinly covered views" => WithView(SoundPatches(), (i, v) => i is 0 or 40 ? v with { Landmarks = justInside ? 6 : 4 } : v),
+            "ten thinly covered views" => WithView(SoundPatches(), (i, v) => i < (justInside ? 8 : 10) ? v with { Landmarks = 4 } : v),
+            "six views with eight patches" => WithView(SoundPatches(), (i, v) => i < (justInside ? 4 : 6) ? v with { Landmarks = 8 } : v),
+            "ten views with eight patches" => WithView(SoundPatches(), (i, v) => i < (justInside ? 8 : 10) ? v with { Landmarks = 8 } : v),
+            "patch link noise, few observations" => SoundPatches() with { Observations = 200, Unknowns = 190, ResidualMean = 2, ResidualRms = 2.5, ResidualRmsPerAxis = 2, PatchLinkResidualPixels = justInside ? 0.7 : 0.8 },
             _ => throw new ArgumentException(name),
         };
     }
