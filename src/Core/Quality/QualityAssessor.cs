@@ -64,15 +64,15 @@ public static class QualityAssessor
     /// Patch tracks whose links over 1 … 3 views disagree by more than this (unbinned pixels RMS) do not follow one feature
     /// consistently (too little signal, or a thick specimen's parallax inside the patches): doubtful. It is half the one pixel
     /// within which an alignment is called good (as <see cref="PredictedErrorDoubtfulPixels"/>). Measured across the zoo
-    /// (docs/MARKERLESS.md, "Quality verdict"): every markerless run with a true error above 1 px had links above it or
-    /// another doubtful reason.
+    /// (docs/MARKERLESS.md): the 512² runs near 1 px true error had 0.65–0.71 px.
     /// </summary>
     public const double PatchLinkDoubtfulPixels = 0.5;
     /// <summary>
     /// Links disagreeing by more than this (unbinned pixels RMS) are unreliable: the tracks are off their features by more than
     /// the accuracy sought. Measured across the zoo (docs/MARKERLESS.md): the grossly wrong markerless runs (3.6–21 px) had
-    /// 1.59–4.5 px, the sound ones 0.24–1.29 px (1.29 px: a bead series aligned markerless, 0.56 px true error, where tracks
-    /// slide between the beads of the two surfaces and the robust solve discounts them).
+    /// 1.41–4.5 px, the sound ones 0.24–1.29 px (1.29 px: a bead series aligned markerless, 0.56 px true error, where tracks
+    /// slide between the beads of the two surfaces and the robust solve discounts them). The gap is narrow, so the link
+    /// residual is not the only guard: the 1.41 px run is caught by its tilts, others by their landmarks per view.
     /// </summary>
     public const double PatchLinkUnreliablePixels = 1.5;
     /// <summary>
