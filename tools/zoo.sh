@@ -20,7 +20,7 @@ for style in $styles; do
     d="$out/$style-$seed"; rm -rf "$d"
     $T simulate --out "$d" --style "$style" --size "$size" --seed "$seed" -q || { echo "$style $seed: simulate failed"; continue; }
     landmarks="--bead-diameter $(python3 -c "import json;o=json.load(open('$d/sim.truth.json'))['Options'];print(round(2*o['BeadRadiusPixels']))")"
-    case "$style" in markerless*) landmarks="--markerless";; esac
+    case "$style" in markerless*) landmarks="--markerless";; light-beads*) landmarks="$landmarks --light-beads";; esac
     $T align "$d/sim.mrc" --angles "$d/sim.rawtlt" --tilt-axis 85 $landmarks --out "$d/a" -q "$@" > "$d/align.log" 2>&1
     rc=$?
     verdict=$(python3 -c "import json;d=json.load(open('$d/a/sim.align.json'));q=d.get('quality') or d.get('results',{}).get('quality');print(q['verdict'] if q else '-')" 2>/dev/null || echo -)

@@ -16,10 +16,11 @@ internal sealed class PipelineOptions
     public Option<bool> Markerless { get; } = new("--markerless") { Description = "Landmarks from patch tracking (no gold beads)." };
     public Option<double?> BeadDiameter { get; } = new("--bead-diameter") { Description = "Gold bead diameter in pixels: landmarks from bead tracking." };
     public Option<int> Beads { get; } = new("--beads") { Description = "Number of beads to seed and track (with --bead-diameter).", DefaultValueFactory = _ => 25 };
+    public Option<bool> LightBeads { get; } = new("--light-beads") { Description = "Beads are lighter than the background (with --bead-diameter)." };
     public Option<bool> TwoSurfaces { get; } = new("--two-surfaces") { Description = "Beads: mark each bead's surface in NAME.fid (contour surface 1 = bottom, 2 = top, split at the largest height gap), as autofidseed -TwoSurfaces." };
     public Option<string> Rotation { get; } = new("--rotation") { Description = "Solve: rotation variables (fixed, per-view, global, grouped:N, linear:N, auto).", DefaultValueFactory = _ => "per-view" };
-    public Option<string> Tilt { get; } = new("--tilt") { Description = "Solve: tilt-angle variables; auto (the default): per view with ≥ 10 landmarks per view (markerless, many beads), else grouped:5.", DefaultValueFactory = _ => "auto" };
-    public Option<string> Mag { get; } = new("--mag") { Description = "Solve: magnification variables; auto (the default): per view with ≥ 10 landmarks per view, else grouped:4.", DefaultValueFactory = _ => "auto" };
+    public Option<string> Tilt { get; } = new("--tilt") { Description = "Solve: tilt-angle variables; auto (the default): per view with ≥ 10 landmarks per view (markerless, many beads), else grouped:5, unless per-view tilts fit the landmarks clearly better (Mallows' C_p; the choice is in the solve report).", DefaultValueFactory = _ => "auto" };
+    public Option<string> Mag { get; } = new("--mag") { Description = "Solve: magnification variables; auto (the default): per view with ≥ 10 landmarks per view, else grouped:4, unless per-view variables fit clearly better (C_p, chosen with the tilt).", DefaultValueFactory = _ => "auto" };
     public Option<string> TiltPrior { get; } = new("--tilt-prior")
     {
         Description = "Solve: tie the solved tilts to the nominal ones. auto (the default): free tilts are kept only where they fit the " +
@@ -77,8 +78,8 @@ internal sealed class PipelineOptions
     {
         command.Add(Stack);
         foreach (var o in Reconstructs
-            ? new Option[] { Angles, TiltAxis, Markerless, BeadDiameter, Beads, Thickness, Method, Iterations, Bin, Log, ExcludeViews, Rotation, Tilt, Mag, TiltPrior, Level, AxisProfiles, Resume, TwoSurfaces, Name, Output, Device }
-            : [Angles, TiltAxis, Markerless, BeadDiameter, Beads, ExcludeViews, Rotation, Tilt, Mag, TiltPrior, Level, AxisProfiles, Resume, TwoSurfaces, Name, Output, Device])
+            ? new Option[] { Angles, TiltAxis, Markerless, BeadDiameter, Beads, LightBeads, Thickness, Method, Iterations, Bin, Log, ExcludeViews, Rotation, Tilt, Mag, TiltPrior, Level, AxisProfiles, Resume, TwoSurfaces, Name, Output, Device }
+            : [Angles, TiltAxis, Markerless, BeadDiameter, Beads, LightBeads, ExcludeViews, Rotation, Tilt, Mag, TiltPrior, Level, AxisProfiles, Resume, TwoSurfaces, Name, Output, Device])
             command.Add(o);
     }
 
@@ -94,6 +95,7 @@ internal sealed class PipelineOptions
         Markerless = p.GetValue(Markerless),
         BeadDiameter = p.GetValue(BeadDiameter),
         Beads = p.GetValue(Beads),
+        LightBeads = p.GetValue(LightBeads),
         TwoSurfaces = p.GetValue(TwoSurfaces),
         Rotation = p.GetValue(Rotation)!,
         Tilt = p.GetValue(Tilt)!,

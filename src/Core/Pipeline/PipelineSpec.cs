@@ -37,6 +37,8 @@ public sealed record PipelineSpec
     public double? BeadDiameter { get; init; }
     /// <summary>Beads to seed and track.</summary>
     public int Beads { get; init; } = 25;
+    /// <summary>Beads: the gold is lighter than the background (inverted contrast).</summary>
+    public bool LightBeads { get; init; }
     /// <summary>Beads: mark each bead's surface in NAME.fid.</summary>
     public bool TwoSurfaces { get; init; }
     /// <summary>Solve: rotation variables (fixed, per-view, global, grouped:N, linear:N, auto).</summary>
@@ -134,7 +136,7 @@ public sealed record PipelineSpec
 
     /// <summary>The settings fields: everything but the series and its output folder (serve's settings file, a batch's defaults).</summary>
     public static readonly string[] SettingsFields =
-        ["tiltAxis", "markerless", "beadDiameter", "beads", "twoSurfaces", "excludeViews", "rotation", "tilt", "mag", "tiltPrior", "level", "axisProfiles",
+        ["tiltAxis", "markerless", "beadDiameter", "beads", "lightBeads", "twoSurfaces", "excludeViews", "rotation", "tilt", "mag", "tiltPrior", "level", "axisProfiles",
          "thickness", "method", "iterations", "bin", "log", "device"];
 
     /// <summary>Every field of the JSON form.</summary>
@@ -156,6 +158,7 @@ public sealed record PipelineSpec
         o["markerless"] = Markerless;
         o["beadDiameter"] = BeadDiameter;
         o["beads"] = Beads;
+        if (LightBeads) o["lightBeads"] = true;
         o["twoSurfaces"] = TwoSurfaces;
         o["rotation"] = Rotation;
         o["tilt"] = Tilt;
@@ -214,6 +217,7 @@ public sealed record PipelineSpec
                     "markerless" => s with { Markerless = node!.GetValue<bool>() },
                     "beadDiameter" => s with { BeadDiameter = node?.GetValue<double>() },
                     "beads" => s with { Beads = node!.GetValue<int>() },
+                    "lightBeads" => s with { LightBeads = node!.GetValue<bool>() },
                     "twoSurfaces" => s with { TwoSurfaces = node!.GetValue<bool>() },
                     "rotation" => s with { Rotation = node!.GetValue<string>() },
                     "tilt" => s with { Tilt = node!.GetValue<string>() },
@@ -275,6 +279,7 @@ public sealed record PipelineSpec
         {
             yield return "--bead-diameter"; yield return F(d);
             yield return "--beads"; yield return I(Beads);
+            if (LightBeads) yield return "--light-beads";
             if (TwoSurfaces) yield return "--two-surfaces";
         }
         if (Rotation != "per-view") { yield return "--rotation"; yield return Rotation; }

@@ -130,7 +130,9 @@ internal sealed class LandmarkStage : PipelineStage
 
     public override JsonObject Options(PipelineRun run) => run.Spec.Markerless
         ? new() { ["markerless"] = true }
-        : new() { ["beadDiameter"] = run.Spec.BeadDiameter, ["beads"] = run.Spec.Beads };
+        : run.Spec.LightBeads
+            ? new() { ["beadDiameter"] = run.Spec.BeadDiameter, ["beads"] = run.Spec.Beads, ["lightBeads"] = true }
+            : new() { ["beadDiameter"] = run.Spec.BeadDiameter, ["beads"] = run.Spec.Beads };
 
     public override IEnumerable<string> Outputs(PipelineRun run) => [run.P(".fid")];
 
@@ -155,7 +157,7 @@ internal sealed class LandmarkStage : PipelineStage
         var (spec, report, input) = (run.Spec, run.Report, run.Spec.Stack);
         if (!spec.Markerless)
         {
-            var b = run.Tracker!.Track(pre, run.Tilts, new BeadTrackOptions { BeadDiameter = spec.BeadDiameter!.Value, Beads = spec.Beads, TiltAxisDegrees = run.TiltAxis },
+            var b = run.Tracker!.Track(pre, run.Tilts, new BeadTrackOptions { BeadDiameter = spec.BeadDiameter!.Value, Beads = spec.Beads, TiltAxisDegrees = run.TiltAxis, LightBeads = spec.LightBeads },
                 run.Context.Progress("beads"));
             BeadTrackReporting.WriteMeasures(report, b);
             if (b.Seeded == 0) throw BeadTrackReporting.Failure(input, b, "use --markerless for a series without gold");
@@ -215,7 +217,7 @@ internal sealed class SolveStage : PipelineStage
         bool fidRewritten = false;
         if (!spec.Markerless && run.Prealigned is not null)
         {
-            var options = new BeadTrackOptions { BeadDiameter = spec.BeadDiameter!.Value, Beads = spec.Beads, TiltAxisDegrees = run.TiltAxis };
+            var options = new BeadTrackOptions { BeadDiameter = spec.BeadDiameter!.Value, Beads = spec.Beads, TiltAxisDegrees = run.TiltAxis, LightBeads = spec.LightBeads };
             var first = new BeadTrackResult(observations, spec.Beads, 0, 0, []);
             var second = report.Stage("beads (2nd pass)", () => run.Tracker!.Refine(run.Prealigned, first, result, options));
             if (second.Observations.Count >= observations.Count / 2)

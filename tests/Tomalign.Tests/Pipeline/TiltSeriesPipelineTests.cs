@@ -195,6 +195,8 @@ public sealed class TiltSeriesPipelineTests(PipelineSeriesFixture fixture, Xunit
     {
         var spec = fixture.BeadRun("/tmp/out") with { Rotation = "grouped:3", Level = true, TwoSurfaces = true, Beads = 30, TiltAxis = null, Method = "sirt" };
         Assert.Equal(spec, PipelineSpec.FromJson(spec.ToJson()));
+        Assert.True(PipelineSpec.FromJson((spec with { LightBeads = true }).ToJson()).LightBeads);
+        Assert.Contains("--light-beads", (spec with { LightBeads = true }).ToArguments());
         Assert.Null(PipelineSpec.FromJson((spec with { Thickness = null }).ToJson()).Thickness);   // align only
         foreach (var (json, problem) in new[]
         {

@@ -20,7 +20,7 @@ internal sealed class SimulatedLandmarks
 
     public static SimulatedLandmarks Create(int seed, int landmarks = 30, int views = 61, double sigma = 0.3,
         double missingFraction = 0.2, double displacedFraction = 0, double maxTilt = 60, bool perturbTilts = true,
-        double thickness = 0)
+        double thickness = 0, bool viewErrors = true)
     {
         var rng = new Random(seed);
         double Gauss() => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
@@ -35,6 +35,8 @@ internal sealed class SimulatedLandmarks
             double tilt = nominal[i] + (r || !perturbTilts ? 0 : 0.3 * Gauss());
             double rot = axis + 0.3 * Math.Sin(i / 9.0) + 0.1 * Gauss();
             double mag = r ? 1 : 1 + 0.01 * Math.Sin(i / 13.0) + 0.002 * Gauss();
+            // Without view errors: nominal tilts and unit magnification, which every variable mode models exactly.
+            if (!viewErrors) { tilt = nominal[i]; mag = 1; }
             truth[i] = new ViewGeometry(tilt, rot, mag, 4 * Gauss(), 4 * Gauss());
         }
         var pts = new double[landmarks][];

@@ -31,7 +31,9 @@ public sealed class ZooTests(ITestOutputHelper output)
         var series = new TiltSeriesSimulator().Simulate(options);
         SimulationFiles.Write(series, dir.Path, "sim", 2.0);
         var landmarks = options.BeadCount > 0
-            ? new[] { "--bead-diameter", (2 * options.BeadRadiusPixels).ToString("F1", CultureInfo.InvariantCulture) }
+            ? options.InvertContrast
+                ? new[] { "--bead-diameter", (2 * options.BeadRadiusPixels).ToString("F1", CultureInfo.InvariantCulture), "--light-beads" }
+                : new[] { "--bead-diameter", (2 * options.BeadRadiusPixels).ToString("F1", CultureInfo.InvariantCulture) }
             : new[] { "--markerless" };
         string outDir = dir.File("a");
         var r = CliRunner.Run(["align", dir.File("sim.mrc"), "--angles", dir.File("sim.rawtlt"), "--tilt-axis", "85", .. landmarks,
@@ -65,7 +67,7 @@ public sealed class ZooTests(ITestOutputHelper output)
     /// The styles whose series a user may rightly expect to align (the truth within 1 px at 256², tilts within 1°):
     /// these must not end unreliable. The rest must align or say clearly that they did not.
     /// </summary>
-    private static readonly HashSet<string> MustAlign = ["default", "jitter", "carbon-edge", "bad-views", "acquisition-order", "weak-texture"];
+    private static readonly HashSet<string> MustAlign = ["default", "jitter", "carbon-edge", "bad-views", "acquisition-order", "weak-texture", "light-beads"];
 
     [Fact]
     public void EveryStyleAlignsOrSaysItDidNot()
