@@ -89,6 +89,10 @@ public sealed class PipelineCliTests
         Assert.DoesNotContain("FAIL", r.Out);
         Assert.Contains("fft (ilgpu-stockham)", r.Out);
         Assert.Contains("pair correlation", r.Out);
+        // The checks that the plain cases miss: the x-axis tilt with the slab past the projection's edge rows, and the peaks' strengths.
+        Assert.Contains("edge rows", r.Out);
+        Assert.Contains("x-axis tilt", r.Out);
+        Assert.Contains("peak strength", r.Out);
     }
 
     [Fact]
