@@ -33,6 +33,7 @@ public sealed class WbpFilterTests(ITestOutputHelper output)
     [InlineData(98, 0.35, 0.05, false)]    // pad ≡ 2 (mod 4): the odd sample n = pad/2 sits on the circle once
     [InlineData(200, 0.2, 0.05, false)]
     [InlineData(128, 0.3, 0.0, false)]     // no fall-off: a hard cut
+    [InlineData(128, 0.25, 0.0, false)]    // a hard cut on a sample (k 32): the cut-off itself is passed ("up to")
     [InlineData(90, 0.35, 0.035, true)]    // Hamming
     public void IsTheCircularRampKernelsSpectrumTimesTheRadialWindow(int pad, double cutoff, double falloff, bool hamming)
     {
