@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs Tomalign's whole test suite and prints one closing line "N passed, N failed[, N skipped]".
+# Runs Tomalign's whole test suite and prints one closing line "N passed, N failed[, N skipped]", after a line of the
+# same counts by category (Correctness, Smoke, Timing, Plan; see docs/TESTING.md).
 # Needs only the .NET SDK; installs the Debian packages below when they are missing and this
 # user may run apt-get.
 set -uo pipefail
@@ -38,6 +39,34 @@ total=$(get total); passed=$(get passed); failed=$(get failed); notexec=$(get no
 errors=$(get error)
 failed=$(( ${failed:-0} + ${errors:-0} ))
 skipped=$(( ${total:-0} - ${passed:-0} - failed ))
+
+# Per category (xunit traits): tests marked Category=Smoke, Timing or Plan only check that something runs, that a time is
+# positive, or a plan against numbers assembled by hand; every other test (marked Correctness or Accuracy, or unmarked) is
+# counted as Correctness. The TRX file does not carry traits, so the marked names come from test discovery (no rerun).
+categories=(Smoke Timing Plan)
+declare -A listed
+for c in "${categories[@]}"; do
+  listed[$c]=$(dotnet test tests/Tomalign.Tests -c Release --no-build --list-tests --filter "Category=$c" 2>/dev/null \
+    | sed -n 's/^    \(Tomalign\.[^(]*\).*$/\1/p' | sort -u)
+done
+# One line per test result: outcome and name (parameters dropped), from the TRX file.
+outcomes=$(grep -o '<UnitTestResult [^>]*>' "$trx" | sed -n 's/.*testName="\([^"(]*\)[^"]*".*outcome="\([A-Za-z]*\)".*/\2 \1/p')
+line="by category:"
+declare -A seen
+for c in Correctness "${categories[@]}"; do
+  p=0; f=0; s=0
+  while read -r outcome name; do
+    [ -z "$name" ] && continue
+    cat=Correctness
+    for k in "${categories[@]}"; do
+      if grep -qxF "$name" <<<"${listed[$k]}"; then cat=$k; break; fi
+    done
+    [ "$cat" = "$c" ] || continue
+    case "$outcome" in Passed) p=$((p + 1));; Failed|Error|Timeout|Aborted) f=$((f + 1));; *) s=$((s + 1));; esac
+  done <<<"$outcomes"
+  line="$line $c $p passed, $f failed, $s skipped;"
+done
+echo "${line%;}"
 rm -rf "$results"
 if [ "${total:-0}" = "0" ]; then echo "no tests ran"; echo "0 passed, 1 failed"; exit 1; fi
 if [ "$skipped" -gt 0 ]; then

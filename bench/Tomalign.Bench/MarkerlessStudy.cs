@@ -19,7 +19,7 @@ namespace Tomalign.Bench;
 /// of the solve variants to run), EXP_PASS2=1 (re-track on the aligned stack), EXP_IDEAL=1 with EXP_WALK / EXP_WHITE
 /// (replace the tracks by ideal ones plus noise), EXP_DECOMP=1 (which part of the tracks' error moves the solve),
 /// EXP_AXIS=1 with EXP_AXISBIN (projection-matching score and true error over a global rotation offset), EXP_AP=1 with
-/// EXP_APROUNDS, EXP_APBIN, EXP_APSTRIPS, EXP_APSEG, EXP_APWIDTH, EXP_APTHICK, EXP_APDEG, EXP_APSMOOTH (the axis-profile
+/// EXP_APROUNDS, EXP_APBIN, EXP_APSTRIPS, EXP_APSEG, EXP_APWIDTH, EXP_APDEG, EXP_APSMOOTH (the axis-profile
 /// refinement after the solve, and the specimen-thickness estimate).
 /// Run: dotnet run -c Release --project bench/Tomalign.Bench -- markerless-study
 /// </summary>
@@ -119,7 +119,6 @@ public static class MarkerlessStudy
                     var apo = new Tomalign.Core.Refine.AxisProfileOptions
                     {
                         Iterations = 1, Bin = int.Parse(Environment.GetEnvironmentVariable("EXP_APBIN") ?? "0"), ZCentre = zs[zs.Length / 2],
-                        ThicknessPixels = double.Parse(Environment.GetEnvironmentVariable("EXP_APTHICK") ?? "0"),
                         SmoothDegree = int.Parse(Environment.GetEnvironmentVariable("EXP_APDEG") ?? "1"),
                         SmoothingPixels = double.Parse(Environment.GetEnvironmentVariable("EXP_APSMOOTH") ?? "3"),
                         WidthFraction = double.Parse(Environment.GetEnvironmentVariable("EXP_APWIDTH") ?? "0.8"),

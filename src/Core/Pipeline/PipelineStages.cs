@@ -305,8 +305,8 @@ internal sealed class RefineStage : PipelineStage
         run.Log.LogInformation("resume: alignment files kept ({File} and the rest)", run.P(".xf"));
 
     /// <summary>
-    /// The specimen's thickness is estimated first; it tapers the strips' edges (its parallax) and, unless
-    /// <paramref name="forced"/> (--axis-profiles on), decides whether to refine at all. The per-view corrections that
+    /// The specimen's thickness is estimated first; unless <paramref name="forced"/> (--axis-profiles on), it decides
+    /// whether to refine at all. The per-view corrections that
     /// follow the solve's transforms, or null when not refined.
     /// </summary>
     private static Xf[]? AxisProfileRefinement(PipelineRun run, SolveResult solved, bool forced)
@@ -327,7 +327,7 @@ internal sealed class RefineStage : PipelineStage
                 report.Results["axisProfiles"] = new { applied = false, reason = $"estimated thickness {thick.ThicknessPixels:F0} px > {limit:F0} px" };
                 return null;
             }
-            var options = new AxisProfileOptions { ZCentre = zs.Length > 0 ? zs[zs.Length / 2] : 0, ThicknessPixels = thick.ThicknessPixels };
+            var options = new AxisProfileOptions { ZCentre = zs.Length > 0 ? zs[zs.Length / 2] : 0 };
             var ap = report.Stage("axis profiles", () => new AxisProfileRefiner(backend.Warper, run.Log).Refine(data, current, solvedTilts, options, run.Context.Cancel));
             var last = ap.Rounds[^1];
             report.Results["axisProfiles"] = new

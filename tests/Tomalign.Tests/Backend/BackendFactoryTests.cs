@@ -117,7 +117,9 @@ public sealed class BackendFactoryTests
         Assert.Equal(double.PositiveInfinity, KernelVerifier.MaxRelativeError(new[] { 1f }, new[] { 1f, 2f }));
     }
 
+    /// <summary>A timing check (a time &gt; 0), not a correctness test.</summary>
     [Fact]
+    [Trait("Category", "Timing")]
     public void BenchmarkReturnsAPositiveMedian()
     {
         using var cpu = new CpuBackend();

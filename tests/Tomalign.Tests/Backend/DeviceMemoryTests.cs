@@ -193,9 +193,10 @@ public sealed class DeviceMemoryTests(IlgpuCpuFixture fixture, ITestOutputHelper
     /// solve, aligned stack at bin 2, WBP of 300 slices), planned under --gpu-memory 16G with the same functions the
     /// components allocate by. Each stage's operation fits the working half, and with what stays on the device
     /// from earlier stages (FFT twiddle tables, the bundle's buffers) the stage stays within 16 GiB. Pair and patch
-    /// counts are upper bounds of what the stages would make.
+    /// counts are upper bounds of what the stages would make. A plan check (Category=Plan), not a run.
     /// </summary>
     [Fact]
+    [Trait("Category", "Plan")]
     public void A4096By4096By61MarkerlessRunIsPlannedWithin16GiB()
     {
         const int n = 4096, views = 61, thickness = 300, bin = 2;

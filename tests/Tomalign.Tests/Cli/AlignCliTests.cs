@@ -201,8 +201,23 @@ public sealed class AlignCliTests(ITestOutputHelper output)
             "--tilt-axis", "85", "--robust", "--tilt", "per-view", "--mag", "per-view", "--device", "cpu", "--out", dir.File("solve"));
         Assert.True(r.ExitCode == ExitCodes.Ok, r.ToString());
         double error = Tomalign.Core.Simulation.AlignmentCheck.ErrorAfterGauge(series, ImodText.ReadXf(Path.Combine(dir.File("solve"), "sim.xf")));
-        output.WriteLine($"track → solve at 256²: alignment error {error:F3} px after the gauge");
+        // The stages before the solve, each turned by the nominal tilt axis (85°) to put it along Y as the truth has it:
+        // nothing (the raw views) and the coarse alignment alone.
+        var axis = Tomalign.Core.Geometry.Xf.RotationScale(-85, 1);
+        double start = Tomalign.Core.Simulation.AlignmentCheck.ErrorAfterGauge(series, Enumerable.Repeat(axis, series.Raw.Nz).ToArray());
+        double coarse = Tomalign.Core.Simulation.AlignmentCheck.ErrorAfterGauge(series,
+            ImodText.ReadXf(dir.File("sim.prexg")).Select(g => Tomalign.Core.Geometry.Xf.Product(g, axis)).ToArray());
+        var solvedTilts = ImodText.ReadAngles(Path.Combine(dir.File("solve"), "sim.tlt"));
+        var tilts = Tomalign.Core.Simulation.AlignmentCheck.TiltError(series, solvedTilts);
+        var nominal = Tomalign.Core.Simulation.AlignmentCheck.TiltError(series, ImodText.ReadAngles(dir.File("sim.rawtlt")));
+        output.WriteLine($"track → solve at 256²: alignment error {error:F3} px after the gauge (raw views {start:F2} px, coarse {coarse:F3} px); " +
+            $"tilts {tilts.Rms:F3}° RMS (max {tilts.Max:F3}°) from the truth, nominal {nominal.Rms:F3}° (max {nominal.Max:F3}°)");
         Assert.True(error < 0.6, $"alignment error {error:F3} px after the gauge");
+        // Each stage must do its share: the solve must improve clearly on the coarse alignment, which improves on nothing.
+        Assert.True(coarse < start / 2, $"coarse {coarse:F3} px, raw views {start:F3} px");
+        Assert.True(error < coarse / 3, $"solved {error:F3} px, coarse alone {coarse:F3} px");
+        // Per-view tilts solved from 12 beads: closer to the truth than the nominal tilts they start from.
+        Assert.True(tilts.Rms < 0.75 * nominal.Rms, $"solved tilts {tilts.Rms:F3}° RMS from the truth, nominal {nominal.Rms:F3}°");
     }
 
     [Fact]

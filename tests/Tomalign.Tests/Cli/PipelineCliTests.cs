@@ -89,9 +89,15 @@ public sealed class PipelineCliTests
         Assert.DoesNotContain("FAIL", r.Out);
         Assert.Contains("fft (ilgpu-stockham)", r.Out);
         Assert.Contains("pair correlation", r.Out);
+        // The checks that the plain cases miss: the x-axis tilt with the slab past the projection's edge rows, and the peaks' strengths.
+        Assert.Contains("edge rows", r.Out);
+        Assert.Contains("x-axis tilt", r.Out);
+        Assert.Contains("peak strength", r.Out);
     }
 
+    /// <summary>A smoke test: the bench command runs and writes its table and JSON; nothing in them is checked against a truth.</summary>
     [Fact]
+    [Trait("Category", "Smoke")]
     public void BenchPrintsATableAndWritesJson()
     {
         using var dir = new TempDir();
@@ -103,7 +109,9 @@ public sealed class PipelineCliTests
         Assert.True(File.Exists(dir.File("tomalign.bench.json")));
     }
 
+    /// <summary>A smoke test: the stages are timed and the run ends with a volume; its alignment bound (5 px) is loose on purpose.</summary>
     [Fact]
+    [Trait("Category", "Smoke")]
     public void BenchRunTimesTheWholeRunStageByStage()
     {
         using var dir = new TempDir();

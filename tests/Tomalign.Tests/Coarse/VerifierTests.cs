@@ -7,16 +7,18 @@ using Xunit;
 namespace Tomalign.Tests.Coarse;
 
 /// <summary>`verify`'s FFT and correlation checks pass on the managed twin and fail on a backend that is off.</summary>
+[Trait("Category", "Correctness")]
 public sealed class VerifierTests
 {
     /// <summary>The managed backend with a wrong FFT or a correlator whose peaks are 0.05 px off.</summary>
     private sealed class SkewedBackend : IComputeBackend
     {
         private readonly CpuBackend _inner = new();
-        public SkewedBackend(bool badFft, bool badPeaks)
+        public SkewedBackend(bool badFft, bool badPeaks, bool badStrengths = false)
         {
             Fft = badFft ? new ScaledFft(new ManagedFft2D()) : _inner.Fft;
-            PairCorrelator = badPeaks ? new OffsetCorrelator(_inner.PairCorrelator) : _inner.PairCorrelator;
+            PairCorrelator = badPeaks ? new OffsetCorrelator(_inner.PairCorrelator, 0.05, 0)
+                : badStrengths ? new OffsetCorrelator(_inner.PairCorrelator, 0, 0.01) : _inner.PairCorrelator;
         }
         public string Name => "skewed";
         public string Description => "test backend";
@@ -45,11 +47,11 @@ public sealed class VerifierTests
         }
     }
 
-    private sealed class OffsetCorrelator(IPairCorrelator inner) : IPairCorrelator
+    private sealed class OffsetCorrelator(IPairCorrelator inner, double dy, double strength) : IPairCorrelator
     {
         public CorrelationPeak[] Correlate(ReadOnlySpan<float> views, int nx, int ny, int nz, ReadOnlySpan<ViewStatistics> statistics,
             ReadOnlySpan<CorrelationPair> pairs, CorrelationSettings settings) =>
-            inner.Correlate(views, nx, ny, nz, statistics, pairs, settings).Select(p => p with { Dy = p.Dy + 0.05 }).ToArray();
+            inner.Correlate(views, nx, ny, nz, statistics, pairs, settings).Select(p => p with { Dy = p.Dy + dy, Strength = p.Strength * (1 - strength) }).ToArray();
     }
 
     [Fact]
@@ -81,5 +83,19 @@ public sealed class VerifierTests
         var r = KernelVerifier.VerifyCorrelation(bad, cpu, 48, new Random(2));
         Assert.False(r.Passed);
         Assert.Equal(0.05, r.MaxRelativeError, 6);
+    }
+
+    /// <summary>Peaks in the right place whose strengths are 1 % low: the position row passes, the strength row fails.</summary>
+    [Fact]
+    public void StrengthsOffByOnePerCentFail()
+    {
+        using var cpu = new CpuBackend();
+        using var bad = new SkewedBackend(badFft: false, badPeaks: false, badStrengths: true);
+        var rows = KernelVerifier.VerifyCorrelations(bad, cpu, 48, new Random(Random.Shared.Next()));
+        Assert.Equal(2, rows.Length);
+        Assert.True(rows[0].Passed, $"{rows[0].Case}: {rows[0].MaxRelativeError}");
+        Assert.Contains("strength", rows[1].Case);
+        Assert.False(rows[1].Passed, $"{rows[1].Case} passed with {rows[1].MaxRelativeError}");
+        Assert.True(rows[1].MaxRelativeError > KernelVerifier.PeakStrengthTolerance);
     }
 }

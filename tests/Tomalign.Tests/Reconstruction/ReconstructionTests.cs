@@ -12,21 +12,41 @@ using Xunit.Abstractions;
 
 namespace Tomalign.Tests.Reconstruction;
 
-/// <summary>The ILGPU backprojection kernels (on ILGPU's CPU accelerator) against the managed twin, on fresh random inputs.</summary>
+/// <summary>
+/// The ILGPU backprojection kernels (on ILGPU's CPU accelerator) against the managed twin, on fresh random inputs: each run
+/// draws its own seed and prints it on failure (rerun a failure by putting the seed in place of Random.Shared.Next()).
+/// Outputs are NaN-filled before the call, so an element the kernel does not write fails.
+/// </summary>
 [Collection(IlgpuCpuCollection.Name)]
+[Trait("Category", "Correctness")]
 public sealed class BackprojectorParityTests(IlgpuCpuFixture fixture)
 {
-    private static (float[] Proj, float[] Cos, float[] Sin, float[] W, SlabGeometry G) Random(int seed)
+    /// <summary>
+    /// A random slab. <paramref name="edges"/>: the slab's rows reach past both ends of the projection rows, with an x-axis
+    /// tilt of 5–12° either way: row 0 samples v ≈ −0.5 (between the zero below the first projection row and that row) and
+    /// the last row v ≈ rows − 0.5 (between the last row and the zero above it). Otherwise a band of 9 input rows inside.
+    /// </summary>
+    private static (float[] Proj, float[] Cos, float[] Sin, float[] W, SlabGeometry G) Random(int seed, bool edges = false)
     {
         var rng = new Random(seed);
-        // An x-axis tilt: the slab's rows see a band of 9 input rows.
-        double phi = (rng.NextDouble() * 20 - 10) * Math.PI / 180;
-        var g = new SlabGeometry(33, 3, 5, 12, (float)(rng.NextDouble() * 4 - 2), 9, (float)Math.Cos(phi), (float)Math.Sin(phi), -1.5f, -4.5f);
+        SlabGeometry g;
+        if (edges)
+        {
+            double phi = (5 + 7 * rng.NextDouble()) * (rng.Next(2) == 0 ? -1 : 1) * Math.PI / 180;
+            g = new SlabGeometry(33, 4, 5, 16, (float)(rng.NextDouble() * 2 - 1), 4, (float)Math.Cos(phi), (float)Math.Sin(phi), -0.5f, 0f);
+        }
+        else
+        {
+            // An x-axis tilt: the slab's rows see a band of 9 input rows.
+            double phi = (rng.NextDouble() * 20 - 10) * Math.PI / 180;
+            g = new SlabGeometry(33, 3, 5, 12, (float)(rng.NextDouble() * 4 - 2), 9, (float)Math.Cos(phi), (float)Math.Sin(phi), -1.5f, -4.5f);
+        }
         var proj = new float[g.ProjectionLength];
-        for (int k = 0; k < proj.Length; k++) proj[k] = (float)(rng.NextDouble() * 2 - 1);
+        // Positive at the edges, so that a dropped edge sample lowers a sum rather than perhaps cancelling.
+        for (int k = 0; k < proj.Length; k++) proj[k] = (float)(edges ? 0.5 + rng.NextDouble() : rng.NextDouble() * 2 - 1);
         var t = Enumerable.Range(0, g.Views).Select(_ => (rng.NextDouble() * 120 - 60) * Math.PI / 180).ToArray();
         return (proj, t.Select(a => (float)Math.Cos(a)).ToArray(), t.Select(a => (float)Math.Sin(a)).ToArray(),
-            t.Select(_ => (float)rng.NextDouble()).ToArray(), g);
+            t.Select(_ => (float)(0.5 + rng.NextDouble())).ToArray(), g);
     }
 
     private static double RelativeError(float[] a, float[] e)
@@ -36,42 +56,53 @@ public sealed class BackprojectorParityTests(IlgpuCpuFixture fixture)
         return diff / peak;
     }
 
-    [Fact]
-    public void BackprojectionMatchesTheTwin()
+    private static float[] NaNs(long length) => Enumerable.Repeat(float.NaN, (int)length).ToArray();
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void BackprojectionMatchesTheTwinInsideAndAtTheEdgeRows(bool edges)
     {
-        var (proj, c, s, w, g) = Random(System.Random.Shared.Next());
+        int seed = System.Random.Shared.Next();
+        var (proj, c, s, w, g) = Random(seed, edges);
         var expected = new float[g.SlabLength];
-        var actual = Enumerable.Repeat(float.NaN, (int)g.SlabLength).ToArray();
+        var actual = NaNs(g.SlabLength);
         new CpuBackprojector().Backproject(proj, c, s, w, g, expected);
         fixture.Backend.Backprojector.Backproject(proj, c, s, w, g, actual);
-        Assert.DoesNotContain(actual, float.IsNaN);
-        Assert.True(RelativeError(actual, expected) <= 1e-4, $"relative error {RelativeError(actual, expected):E2}");
-        Assert.Contains(expected, v => v != 0);
+        Assert.False(actual.Any(float.IsNaN), $"seed {seed}: an element was not written");
+        Assert.True(RelativeError(actual, expected) <= 1e-4, $"seed {seed}: relative error {RelativeError(actual, expected):E2}");
+        Assert.True(expected.Any(v => v != 0), $"seed {seed}: nothing backprojected");
     }
 
     /// <summary>The row-filter kernels (pad, weight, crop, with the device FFT, in batches of 4 lines) against CpuBackprojector.FilterRows.</summary>
     [Fact]
     public void RowFilterMatchesTheTwin()
     {
-        var rng = new Random(System.Random.Shared.Next());
+        int seed = System.Random.Shared.Next();
+        var rng = new Random(seed);
         const int count = 9, width = 50, pad = 100;
         var lines = Enumerable.Range(0, count * width).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
         var filter = Enumerable.Range(0, pad / 2 + 1).Select(_ => (float)rng.NextDouble() / pad).ToArray();
-        var expected = new float[lines.Length];
-        var actual = new float[lines.Length];
+        var expected = NaNs(lines.Length);
+        var actual = NaNs(lines.Length);
         new CpuBackprojector().FilterRows(lines, count, width, filter, pad, expected);
         var gpu = new Tomalign.Gpu.GpuBackprojector(fixture.Backend.Accelerator);
         gpu.FilterRows(lines, count, width, filter, pad, actual, linesPerBatch: 4);
-        Assert.DoesNotContain(actual, float.IsNaN);   // written into a NaN-filled buffer: every element written
-        Assert.True(RelativeError(actual, expected) <= 1e-4, $"relative error {RelativeError(actual, expected):E2}");
-        Assert.True(RelativeError(lines, expected) > 1e-2, "the filter should change the lines");
+        // Both written into NaN-filled buffers: every element written, by the twin and by the kernels.
+        Assert.False(expected.Any(float.IsNaN), $"seed {seed}: the twin left an element unwritten");
+        Assert.False(actual.Any(float.IsNaN), $"seed {seed}: the kernels left an element unwritten");
+        Assert.True(RelativeError(actual, expected) <= 1e-4, $"seed {seed}: relative error {RelativeError(actual, expected):E2}");
+        Assert.True(RelativeError(lines, expected) > 1e-2, $"seed {seed}: the filter should change the lines");
     }
 
     /// <summary>WBP of a slab (x-axis tilt, random lines, the ramp filter) with the filter on the device against the managed twin.</summary>
-    [Fact]
-    public void FilterBackprojectionMatchesTheTwin()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void FilterBackprojectionMatchesTheTwin(bool edges)
     {
-        var (proj, c, s, w, g) = Random(System.Random.Shared.Next());
+        int seed = System.Random.Shared.Next();
+        var (proj, c, s, w, g) = Random(seed, edges);
         int pad = Tomalign.Core.Fft.FftSize.NextGood(2 * g.Width);
         var filter = Reconstructor.RampFilter(pad, new ReconstructionOptions());
         var expected = new float[g.SlabLength];
@@ -80,9 +111,9 @@ public sealed class BackprojectorParityTests(IlgpuCpuFixture fixture)
         new CpuBackprojector().FilterBackproject(proj, filter, pad, c, s, w, g, expected);
         fixture.Backend.Backprojector.FilterBackproject(proj, filter, pad, c, s, w, g, actual);
         Assert.Equal(original, proj);   // the projections are not changed
-        Assert.DoesNotContain(actual, float.IsNaN);
-        Assert.True(RelativeError(actual, expected) <= 1e-4, $"relative error {RelativeError(actual, expected):E2}");
-        Assert.Contains(expected, v => v != 0);
+        Assert.False(actual.Any(float.IsNaN), $"seed {seed}: an element was not written");
+        Assert.True(RelativeError(actual, expected) <= 1e-4, $"seed {seed}: relative error {RelativeError(actual, expected):E2}");
+        Assert.True(expected.Any(v => v != 0), $"seed {seed}: nothing backprojected");
     }
 
     /// <summary>Whole volumes (filter through each backend's FFT, backprojection, streaming by slabs) from both backends agree to 1e-4.</summary>
@@ -93,7 +124,8 @@ public sealed class BackprojectorParityTests(IlgpuCpuFixture fixture)
     public void VolumesAgreeBetweenBackends(ReconstructionMethod method, double xTilt)
     {
         using var dir = new TempDir();
-        var rng = new Random(System.Random.Shared.Next());
+        int seed = System.Random.Shared.Next();
+        var rng = new Random(seed);
         var stack = new ImageStack(40, 12, 7);
         for (int i = 0; i < stack.Data.Length; i++) stack.Data[i] = (float)rng.NextDouble();
         MrcWriter.WriteStack(dir.File("a.ali"), stack);
@@ -104,23 +136,24 @@ public sealed class BackprojectorParityTests(IlgpuCpuFixture fixture)
         using var a = MrcReader.Open(dir.File("cpu.rec"));
         using var b = MrcReader.Open(dir.File("gpu.rec"));
         var va = a.ReadAll().Data; var vb = b.ReadAll().Data;
-        Assert.DoesNotContain(vb, float.IsNaN);
-        Assert.True(RelativeError(vb, va) <= 1e-4, $"volumes differ by {RelativeError(vb, va):E2} of the peak");
+        Assert.False(vb.Any(float.IsNaN), $"seed {seed}: NaN in the volume");
+        Assert.True(RelativeError(vb, va) <= 1e-4, $"seed {seed}: volumes differ by {RelativeError(vb, va):E2} of the peak");
     }
 
     [Fact]
     public void ForwardProjectionMatchesTheTwin()
     {
-        var (_, c, s, _, g0) = Random(System.Random.Shared.Next());
+        int seed = System.Random.Shared.Next();
+        var (_, c, s, _, g0) = Random(seed);
         var g = new SlabGeometry(g0.Width, g0.Rows, g0.Views, g0.Thickness, g0.ZShift);
-        var rng = new Random(5);
+        var rng = new Random(seed + 1);
         var slab = Enumerable.Range(0, (int)g.SlabLength).Select(_ => (float)rng.NextDouble()).ToArray();
         var expected = new float[g.ProjectionLength];
         var actual = Enumerable.Repeat(float.NaN, (int)g.ProjectionLength).ToArray();
         new CpuBackprojector().Project(slab, c, s, g, expected);
         fixture.Backend.Backprojector.Project(slab, c, s, g, actual);
-        Assert.DoesNotContain(actual, float.IsNaN);
-        Assert.True(RelativeError(actual, expected) <= 1e-4, $"relative error {RelativeError(actual, expected):E2}");
+        Assert.False(actual.Any(float.IsNaN), $"seed {seed}: an element was not written");
+        Assert.True(RelativeError(actual, expected) <= 1e-4, $"seed {seed}: relative error {RelativeError(actual, expected):E2}");
     }
 }
 

@@ -7,6 +7,7 @@ using Xunit.Abstractions;
 
 namespace Tomalign.Tests.Refine;
 
+[Trait("Category", "Correctness")]
 public sealed class AxisProfileRefinerTests(ITestOutputHelper output)
 {
     [Theory]
@@ -61,14 +62,14 @@ public sealed class AxisProfileRefinerTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void StripProfileWeightsFractionalEdgeColumnsAndTapers()
+    public void StripProfileWeightsFractionalEdgeColumns()
     {
         // One row of 10 columns, value = column index.
         var view = Enumerable.Range(0, 10).Select(i => (float)i).ToArray();
         // Column i covers [i − 0.5, i + 0.5]: the strip 2.5…5.5 holds columns 3, 4 and 5 whole and nothing of 2 or 6 → 4.
         Assert.Equal(4.0, AxisProfileRefiner.StripProfile(view, 10, 1, 0, 2.5, 5.5)[0], 9);
-        // Symmetric taper about a symmetric strip keeps the mean at the centre.
-        Assert.Equal(4.5, AxisProfileRefiner.StripProfile(view, 10, 1, 0, 3.5, 5.5, taper: 1.5)[0], 9);
+        // 2.0…5.0: half of column 2 (weight 0.5), columns 3 and 4 whole, half of column 5: (1 + 3 + 4 + 2.5) / 3 = 3.5.
+        Assert.Equal(3.5, AxisProfileRefiner.StripProfile(view, 10, 1, 0, 2.0, 5.0)[0], 9);
     }
 
     [Fact]
@@ -113,6 +114,36 @@ public sealed class AxisProfileRefinerTests(ITestOutputHelper output)
         for (int i = 0; i < nz; i++)
             Assert.True(Xf.Product(perturbed[i], result.Corrections[i]).ApproximatelyEquals(result.RawToAligned[i], 1e-9));
         Assert.True(result.Corrections[result.ReferenceView].ApproximatelyEquals(Xf.Identity, 1e-12));
+    }
+
+    /// <summary>
+    /// The same ramps on a specimen whose centre lies 60 px above the aligned frame's zero (the thin slab moved up: in view
+    /// i every aligned image moves by 60·sin θ across the axis, a translation of the specimen that the gauge of the error
+    /// measure removes). The strips must follow the specimen's centre (x = xs·cos θ + z·sin θ with z the given ZCentre):
+    /// told the true height the refinement removes at least half of the error, as at height 0; a strip placed at the
+    /// mirrored height (−60, a sign slip) sees other content in every tilted view and does much worse (measured 0.27 px
+    /// against 0.73 px, from 1.01 px).
+    /// </summary>
+    [Fact]
+    public void StripsFollowASpecimenAboveTheAxis()
+    {
+        var (series, tilts) = ThinSeries();
+        int nz = series.Raw.Nz;
+        const double z0 = 60;
+        var perturbed = Enumerable.Range(0, nz).Select(i =>
+        {
+            double f = tilts[i] / 60, lift = z0 * Math.Sin(tilts[i] * Math.PI / 180);
+            return Xf.Product(Xf.Product(series.AligningTransforms[i], Xf.RotationScale(0, 1, lift, 0)),
+                Xf.RotationScale(0.25 * f, 1 + 0.0025 * f, 0, 1.5 * f));
+        }).ToArray();
+        double before = AlignmentCheck.FieldErrorAfterGauge(series, perturbed);
+        var refiner = new AxisProfileRefiner(new CpuStackWarper());
+        double right = AlignmentCheck.FieldErrorAfterGauge(series, refiner.Refine(series.Raw, perturbed, tilts, new AxisProfileOptions { ZCentre = z0 }).RawToAligned);
+        double mirrored = AlignmentCheck.FieldErrorAfterGauge(series, refiner.Refine(series.Raw, perturbed, tilts, new AxisProfileOptions { ZCentre = -z0 }).RawToAligned);
+        output.WriteLine($"specimen {z0} px up: perturbed {before:F3} px, refined at its height {right:F3} px, at the mirrored height {mirrored:F3} px");
+        Assert.True(before > 0.9, $"the perturbation should be visible: {before:F3} px");
+        Assert.True(right < before / 2, $"refined {right:F3} px against {before:F3} px before");
+        Assert.True(mirrored > 2 * right, $"the mirrored height ({mirrored:F3} px) should do clearly worse than the true one ({right:F3} px)");
     }
 
     /// <summary>Started from the true alignment, the refinement's own error (noise of the profiles at 20 e/px) stays small (measured 0.07 px).</summary>

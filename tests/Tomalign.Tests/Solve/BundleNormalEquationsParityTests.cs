@@ -9,7 +9,8 @@ using Xunit;
 
 namespace Tomalign.Tests.Solve;
 
-/// <summary>The ILGPU kernels (on ILGPU's CPU accelerator, small sizes) against the managed implementation.</summary>
+/// <summary>The ILGPU kernels (on ILGPU's CPU accelerator, small sizes) against the managed implementation; fresh random problems, seed printed on failure.</summary>
+[Trait("Category", "Correctness")]
 public class BundleNormalEquationsParityTests
 {
     private static (BundleProblem, double[] State, double[] Lm, double[] W) RandomProblem(int seed, int views, int landmarks)
@@ -32,12 +33,17 @@ public class BundleNormalEquationsParityTests
         return (p, state, lm, w);
     }
 
-    private static void Close(double[] expected, double[] actual, string what)
+    /// <summary>The seed of the current random problem (printed on failure; a fresh one each run).</summary>
+    private int _seed;
+
+    private void Close(double[] expected, double[] actual, string what)
     {
         Assert.Equal(expected.Length, actual.Length);
+        Assert.False(expected.Any(double.IsNaN), $"seed {_seed}: {what}: the managed side left an element unwritten");
+        Assert.False(actual.Any(double.IsNaN), $"seed {_seed}: {what}: the kernels left an element unwritten");
         double scale = Math.Max(expected.Max(Math.Abs), 1e-300);
         for (int t = 0; t < expected.Length; t++)
-            Assert.True(Math.Abs(expected[t] - actual[t]) <= 1e-6 * scale, $"{what}[{t}]: {expected[t]} vs {actual[t]}");
+            Assert.True(Math.Abs(expected[t] - actual[t]) <= 1e-6 * scale, $"seed {_seed}: {what}[{t}]: {expected[t]} vs {actual[t]}");
     }
 
     [Fact]
@@ -47,26 +53,34 @@ public class BundleNormalEquationsParityTests
         using var accelerator = context.CreateCPUAccelerator(0);
         using var gpu = new GpuBundleNormalEquations(accelerator);
         var cpu = new CpuBundleNormalEquations();
-        var (p, state, lm, w) = RandomProblem(3, views: 9, landmarks: 12);
+        int seed = Random.Shared.Next();
+        var (p, state, lm, w) = RandomProblem(seed, views: 9, landmarks: 12);
         var a = new BundleNormalBlocks(p);
         var b = new BundleNormalBlocks(p);
+        // Both outputs NaN-filled first: "fills every array (overwriting)", so an element left unwritten fails.
+        foreach (var blocks in new[] { a, b })
+            foreach (var array in new[] { blocks.Residual, blocks.ViewView, blocks.LandmarkLandmark, blocks.ViewLandmark, blocks.ViewGradient, blocks.LandmarkGradient })
+                Array.Fill(array, double.NaN);
+        a.Cost = b.Cost = double.NaN;
         cpu.Accumulate(p, state, lm, w, a);
         gpu.Accumulate(p, state, lm, w, b);
+        _seed = seed;
         Close(a.Residual, b.Residual, "residual");
         Close(a.ViewView, b.ViewView, "view×view");
         Close(a.LandmarkLandmark, b.LandmarkLandmark, "landmark 3×3");
         Close(a.ViewLandmark, b.ViewLandmark, "view×landmark");
         Close(a.ViewGradient, b.ViewGradient, "view gradient");
         Close(a.LandmarkGradient, b.LandmarkGradient, "landmark gradient");
-        Assert.Equal(a.Cost, b.Cost, a.Cost * 1e-9);
-        Assert.True(a.ViewView.Any(v => v != 0) && a.ViewLandmark.Any(v => v != 0));
+        Assert.True(Math.Abs(a.Cost - b.Cost) <= a.Cost * 1e-9, $"seed {seed}: cost {a.Cost} vs {b.Cost}");
+        Assert.True(a.ViewView.Any(v => v != 0) && a.ViewLandmark.Any(v => v != 0), $"seed {seed}: empty blocks");
 
         // A second call on the same problem with other parameters (buffers reused).
         state[1] += 0.1; lm[4] += 3;
         var ra = new double[2 * p.ObservationCount]; var rb = new double[2 * p.ObservationCount];
+        Array.Fill(ra, double.NaN); Array.Fill(rb, double.NaN);
         double ca = cpu.Residuals(p, state, lm, w, ra), cb = gpu.Residuals(p, state, lm, w, rb);
         Close(ra, rb, "residual (2nd)");
-        Assert.Equal(ca, cb, ca * 1e-9);
+        Assert.True(Math.Abs(ca - cb) <= ca * 1e-9, $"seed {seed}: cost {ca} vs {cb}");
     }
 
     [Fact]

@@ -27,6 +27,18 @@ public class BundleSolverTests(ITestOutputHelper output)
         for (int j = 0; j < sim.Points.Length; j++)
             for (int c = 0; c < 3; c++)
                 Assert.Equal(sim.Points[j][c], c == 0 ? r.Landmarks[j].X : c == 1 ? r.Landmarks[j].Y : r.Landmarks[j].Z, 6);
+        // An exact fit is reported as one (Stryker left the exact-fit stop untested).
+        Assert.Equal(SolveStopReason.ExactFit, r.StopReason);
+    }
+
+    /// <summary>With the iterations capped below what the solve needs, it stops at the cap and says so.</summary>
+    [Fact]
+    public void AnIterationCapStopsTheSolveAndIsReported()
+    {
+        var sim = SimulatedLandmarks.Create(seed: 5, landmarks: 8, views: 7, sigma: 0.3, missingFraction: 0, maxTilt: 60);
+        var r = new BundleSolver(new CpuBundleNormalEquations()).Solve(sim.Input(), AllPerView with { MaxIterations = 1 });
+        output.WriteLine($"{r.StopReason}, {r.Iterations} iterations, RMS {r.Overall.Rms:E2}");
+        Assert.Equal(SolveStopReason.MaxIterations, r.StopReason);
     }
 
     /// <summary>

@@ -48,7 +48,8 @@ public class ImodBBSolveTests(ITestOutputHelper output)
         output.WriteLine($"flagged points {r.FlaggedPointCount}; {string.Join("; ", r.Notes)}");
 
         Assert.Equal(1403, r.ObservationCount);
-        Assert.True(r.Overall.Mean <= 1.10 * imodFromFile, $"mean residual {r.Overall.Mean:F4} px vs IMOD {imodFromFile:F4} px");
+        // The README's claim: within 5 % of tiltalign's residual.
+        Assert.True(r.Overall.Mean <= 1.05 * imodFromFile, $"mean residual {r.Overall.Mean:F4} px vs IMOD {imodFromFile:F4} px (ratio {r.Overall.Mean / imodFromFile:F3})");
         Assert.True(maxRot <= 0.3, $"rotation differs from IMOD's by up to {maxRot:F3}° after a common offset");
         Assert.True(maxTilt <= 0.3, $"tilt differs from IMOD's by up to {maxTilt:F3}° after a common offset");
     }

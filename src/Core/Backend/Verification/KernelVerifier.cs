@@ -7,7 +7,7 @@ public sealed record VerifyResult(string Kernel, string Case, double MaxRelative
 
 /// <summary>
 /// Runs every operation of a GPU backend against the managed twin on fresh random inputs
-/// (the `verify` command, and Auto's check before trusting a device). Only needs the backend
+/// (the `verify` command; Auto does not run it before choosing a device). Only needs the backend
 /// interfaces, so it lives in Core.
 /// </summary>
 public static partial class KernelVerifier
@@ -43,10 +43,12 @@ public static partial class KernelVerifier
         // Backprojection: a realistic slab on a GPU (16 rows of the full width, 61 views, thickness size/2), a small one on the emulator.
         results.AddRange(gpu.IsGpu ? VerifyBackprojection(gpu, cpu, size, 16, 61, Math.Max(8, size / 2), random)
                                    : VerifyBackprojection(gpu, cpu, Math.Min(size, 48), 2, 7, 12, random));
+        results.AddRange(gpu.IsGpu ? VerifyBackprojectionEdges(gpu, cpu, size, 16, 61, Math.Max(16, size / 2), random)
+                                   : VerifyBackprojectionEdges(gpu, cpu, Math.Min(size, 40), 3, 7, 16, random));
         // FFT: FFT-friendly, non-square, and odd along y at small sizes (32 → 32×25, 96 → 96×75).
         results.AddRange(VerifyFft(gpu, cpu, Fft.FftSize.NextGood(size), Fft.FftSize.NextGood(size * 3 / 4 + 1), 3, random));
         // Correlation: at most 64 px on ILGPU's CPU emulator (~1 µs per thread), the full size on a GPU.
-        results.Add(VerifyCorrelation(gpu, cpu, Math.Max(16, gpu.IsGpu ? size : Math.Min(size, 64)), random));
+        results.AddRange(VerifyCorrelations(gpu, cpu, Math.Max(16, gpu.IsGpu ? size : Math.Min(size, 64)), random));
         return results;
     }
 
@@ -59,6 +61,12 @@ public static partial class KernelVerifier
 
     /// <summary>Correlation peaks of the two backends must agree within this many pixels.</summary>
     public const double PeakTolerancePixels = 0.01;
+
+    /// <summary>
+    /// Peak strengths (normalised correlation coefficients, at most 1) of the two backends must agree within this: float
+    /// maps and FFTs on both sides differ by ~1e-5 at these sizes; a wrong normalisation or overlap weight moves it by ≥ 1e-2.
+    /// </summary>
+    public const double PeakStrengthTolerance = 1e-3;
 
     /// <summary>Forward and inverse 2-D FFT of fresh random images, GPU against the managed FFT.</summary>
     public static IEnumerable<VerifyResult> VerifyFft(IComputeBackend gpu, IComputeBackend cpu, int nx, int ny, int batch, Random random)
@@ -88,8 +96,18 @@ public static partial class KernelVerifier
     /// peak, so both sides pick the same pixel), with stretch, filter and central-peak exclusion:
     /// the largest difference of the sub-pixel peaks, in pixels.
     /// </summary>
-    public static VerifyResult VerifyCorrelation(IComputeBackend gpu, IComputeBackend cpu, int size, Random random)
+    public static VerifyResult VerifyCorrelation(IComputeBackend gpu, IComputeBackend cpu, int size, Random random) =>
+        VerifyCorrelations(gpu, cpu, size, random)[0];
+
+    /// <summary>
+    /// As <see cref="VerifyCorrelation"/>, from one correlation: the peak positions (pixels), then the peak strengths
+    /// (absolute difference, <see cref="PeakStrengthTolerance"/>), which the coarse stage's checks of every pair rely on.
+    /// </summary>
+    public static VerifyResult[] VerifyCorrelations(IComputeBackend gpu, IComputeBackend cpu, int size, Random random)
     {
+        ArgumentNullException.ThrowIfNull(gpu);
+        ArgumentNullException.ThrowIfNull(cpu);
+        ArgumentNullException.ThrowIfNull(random);
         int nx = size, ny = size - 2, nz = 4;
         var field = new float[nx * ny];
         for (int i = 0; i < field.Length; i++) field[i] = (float)random.NextDouble();
@@ -112,15 +130,23 @@ public static partial class KernelVerifier
         var stats = ViewStatisticsCalculator.Compute(views, nx, ny, nz);
         var expected = cpu.PairCorrelator.Correlate(views, nx, ny, nz, stats, pairs, settings);
         var actual = gpu.PairCorrelator.Correlate(views, nx, ny, nz, stats, pairs, settings);
-        double worst = 0;
-        bool finite = true;
-        for (int i = 0; i < pairs.Length; i++)
+        double worst = 0, worstStrength = 0;
+        bool finite = actual.Length == expected.Length, finiteStrength = finite;
+        for (int i = 0; finite && i < pairs.Length; i++)
         {
             finite &= double.IsFinite(actual[i].Dx) && double.IsFinite(actual[i].Dy);
+            finiteStrength &= double.IsFinite(actual[i].Strength);
             worst = Math.Max(worst, Math.Max(Math.Abs(actual[i].Dx - expected[i].Dx), Math.Abs(actual[i].Dy - expected[i].Dy)));
+            worstStrength = Math.Max(worstStrength, Math.Abs(actual[i].Strength - expected[i].Strength));
         }
         if (!finite) worst = double.PositiveInfinity;
-        return new VerifyResult("pair correlation", $"{pairs.Length} pairs of {nx}×{ny} (peak px)", worst, PeakTolerancePixels, finite, finite && worst <= PeakTolerancePixels);
+        if (!finiteStrength) worstStrength = double.PositiveInfinity;
+        return
+        [
+            new VerifyResult("pair correlation", $"{pairs.Length} pairs of {nx}×{ny} (peak px)", worst, PeakTolerancePixels, finite, finite && worst <= PeakTolerancePixels),
+            new VerifyResult("pair correlation", $"{pairs.Length} pairs of {nx}×{ny} (peak strength)", worstStrength, PeakStrengthTolerance, finiteStrength,
+                finiteStrength && worstStrength <= PeakStrengthTolerance),
+        ];
     }
 
     /// <summary>One warp case on fresh random data and transforms drawn from <paramref name="random"/>.</summary>
