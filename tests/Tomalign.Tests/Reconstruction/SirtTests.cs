@@ -74,6 +74,31 @@ public sealed class SirtTests(IlgpuCpuFixture fixture)
         Assert.Equal(0, iterations);
     }
 
+    /// <summary>
+    /// The slabs the reconstructor plans for SIRT on a device hold the resident buffers within the working share: a
+    /// 2048² aligned stack of 61 views (±60°), 300 voxels thick, under --gpu-memory 16G and 1G.
+    /// </summary>
+    [Theory]
+    [InlineData(16L << 30)]
+    [InlineData(1L << 30)]
+    public void SirtSlabsArePlannedWithinTheDeviceBudget(long deviceBytes)
+    {
+        const int w = 2048, views = 61, thickness = 300;
+        var tilts = Enumerable.Range(0, views).Select(i => (-60 + 2.0 * i) * Math.PI / 180).ToArray();
+        var cos = tilts.Select(a => (float)Math.Cos(a)).ToArray();
+        var sin = tilts.Select(a => (float)Math.Sin(a)).ToArray();
+        long budget = DeviceMemoryPlan.Budget(deviceBytes);
+        int margin = SirtBox.Margin(new SlabGeometry(w, 1, views, thickness, 0), cos, sin);
+        int rows = Tomalign.Core.Reconstruction.Reconstructor.RowsPerSlab(w, w, views, thickness, Tomalign.Core.Fft.FftSize.NextGood(2 * w),
+            Tomalign.Core.Reconstruction.ReconstructionMethod.Sirt, 1L << 40, budget, margin);
+        var box = SirtBox.Widened(new SlabGeometry(w, rows, views, thickness, 0), margin);
+        Assert.True(rows >= 1 && rows < w, $"{rows} rows per slab");
+        Assert.True(DeviceMemoryPlan.Sirt(box) <= budget, $"{rows} rows need {DeviceMemoryPlan.Sirt(box)} bytes, over the {budget} byte share");
+        // Nor far below it: twice the rows would not fit (the planner counts rows conservatively, not wastefully).
+        var more = SirtBox.Widened(new SlabGeometry(w, rows * 2 + 2, views, thickness, 0), margin);
+        Assert.True(DeviceMemoryPlan.Sirt(more) > budget, $"{rows} rows use under half of the share");
+    }
+
     public static TheoryData<bool> Backends => new() { false, true };
 
     /// <summary>Every iteration is reported, in order, on both backends; a cancellation stops at the next iteration.</summary>
