@@ -201,3 +201,28 @@ public sealed class SirtTests(IlgpuCpuFixture fixture)
         return slab;
     }
 }
+
+/// <summary>The device-resident SIRT on a CUDA GPU against the managed twin at a realistic slab; skipped, saying why, without one.</summary>
+[Collection(CudaCollection.Name)]
+public sealed class SirtTests_Cuda(CudaFixture fixture)
+{
+    [SkippableFact]
+    public void TheDeviceResidentIterationMatchesTheManagedTwinOnCuda()
+    {
+        Skip.If(fixture.Backend is null, fixture.WhyAbsent);
+        int seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        var g = new SlabGeometry(256, 8, 61, 64, (float)(rng.NextDouble() * 4 - 2));
+        var t = Enumerable.Range(0, g.Views).Select(i => (-60 + 2.0 * i) * Math.PI / 180).ToArray();
+        float[] cos = t.Select(a => (float)Math.Cos(a)).ToArray(), sin = t.Select(a => (float)Math.Sin(a)).ToArray();
+        var proj = Enumerable.Range(0, (int)g.ProjectionLength).Select(_ => (float)(rng.NextDouble() * 2 - 0.6)).ToArray();
+        var settings = new SirtSettings(KernelVerifier.SirtIterations, (float)(0.5 + rng.NextDouble()), Positivity: true);
+        var expected = new float[g.SlabLength];
+        new CpuBackprojector().Sirt(proj, cos, sin, g, settings, expected);
+        var actual = Enumerable.Repeat(float.NaN, (int)g.SlabLength).ToArray();
+        fixture.Backend!.Backprojector.Sirt(proj, cos, sin, g, settings, actual);
+        Assert.False(actual.Any(float.IsNaN), $"an element was not written (seed {seed})");
+        double error = KernelVerifier.MaxRelativeError(actual, expected);
+        Assert.True(error <= KernelVerifier.SirtTolerance, $"relative error {error:E2} > {KernelVerifier.SirtTolerance:E0} (seed {seed})");
+    }
+}
