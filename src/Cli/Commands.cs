@@ -14,7 +14,13 @@ namespace Tomalign.Cli;
 /// <summary>The subcommands. Names are an interface: scripts depend on them.</summary>
 internal static partial class Commands
 {
-    internal static CancellationToken Cancellation { get; set; } = CancellationToken.None;
+    /// <summary>
+    /// The running command's interruption token (Ctrl-C), set by <see cref="CliApp.Run"/> for the command it invokes. Held per
+    /// async flow, so that commands run side by side in one process (the tests) do not see each other's interruption.
+    /// </summary>
+    internal static CancellationToken Cancellation { get => CancellationFlow.Value; set => CancellationFlow.Value = value; }
+
+    private static readonly AsyncLocal<CancellationToken> CancellationFlow = new();
 
     public static IEnumerable<Command> All(TextWriter stdout, TextWriter stderr)
     {

@@ -129,6 +129,61 @@ public sealed class CpuBackprojector(int maxThreads = 0, IFft2D? fft = null) : I
     }
 
     /// <summary>
+    /// SIRT of one slab, the managed twin of the device-resident iteration (GpuBackprojector.Sirt): the same steps on host
+    /// arrays, <see cref="Project"/> and <see cref="Backproject"/> between them, and the same elementwise formulas as the
+    /// SirtCompare and SirtUpdate kernels.
+    /// </summary>
+    public void Sirt(ReadOnlySpan<float> projections, ReadOnlySpan<float> cosines, ReadOnlySpan<float> sines, SlabGeometry g,
+        SirtSettings settings, Span<float> slab, Action<int>? iterationDone = null, CancellationToken cancel = default)
+    {
+        SirtBox.Validate(g, cosines.Length, sines.Length, projections.Length, slab.Length, settings);
+        int m = SirtBox.Margin(g, cosines, sines);
+        var ge = SirtBox.Widened(g, m);
+        int we = ge.Width;
+        var cos = cosines[..g.Views].ToArray();
+        var sin = sines[..g.Views].ToArray();
+        // The measured projections centred in the widened lines, and the lines' mask (1 where measured, 0 outside).
+        var data = new float[ge.ProjectionLength];
+        var projOnes = new float[ge.ProjectionLength];
+        for (int line = 0; line < g.Views * g.Rows; line++)
+        {
+            projections.Slice(line * g.Width, g.Width).CopyTo(data.AsSpan(line * we + m, g.Width));
+            projOnes.AsSpan(line * we + m, g.Width).Fill(1f);
+        }
+        var ones = new float[g.Views];
+        Array.Fill(ones, 1f);
+        // R: the ray lengths A·1, 0 where nothing was measured (so those rays carry no correction); C: Aᵀ·mask.
+        var volume = new float[ge.SlabLength];
+        Array.Fill(volume, 1f);
+        var rowSums = new float[ge.ProjectionLength];
+        Project(volume, cos, sin, ge, rowSums);
+        for (long k = 0; k < rowSums.LongLength; k++) rowSums[k] *= projOnes[k];
+        var colSums = new float[ge.SlabLength];
+        Backproject(projOnes, cos, sin, ones, ge, colSums);
+        Array.Clear(volume);
+        var current = new float[ge.ProjectionLength];
+        var update = new float[ge.SlabLength];
+        float lambda = settings.Relaxation;
+        bool positivity = settings.Positivity;
+        for (int it = 0; it < settings.Iterations; it++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            Project(volume, cos, sin, ge, current);
+            for (long k = 0; k < current.LongLength; k++)
+                current[k] = rowSums[k] > 1e-6f ? (data[k] - current[k]) / rowSums[k] : 0f;
+            Backproject(current, cos, sin, ones, ge, update);
+            for (long k = 0; k < volume.LongLength; k++)
+            {
+                float v = volume[k] + (colSums[k] > 1e-6f ? lambda * update[k] / colSums[k] : 0f);
+                volume[k] = positivity && v < 0 ? 0 : v;
+            }
+            iterationDone?.Invoke(it);
+        }
+        for (int line = 0; line < g.Rows * g.Thickness; line++)
+            volume.AsSpan(line * we + m, g.Width).CopyTo(slab.Slice(line * g.Width, g.Width));
+    }
+
+    /// <summary>
     /// line[x] += w · (bilinear sample at u = (x − xc)·c + ds + xc between rowA and rowB at row fraction f), for every x:
     /// the same arithmetic as the kernel's Sample2, with the bounds tests taken out of the range where both
     /// neighbours of u lie inside the row (u is monotonic in x). An empty row counts as zeros.

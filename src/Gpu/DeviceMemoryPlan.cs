@@ -89,6 +89,15 @@ public static class DeviceMemoryPlan
     public static long Project(SlabGeometry g) =>
         sizeof(float) * (Math.Max(1, g.SlabLength) + 2L * Math.Max(1, g.Views) + Math.Max(1, g.ProjectionLength));
 
+    /// <summary>
+    /// SIRT of a slab, resident on the device for every iteration, on the widened box <paramref name="box"/>
+    /// (<see cref="SirtBox.Widened"/>): cos/sin and unit weights per view; the measured projections, the current
+    /// projections (the residual in place) and the ray lengths; the volume, the backprojected update and the per-voxel
+    /// view counts. The central slab comes back through the update buffer.
+    /// </summary>
+    public static long Sirt(SlabGeometry box) =>
+        sizeof(float) * (3L * Math.Max(1, box.Views) + 3L * Math.Max(1, box.ProjectionLength) + 3L * Math.Max(1, box.SlabLength));
+
     /// <summary>The bundle adjustment's buffers for one problem (held until the next problem or disposal).</summary>
     public static long Bundle(int observations, int views, int landmarks)
     {

@@ -35,6 +35,15 @@ public sealed class FallbackBackprojector(IBackprojector primary, Func<IBackproj
         fallback().Project(slab, cosines, sines, geometry, projections);
     }
 
+    public void Sirt(ReadOnlySpan<float> projections, ReadOnlySpan<float> cosines, ReadOnlySpan<float> sines, SlabGeometry geometry,
+        SirtSettings settings, Span<float> slab, Action<int>? iterationDone = null, CancellationToken cancel = default)
+    {
+        // The device plan is checked before the first iteration, so a fallback restarts no reported progress.
+        try { primary.Sirt(projections, cosines, sines, geometry, settings, slab, iterationDone, cancel); return; }
+        catch (Exception ex) when (FallbackStackWarper.IsOutOfMemory(ex)) { Warn("running SIRT on", geometry, ex); }
+        fallback().Sirt(projections, cosines, sines, geometry, settings, slab, iterationDone, cancel);
+    }
+
     private void Warn(string what, SlabGeometry g, Exception ex)
     {
         Fallbacks++;

@@ -20,6 +20,16 @@ public sealed class GpuBackprojector : IBackprojector
     private readonly Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, SlabShape> _project;
     private readonly Lazy<(IDeviceFft2D Fft, Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int> Pad,
         Action<Index1D, ArrayView<float>, ArrayView<float>, int> Weight, Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int> Crop)> _filter;
+    private readonly Lazy<SirtKernels> _sirt;
+
+    /// <summary>SIRT's elementwise kernels (loaded on first use).</summary>
+    private sealed record SirtKernels(
+        Action<Index1D, ArrayView<float>, float> Fill,
+        Action<Index1D, ArrayView<float>, int, int, int> LineMask,
+        Action<Index1D, ArrayView<float>, ArrayView<float>> Multiply,
+        Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> Compare,
+        Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int> Update,
+        Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int> Crop);
 
     /// <param name="meter">counts the device memory; null: a meter of its own, without a limit.</param>
     /// <param name="fft">the device FFT of the row filter; null: one of its own (created on first use).</param>
@@ -31,6 +41,13 @@ public sealed class GpuBackprojector : IBackprojector
             accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(RowFilterKernels.PadRows),
             accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(RowFilterKernels.WeightSpectrum),
             accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(RowFilterKernels.CropRows)));
+        _sirt = new(() => new SirtKernels(
+            accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(ReconstructionKernels.SirtFill),
+            accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, int, int>(ReconstructionKernels.SirtLineMask),
+            accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(ReconstructionKernels.SirtMultiply),
+            accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ReconstructionKernels.SirtCompare),
+            accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int>(ReconstructionKernels.SirtUpdate),
+            accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(ReconstructionKernels.SirtCrop)));
         _backproject = accelerator.LoadAutoGroupedStreamKernel<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, SlabShape>(
             ReconstructionKernels.Backproject);
         _project = accelerator.LoadAutoGroupedStreamKernel<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, SlabShape>(
@@ -127,6 +144,64 @@ public sealed class GpuBackprojector : IBackprojector
         _project(new Index3D(g.Width, g.Rows, g.Views), v.View, c.View, s.View, o.View, Shape(g));
         _accelerator.Synchronize();
         o.View.CopyToCPU(ref MemoryMarshal.GetReference(projections), g.ProjectionLength);
+    }
+
+    /// <summary>
+    /// SIRT with every iteration on the device: the widened projections go up once; the ray lengths, the view counts,
+    /// the volume and the residual are made and kept there (<see cref="DeviceMemoryPlan.Sirt"/>); each iteration is a
+    /// projection, the compare, a backprojection and the update, four launches with no transfer; only the central slab
+    /// comes back. The device is synchronised after each iteration, so progress is reported as the work is done.
+    /// </summary>
+    public void Sirt(ReadOnlySpan<float> projections, ReadOnlySpan<float> cosines, ReadOnlySpan<float> sines, SlabGeometry g,
+        SirtSettings settings, Span<float> slab, Action<int>? iterationDone = null, CancellationToken cancel = default)
+    {
+        SirtBox.Validate(g, cosines.Length, sines.Length, projections.Length, slab.Length, settings);
+        int m = SirtBox.Margin(g, cosines, sines);
+        var ge = SirtBox.Widened(g, m);
+        int we = ge.Width;
+        CheckBudget("running SIRT on", g, DeviceMemoryPlan.Sirt(ge));
+        cancel.ThrowIfCancellationRequested();
+        var k = _sirt.Value;
+        int projLength = checked((int)ge.ProjectionLength), slabLength = checked((int)ge.SlabLength);
+        var widened = new float[projLength];
+        for (int line = 0; line < g.Views * g.Rows; line++)
+            projections.Slice(line * g.Width, g.Width).CopyTo(widened.AsSpan(line * we + m, g.Width));
+        var ones = new float[g.Views];
+        Array.Fill(ones, 1f);
+        using var c = Upload(cosines[..g.Views]);
+        using var s = Upload(sines[..g.Views]);
+        using var w = Upload(ones);
+        using var data = Upload(widened);
+        using var current = _meter.Allocate1D<float>(projLength);
+        using var rowSums = _meter.Allocate1D<float>(projLength);
+        using var volume = _meter.Allocate1D<float>(slabLength);
+        using var update = _meter.Allocate1D<float>(slabLength);
+        using var colSums = _meter.Allocate1D<float>(slabLength);
+        var shape = Shape(ge);
+        var projectIndex = new Index3D(we, ge.Rows, ge.Views);
+        var backprojectIndex = new Index3D(we, ge.Thickness, ge.Rows);
+        // R = A·1 on the measured part of each line (0 outside); C = Aᵀ·mask; then the volume starts at 0.
+        k.Fill(slabLength, volume.View, 1f);
+        _project(projectIndex, volume.View, c.View, s.View, rowSums.View, shape);
+        k.LineMask(projLength, current.View, we, m, g.Width);
+        k.Multiply(projLength, rowSums.View, current.View);
+        _backproject(backprojectIndex, current.View, c.View, s.View, w.View, colSums.View, shape);
+        k.Fill(slabLength, volume.View, 0f);
+        for (int it = 0; it < settings.Iterations; it++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            _project(projectIndex, volume.View, c.View, s.View, current.View, shape);
+            k.Compare(projLength, current.View, data.View, rowSums.View);
+            _backproject(backprojectIndex, current.View, c.View, s.View, w.View, update.View, shape);
+            k.Update(slabLength, volume.View, update.View, colSums.View, settings.Relaxation, settings.Positivity ? 1 : 0);
+            _accelerator.Synchronize();
+            iterationDone?.Invoke(it);
+        }
+        // The central width into the front of the update buffer, and only that back.
+        int outLength = checked((int)g.SlabLength);
+        k.Crop(outLength, volume.View, update.View, we, m, g.Width);
+        _accelerator.Synchronize();
+        update.View.SubView(0, outLength).CopyToCPU(ref MemoryMarshal.GetReference(slab), outLength);
     }
 
     private static SlabShape Shape(SlabGeometry g) => new(g.Width, g.Rows, g.Views, g.Thickness, g.ZShift, g.ProjectionRows, g.CosPhi, g.SinPhi, g.RowOffset, g.InRowOrigin);

@@ -59,6 +59,43 @@ internal static class ReconstructionKernels
         projections[((long)i * s.Rows + r) * s.Width + u] = sum * pathLength;
     }
 
+    // SIRT's elementwise steps (the iteration stays on the device; the managed twin is CpuBackprojector.Sirt).
+
+    /// <summary>view[k] = value.</summary>
+    public static void SirtFill(Index1D k, ArrayView<float> view, float value) => view[k] = value;
+
+    /// <summary>view[k] = 1 where column k mod boxWidth lies in margin … margin+width−1 (the measured part of a widened line), else 0.</summary>
+    public static void SirtLineMask(Index1D k, ArrayView<float> view, int boxWidth, int margin, int width)
+    {
+        int u = k % boxWidth;
+        view[k] = u >= margin && u < margin + width ? 1f : 0f;
+    }
+
+    /// <summary>target[k] *= factor[k].</summary>
+    public static void SirtMultiply(Index1D k, ArrayView<float> target, ArrayView<float> factor) => target[k] = target[k] * factor[k];
+
+    /// <summary>The weighted residual: current[k] = (data[k] − current[k]) / rowSums[k] where the ray has length, else 0.</summary>
+    public static void SirtCompare(Index1D k, ArrayView<float> current, ArrayView<float> data, ArrayView<float> rowSums)
+    {
+        float r = rowSums[k];
+        current[k] = r > 1e-6f ? (data[k] - current[k]) / r : 0f;
+    }
+
+    /// <summary>volume[k] += λ·update[k] / colSums[k] where a view reaches the voxel; clamped at 0 when positivity ≠ 0.</summary>
+    public static void SirtUpdate(Index1D k, ArrayView<float> volume, ArrayView<float> update, ArrayView<float> colSums, float lambda, int positivity)
+    {
+        float c = colSums[k];
+        float v = volume[k] + (c > 1e-6f ? lambda * update[k] / c : 0f);
+        volume[k] = positivity != 0 && v < 0 ? 0f : v;
+    }
+
+    /// <summary>slab[k] = the central width of the widened box: element k of lines of <paramref name="width"/>, taken from lines of boxWidth at column margin.</summary>
+    public static void SirtCrop(Index1D k, ArrayView<float> box, ArrayView<float> slab, int boxWidth, int margin, int width)
+    {
+        int line = k / width, x = k - line * width;
+        slab[k] = box[(long)line * boxWidth + margin + x];
+    }
+
     private static float Sample2(ArrayView<float> data, long offset, int width, int rows, float u, float v)
     {
         if (!(v > -1f) || !(v < rows)) return 0f;

@@ -4,7 +4,9 @@ using System.Text;
 using OxyPlot;
 using OxyPlot.Axes;
 using OxyPlot.Series;
+using Tomalign.Core.Imaging;
 using Tomalign.Core.IO;
+using Tomalign.Core.Pipeline;
 using Tomalign.Core.Quality;
 using Tomalign.Core.Solve;
 
@@ -21,8 +23,10 @@ public sealed record SliceImage(string Title, float[] Pixels, int Width, int Hei
 /// </summary>
 public static class HtmlReport
 {
+    /// <param name="preparation">What the preparation did to the user's views (sorted, left out): those views are marked
+    /// in the per-view plots and table; null when the views were aligned as given.</param>
     public static void Write(string path, RunReport run, SolveResult? solve, IReadOnlyList<double> nominalTilts, double nominalAxis,
-        IReadOnlyList<double>? coarseStrengths, IReadOnlyList<SliceImage> slices, int width, int height)
+        IReadOnlyList<double>? coarseStrengths, IReadOnlyList<SliceImage> slices, int width, int height, PreparedSeries? preparation = null)
     {
         ArgumentNullException.ThrowIfNull(run);
         var html = new StringBuilder();
@@ -33,30 +37,36 @@ public static class HtmlReport
 .Append("figure{margin:0}figcaption{font-size:90%;color:#444}")
             .Append(".verdict{padding:.6em 1em;border-radius:4px;font-size:1.2em}.verdict-good{background:#e6f4ea;color:#137333}")
             .Append(".verdict-doubtful{background:#fef7e0;color:#8a5a00}.verdict-unreliable{background:#fce8e6;color:#a50e0e}")
-            .Append("li.unreliable{color:#a50e0e}li.doubtful{color:#8a5a00}</style></head><body>");
+            .Append("li.unreliable{color:#a50e0e}li.doubtful{color:#8a5a00}")
+            .Append("tr.view-excluded td{background:#e0e0e0;color:#555}tr.view-unsolved td{background:#fce8e6;color:#a50e0e}")
+            .Append("tr.view-few td{background:#fef7e0;color:#8a5a00}tr.view-blank td{background:#ececec;color:#555}td.state{text-align:left;font-weight:bold}")
+            .Append("td.note{text-align:left;font-size:90%}td.moved{font-weight:bold}.legend span{display:inline-block;padding:1px 8px;margin-right:8px;border-radius:3px}")
+            .Append("</style></head><body>");
         html.Append("<h1>Tomalign ").Append(Esc(run.Command)).Append("</h1><p>")
             .Append(Esc(string.Join(' ', run.Arguments))).Append("<br>Started ").Append(run.StartedUtc.ToString("u", CultureInfo.InvariantCulture))
             .Append(" on ").Append(Esc(run.Machine)).Append("; device: ").Append(Esc(run.Device ?? "-")).Append("</p>");
-        Quality(html, run.Quality, nominalTilts);
-        var unsolved = new HashSet<int>(run.Quality?.UnsolvedViews ?? []);
-        unsolved.UnionWith(run.Quality?.ExcludedViews ?? []);
+        var states = ViewStates.Of(run.Quality, nominalTilts, preparation);
+        Quality(html, run.Quality, nominalTilts, states);
 
         if (solve is not null)
         {
             html.Append("<h2>Alignment</h2><p>").Append(Fmt($"{solve.ObservationCount} observations of {solve.Landmarks.Length} landmarks in {solve.Views.Length} views: residual mean {solve.Overall.Mean:F3} px, SD {solve.Overall.Sd:F3}, RMS {solve.Overall.Rms:F3}; {solve.FlaggedPointCount} points flagged. Gauge: "))
-                .Append(Esc(solve.Gauge)).Append("</p><div class=\"plots\">");
-            var views = Enumerable.Range(0, solve.Views.Length).ToArray();
-            html.Append(Figure(Line("Mean residual per view", "view", "residual (px)", views.Select(i => (i * 1.0, solve.PerView[i].Mean))), "Residual per view"));
+                .Append(Esc(solve.Gauge)).Append("</p>");
+            html.Append(states.Legend(nominalTilts)).Append("<div class=\"plots\">");
+            // Per-view plots against the nominal tilt, so that views left out before the alignment have their place: bands mark
+            // excluded (grey), unsolved (red) and blank (grey) views, orange triangles views with few landmarks. Views without a
+            // solved geometry keep their start values: they are left out of the curves (a gap), not drawn as perfect.
+            var aligned = Enumerable.Range(0, solve.Views.Length).Where(i => i < nominalTilts.Count).ToArray();
+            var solved = aligned.Where(i => !states.Unsolved.Contains(i) && !states.Blank.Contains(i)).ToArray();
+            html.Append(Figure(states.Mark(PerView("Mean residual per view", "residual (px)", nominalTilts, aligned.Where(i => solve.PerView[i].Count > 0), i => solve.PerView[i].Mean, states), nominalTilts), "Residual per view" + states.Caption, "per-view"));
             html.Append(Figure(Scatter("Mean residual per landmark", "landmark", "residual (px)",
                 solve.Landmarks.Select((l, k) => (k * 1.0, l.Residual.Mean))), "Residual per landmark"));
             html.Append(Figure(Vectors(solve, width, height), "Residual vectors on the field (×20)"));
-            // Unsolved and excluded views keep their start values: they are left out, not drawn as perfect.
-            var solvedViews = views.Where(i => !unsolved.Contains(i)).ToArray();
-            string left = unsolved.Count > 0 ? $" ({unsolved.Count} unsolved or excluded view(s) left out)" : "";
-            html.Append(Figure(Line("Tilt − nominal", "view", "degrees", solvedViews.Select(i => (i * 1.0, solve.Views[i].TiltDegrees - nominalTilts[i]))), "Solved tilt against nominal" + left));
-            html.Append(Figure(Line($"Rotation (nominal {nominalAxis:F1}°)", "view", "degrees", solvedViews.Select(i => (i * 1.0, solve.Views[i].AxisAngleDegrees))), "Solved tilt-axis rotation" + left));
-            html.Append(Figure(Line("Magnification", "view", "", solvedViews.Select(i => (i * 1.0, solve.Views[i].Magnification))), "Solved magnification" + left));
+            html.Append(Figure(states.Mark(PerView("Tilt − nominal", "degrees", nominalTilts, solved, i => solve.Views[i].TiltDegrees - nominalTilts[i], states), nominalTilts), "Solved tilt against nominal" + states.Caption, "per-view"));
+            html.Append(Figure(states.Mark(PerView($"Rotation (nominal {nominalAxis:F1}°)", "degrees", nominalTilts, solved, i => solve.Views[i].AxisAngleDegrees, states), nominalTilts), "Solved tilt-axis rotation" + states.Caption, "per-view"));
+            html.Append(Figure(states.Mark(PerView("Magnification", "", nominalTilts, solved, i => solve.Views[i].Magnification, states), nominalTilts), "Solved magnification" + states.Caption, "per-view"));
             html.Append("</div>");
+            ViewTable(html, solve, nominalTilts, states);
         }
         if (coarseStrengths is { Count: > 0 })
             html.Append("<h2>Coarse alignment</h2><div class=\"plots\">")
@@ -84,7 +94,7 @@ public static class HtmlReport
     }
 
     /// <summary>The verdict first: its name, every reason, and the views without a solved geometry.</summary>
-    private static void Quality(StringBuilder html, QualityVerdict? quality, IReadOnlyList<double> nominalTilts)
+    private static void Quality(StringBuilder html, QualityVerdict? quality, IReadOnlyList<double> nominalTilts, ViewStates states)
     {
         if (quality is null) return;
         html.Append("<section id=\"quality\"><h2>Quality</h2><p class=\"verdict verdict-").Append(quality.Name).Append("\" id=\"verdict\">Verdict: <b>")
@@ -104,16 +114,85 @@ public static class HtmlReport
             html.Append("<p id=\"unsolved-views\">Unsolved views (no landmarks; coarse alignment only): ").Append(Views(quality.UnsolvedViews)).Append("</p>");
         if (quality.ExcludedViews.Count > 0)
             html.Append("<p id=\"excluded-views\">Excluded views: ").Append(Views(quality.ExcludedViews)).Append("</p>");
+        if (states.Excluded.Count > 0)
+            html.Append("<p id=\"left-out-views\">Left out before the alignment (stack views, 1-based): ")
+                .Append(Esc(string.Join("; ", states.Excluded.OrderBy(e => e.Tilt).Select(e => string.Create(CultureInfo.InvariantCulture, $"{e.View + 1} ({e.Tilt:F1}°): {e.Reason}")))))
+                .Append("</p>");
+        if (states.Sorted)
+            html.Append("<p id=\"sorted-views\">The views were sorted by tilt from acquisition order; every output is in tilt order.</p>");
         html.Append("</section>");
     }
 
     private static string Fmt(FormattableString s) => Esc(s.ToString(CultureInfo.InvariantCulture));
     private static string Esc(string s) => WebUtility.HtmlEncode(s);
 
-    private static string Figure(PlotModel model, string caption)
+    private static string Figure(PlotModel model, string caption, string? cssClass = null)
     {
         string svg = SvgExporter.ExportToString(model, 420, 300, false, new PdfRenderContext(420, 300, OxyColors.White), false);
-        return $"<figure>{svg}<figcaption>{Esc(caption)}</figcaption></figure>";
+        return $"<figure{(cssClass is null ? "" : $" class=\"{cssClass}\"")}>{svg}<figcaption>{Esc(caption)}</figcaption></figure>";
+    }
+
+    /// <summary>
+    /// A per-view curve against the nominal tilt: the values of <paramref name="views"/> (aligned view indexes), broken
+    /// where a view between two of them is missing, so that no line bridges an excluded or unsolved view; views with few
+    /// landmarks are drawn again as orange triangles.
+    /// </summary>
+    private static PlotModel PerView(string title, string y, IReadOnlyList<double> tilts, IEnumerable<int> views, Func<int, double> value, ViewStates states)
+    {
+        var m = Model(title, "nominal tilt (°)", y);
+        var line = new LineSeries { MarkerType = MarkerType.Circle, MarkerSize = 2, Color = OxyColors.SteelBlue, MarkerFill = OxyColors.SteelBlue };
+        var few = new ScatterSeries { MarkerType = MarkerType.Triangle, MarkerSize = 5, MarkerFill = OxyColor.FromRgb(0xE3, 0x74, 0x00), Title = "few landmarks" };
+        int previous = int.MinValue;
+        foreach (int i in views.OrderBy(i => tilts[i]))
+        {
+            if (previous != int.MinValue && (i != previous + 1 || states.GapBetween(tilts[previous], tilts[i]))) line.Points.Add(DataPoint.Undefined);
+            double v = value(i);
+            if (!double.IsFinite(v)) { previous = int.MinValue; continue; }
+            line.Points.Add(new DataPoint(tilts[i], v));
+            if (states.Few.Contains(i)) few.Points.Add(new ScatterPoint(tilts[i], v));
+            previous = i;
+        }
+        m.Series.Add(line);
+        if (few.Points.Count > 0) m.Series.Add(few);
+        return m;
+    }
+
+    /// <summary>
+    /// One row per view of the user's stack, in tilt order: its place in the stack (1-based, as --exclude-views counts),
+    /// its aligned view (0-based, as the outputs count), its state and why, its landmarks and residual, and its solved
+    /// geometry. Rows of excluded, unsolved, blank and few-landmark views are coloured and say so.
+    /// </summary>
+    private static void ViewTable(StringBuilder html, SolveResult solve, IReadOnlyList<double> nominalTilts, ViewStates states)
+    {
+        html.Append("<h2 id=\"views-heading\">Views</h2>");
+        if (states.Sorted)
+            html.Append("<p id=\"views-sorted\">The stack was not in tilt order (acquisition order): its views were sorted by tilt, and every output ")
+                .Append("is in tilt order. The table lists the views in tilt order; <b>stack view</b> is each view's place in the input stack (bold where it moved).</p>");
+        html.Append("<table id=\"views\"><tr><th>tilt (°)</th><th>stack view (1-based)</th><th>aligned view</th><th>state</th><th>points</th>")
+            .Append("<th>mean residual (px)</th><th>tilt − nominal (°)</th><th>rotation (°)</th><th>magnification</th><th style=\"text-align:left\">why</th></tr>");
+        foreach (var row in states.Rows(nominalTilts))
+        {
+            string cls = row.State switch { ViewState.Excluded => "view-excluded", ViewState.Unsolved => "view-unsolved", ViewState.Blank => "view-blank", ViewState.Few => "view-few", _ => "view-good" };
+            html.Append("<tr class=\"").Append(cls).Append("\" data-state=\"").Append(ViewStates.Name(row.State)).Append("\"");
+            if (row.StackView is { } sv) html.Append(" data-stack-view=\"").Append(sv + 1).Append('"');
+            html.Append("><td>").Append(Fmt($"{row.Tilt:F1}")).Append("</td><td").Append(row.Moved ? " class=\"moved\"" : "").Append('>')
+                .Append(row.StackView is { } s1 ? Fmt($"{s1 + 1}") : "-").Append("</td><td>").Append(row.Aligned is { } a ? Fmt($"{a}") : "—").Append("</td><td class=\"state\">")
+                .Append(Esc(ViewStates.Name(row.State))).Append("</td>");
+            if (row.Aligned is { } i && i < solve.Views.Length)
+            {
+                bool hasGeometry = row.State is not (ViewState.Unsolved or ViewState.Blank);
+                var r = solve.PerView[i];
+                var v = solve.Views[i];
+                html.Append("<td>").Append(Fmt($"{r.Count}")).Append("</td><td>").Append(r.Count > 0 ? Fmt($"{r.Mean:F3}") : "—").Append("</td>");
+                if (hasGeometry)
+                    html.Append("<td>").Append(Fmt($"{v.TiltDegrees - nominalTilts[i]:F2}")).Append("</td><td>").Append(Fmt($"{v.AxisAngleDegrees:F2}"))
+                        .Append("</td><td>").Append(Fmt($"{v.Magnification:F4}")).Append("</td>");
+                else html.Append("<td>—</td><td>—</td><td>—</td>");
+            }
+            else html.Append("<td>—</td><td>—</td><td>—</td><td>—</td><td>—</td>");
+            html.Append("<td class=\"note\">").Append(Esc(row.Why)).Append("</td></tr>");
+        }
+        html.Append("</table>");
     }
 
     private static PlotModel Model(string title, string x, string y)

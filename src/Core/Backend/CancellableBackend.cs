@@ -112,26 +112,38 @@ public sealed class CancellableBackend : IComputeBackend
         }
     }
 
-    private sealed class CheckedBackprojector(IBackprojector inner, CancellationToken cancel) : IBackprojector
+    private sealed class CheckedBackprojector(IBackprojector inner, CancellationToken token) : IBackprojector
     {
         public void Backproject(ReadOnlySpan<float> projections, ReadOnlySpan<float> cosines, ReadOnlySpan<float> sines, ReadOnlySpan<float> weights,
             SlabGeometry geometry, Span<float> slab)
         {
-            cancel.ThrowIfCancellationRequested();
+            token.ThrowIfCancellationRequested();
             inner.Backproject(projections, cosines, sines, weights, geometry, slab);
         }
 
         public void Project(ReadOnlySpan<float> slab, ReadOnlySpan<float> cosines, ReadOnlySpan<float> sines, SlabGeometry geometry, Span<float> projections)
         {
-            cancel.ThrowIfCancellationRequested();
+            token.ThrowIfCancellationRequested();
             inner.Project(slab, cosines, sines, geometry, projections);
         }
 
         public void FilterBackproject(ReadOnlySpan<float> projections, ReadOnlySpan<float> filter, int pad, ReadOnlySpan<float> cosines,
             ReadOnlySpan<float> sines, ReadOnlySpan<float> weights, SlabGeometry geometry, Span<float> slab)
         {
-            cancel.ThrowIfCancellationRequested();
+            token.ThrowIfCancellationRequested();
             inner.FilterBackproject(projections, filter, pad, cosines, sines, weights, geometry, slab);
+        }
+
+        public void Sirt(ReadOnlySpan<float> projections, ReadOnlySpan<float> cosines, ReadOnlySpan<float> sines, SlabGeometry geometry,
+            SirtSettings settings, Span<float> slab, Action<int>? iterationDone = null, CancellationToken cancel = default)
+        {
+            token.ThrowIfCancellationRequested();
+            // The caller's token is checked by the backend before each iteration, this wrapper's after each.
+            inner.Sirt(projections, cosines, sines, geometry, settings, slab, it =>
+            {
+                iterationDone?.Invoke(it);
+                token.ThrowIfCancellationRequested();
+            }, cancel);
         }
     }
 

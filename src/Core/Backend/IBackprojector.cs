@@ -63,6 +63,55 @@ public interface IBackprojector
     /// </summary>
     void FilterBackproject(ReadOnlySpan<float> projections, ReadOnlySpan<float> filter, int pad, ReadOnlySpan<float> cosines,
         ReadOnlySpan<float> sines, ReadOnlySpan<float> weights, SlabGeometry geometry, Span<float> slab);
+
+    /// <summary>
+    /// SIRT of one slab (no x-axis tilt), every iteration in this one call: f ← f + λ·C·Aᵀ·R·(p − A·f) from f = 0, with A
+    /// <see cref="Project"/>, Aᵀ <see cref="Backproject"/> (unit weights), R = 1/(A·1) and C = 1/(Aᵀ·1), on the box
+    /// <see cref="SirtBox"/> widens (no data, R = 0, outside the measured width), clamped at 0 after every iteration with
+    /// <see cref="SirtSettings.Positivity"/>; the central <see cref="SlabGeometry.Width"/> is written to
+    /// <paramref name="slab"/> (every element). On a device the projections, the volume and the sums stay there across
+    /// iterations; only the slab comes back. <paramref name="iterationDone"/> is called after each iteration (its index,
+    /// from 0) and <paramref name="cancel"/> is checked before each.
+    /// </summary>
+    void Sirt(ReadOnlySpan<float> projections, ReadOnlySpan<float> cosines, ReadOnlySpan<float> sines, SlabGeometry geometry,
+        SirtSettings settings, Span<float> slab, Action<int>? iterationDone = null, CancellationToken cancel = default);
+}
+
+/// <summary>SIRT's iteration count, relaxation λ (0 &lt; λ ≤ 2) and clamp of negative densities.</summary>
+public readonly record struct SirtSettings(int Iterations, float Relaxation, bool Positivity)
+{
+    public void Validate()
+    {
+        if (Iterations < 1) throw new ArgumentOutOfRangeException(nameof(Iterations), $"SIRT needs ≥ 1 iteration, got {Iterations}");
+        if (!(Relaxation > 0 && Relaxation <= 2)) throw new ArgumentOutOfRangeException(nameof(Relaxation), $"SIRT relaxation must be in (0, 2], got {Relaxation}");
+    }
+}
+
+/// <summary>
+/// The box SIRT iterates on: the slab widened in X on each side by the reach of the tilted rays beyond the detector
+/// (thickness/2 + |z shift|)·tan θmax, plus 2, so that material outside the measured width is not forced into it.
+/// Shared by every implementation of <see cref="IBackprojector.Sirt"/>.
+/// </summary>
+public static class SirtBox
+{
+    /// <summary>Columns added on each side.</summary>
+    public static int Margin(SlabGeometry g, ReadOnlySpan<float> cosines, ReadOnlySpan<float> sines)
+    {
+        double maxTan = 0;
+        for (int i = 0; i < g.Views; i++) maxTan = Math.Max(maxTan, Math.Abs(sines[i] / cosines[i]));
+        return (int)Math.Ceiling((g.Thickness / 2.0 + Math.Abs(g.ZShift)) * maxTan) + 2;
+    }
+
+    /// <summary>The widened geometry for a margin of <paramref name="margin"/> columns.</summary>
+    public static SlabGeometry Widened(SlabGeometry g, int margin) => g with { Width = g.Width + 2 * margin };
+
+    /// <summary>Checks SIRT's arguments: those of <see cref="SlabGeometry.Validate"/>, no x-axis tilt, and the settings.</summary>
+    public static void Validate(SlabGeometry g, int cosines, int sines, long projections, long slab, SirtSettings settings)
+    {
+        g.Validate(cosines, sines, cosines, projections, slab);
+        g.ValidateForProjection();
+        settings.Validate();
+    }
 }
 
 /// <summary>Argument checks of the row filter shared by its implementations.</summary>

@@ -99,4 +99,6 @@ public sealed record PipelineResult(PipelineSpec Spec, RunReport Report, Alignme
     public string Command { get; init; } = "run";
     /// <summary>The alignment's quality verdict (also in the report).</summary>
     public required Quality.QualityVerdict Quality { get; init; }
+    /// <summary>What the preparation did to the user's views (sorted, left out); the reports mark those views.</summary>
+    public PreparedSeries? Preparation { get; init; }
 }

@@ -297,7 +297,9 @@ internal sealed class RefineStage : PipelineStage
         run.Ledger.RefreshOutputs("solve");
         report.Outputs.AddRange(files.All.Select(Path.GetFullPath));
         // The same alignment for AreTomo's users.
-        AreTomoAln.FromImod(ImodText.ReadXf(files.Xf!), result.Views.Select(v => v.TiltDegrees).ToArray(), run.Nx, run.Ny).Write(run.P(".aln"));
+        var aln = AreTomoAln.FromImod(ImodText.ReadXf(files.Xf!), result.Views.Select(v => v.TiltDegrees).ToArray(), run.Nx, run.Ny);
+        if (run.Preparation is { Excluded.Count: > 0 } prep) aln = WithDarkFrames(aln, prep);
+        aln.Write(run.P(".aln"));
         report.Outputs.Add(Path.GetFullPath(run.P(".aln")));
     }
 
@@ -343,6 +345,22 @@ internal sealed class RefineStage : PipelineStage
             run.Log.LogWarning("axis-profile refinement skipped: {Reason}", e.Message);
             return null;
         }
+    }
+
+    /// <summary>
+    /// The views the preparation left out as AreTomo's dark frames (issue 15.2): RawSize counts every view of the user's
+    /// stack; each excluded view is a <c># DarkFrame = FRAME SECTION TILT</c> line, FRAME its place among the user's views
+    /// in tilt order (the rows are the other views in that order, as <see cref="AreTomoAln.RawIndexes"/> reads them) and
+    /// SECTION its section in the user's stack (0-based).
+    /// </summary>
+    internal static AreTomoAln WithDarkFrames(AreTomoAln aln, PreparedSeries prep)
+    {
+        var sorted = prep.SortedInputViews.Length > 0 ? prep.SortedInputViews
+            : prep.InputViews.Concat(prep.Excluded.Select(e => e.View)).Order().ToArray();
+        var frameOf = new Dictionary<int, int>();
+        for (int k = 0; k < sorted.Length; k++) frameOf[sorted[k]] = k;
+        var dark = prep.Excluded.Select(e => new AlnDarkFrame(frameOf[e.View], e.View, e.Tilt)).OrderBy(d => d.RawIndex).ToArray();
+        return aln with { RawNz = sorted.Length, DarkFrames = dark };
     }
 }
 

@@ -17,6 +17,9 @@ public sealed record PreparedSeries(string Stack, string Angles, int[] InputView
 {
     /// <summary>True when the stages work on the user's stack as it is.</summary>
     public bool Unchanged => !Sorted && Excluded.Count == 0;
+
+    /// <summary>The user's views (0-based, stack order) in increasing tilt order, the excluded ones included; empty when not known.</summary>
+    public int[] SortedInputViews { get; init; } = [];
 }
 
 /// <summary>
@@ -50,7 +53,7 @@ public static class SeriesPreparation
             throw new TomalignInputException(spec.Stack, $"only {keep.Length} of {tilts.Length} views are fit to align " +
                 $"({string.Join("; ", excluded.Select(e => $"view {e.View + 1}: {e.Reason}"))})",
                 "check the stack (dark or empty views?) and --exclude-views");
-        var result = new PreparedSeries(spec.Stack, spec.Angles, keep, excluded, !ordering.IsIdentity);
+        var result = new PreparedSeries(spec.Stack, spec.Angles, keep, excluded, !ordering.IsIdentity) { SortedInputViews = ordering.SortedToInput };
         report.Results["preparation"] = new
         {
             sorted = result.Sorted,

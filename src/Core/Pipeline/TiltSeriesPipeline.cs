@@ -115,6 +115,7 @@ public sealed class TiltSeriesPipeline(IComputeBackend backend)
             Summary = run.Summary,
             Command = command,
             Quality = run.Quality ?? throw new InvalidOperationException("the pipeline ended without a quality verdict"),
+            Preparation = prepared,
         };
 
         static string Join(IEnumerable<StageOutcome> o) => o.Any() ? string.Join(", ", o.Select(x => x.Name)) : "none";

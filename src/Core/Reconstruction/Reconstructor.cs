@@ -192,7 +192,8 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
         double phi = o.XAxisTiltDegrees * Math.PI / 180, cosPhi = Math.Cos(phi), sinPhi = Math.Sin(phi);
         int pad = FftSize.NextGood(2 * width);
         float[] filter = o.Method == ReconstructionMethod.Wbp ? RampFilter(pad, o) : [];
-        int rowsPerSlab = RowsPerSlab(width, height, views, thickness, pad, o.Method, o.SlabMemoryBytes, _backend.WorkingMemoryBytes);
+        int sirtMargin = o.Method == ReconstructionMethod.Sirt ? SirtBox.Margin(new SlabGeometry(width, 1, views, thickness, o.ZShift), cos, sin) : 0;
+        int rowsPerSlab = RowsPerSlab(width, height, views, thickness, pad, o.Method, o.SlabMemoryBytes, _backend.WorkingMemoryBytes, sirtMargin);
         int slabs = (height + rowsPerSlab - 1) / rowsPerSlab;
         _log.LogInformation("reconstruct: {Method} of {Views} views into {W}×{H}×{T} (bin {Bin}), {Slabs} slab(s) of {Rows} rows on {Backend}, from {Source}",
             o.Method, views, width, height, thickness, bin, slabs, rowsPerSlab, _backend.Name, source is MemoryRows ? "memory" : "the file");
@@ -323,7 +324,9 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
                     t0 = clock.Elapsed.TotalSeconds;
                     // Progress and the cancellation check after every iteration: one slab of SIRT can take minutes.
                     int slabIndex = sIdx;
-                    Sirt(proj, cos, sin, g, o, slab, cancel, it => progress?.Report((slabIndex + (it + 1.0) / o.Iterations) / slabs * 0.999));
+                    // The whole iteration is one backend call: on a device the slab and the projections stay there throughout.
+                    _backend.Backprojector.Sirt(proj, cos, sin, g, new SirtSettings(o.Iterations, (float)o.Relaxation, o.Positivity), slab,
+                        it => progress?.Report((slabIndex + (it + 1.0) / o.Iterations) / slabs * 0.999), cancel);
                     tProject += clock.Elapsed.TotalSeconds - t0;
                 }
 
@@ -424,69 +427,24 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
 
     /// <summary>
     /// Rows per slab: a slab's projection rows and voxels (twice over for WBP, three times for SIRT) within
-    /// <paramref name="slabMemoryBytes"/> and, on a device, within its working memory (--gpu-memory). A pure
-    /// function of the sizes, so the device plan of a size too large to run in tests can still be checked.
+    /// <paramref name="slabMemoryBytes"/> and, on a device, within its working memory (--gpu-memory). SIRT holds its
+    /// three projection-sized and three volume-sized buffers on the box widened by <paramref name="sirtMargin"/>
+    /// columns each side (<see cref="SirtBox.Margin"/>), resident on a device for all iterations, so its rows are
+    /// counted at that width (and its three per-view arrays taken off the budget). A pure function of the sizes, so
+    /// the device plan of a size too large to run in tests can still be checked.
     /// </summary>
     public static int RowsPerSlab(int width, int height, int views, int thickness, int pad, ReconstructionMethod method,
-        long slabMemoryBytes, long? workingMemoryBytes)
+        long slabMemoryBytes, long? workingMemoryBytes, int sirtMargin = 0)
     {
-        long bytesPerRow = 4L * (views * (long)Math.Max(pad, width) + (long)thickness * width) * (method == ReconstructionMethod.Sirt ? 3 : 2);
         long slabBudget = workingMemoryBytes is { } device ? Math.Min(slabMemoryBytes, device) : slabMemoryBytes;
+        long bytesPerRow;
+        if (method == ReconstructionMethod.Sirt)
+        {
+            long boxWidth = width + 2L * Math.Max(0, sirtMargin);
+            bytesPerRow = 4L * (views * Math.Max(pad, boxWidth) + thickness * boxWidth) * 3;
+            slabBudget -= 4L * 3 * views;
+        }
+        else bytesPerRow = 4L * (views * (long)Math.Max(pad, width) + (long)thickness * width) * 2;
         return (int)Math.Clamp(slabBudget / Math.Max(1, bytesPerRow), 1, height);
-    }
-
-    /// <summary>
-    /// SIRT: f ← f + λ·C·Aᵀ·R·(p − A·f), with R = 1/(A·1) (ray lengths) and C = 1/(Aᵀ·1) (views
-    /// reaching a voxel), A the forward projector and Aᵀ the unweighted backprojector. The volume is
-    /// iterated on a box widened in X by the thickness·tan θmax/2 that tilted rays reach beyond the
-    /// detector, with no data (R = 0) outside it, so that material outside the box is not forced into it;
-    /// the central width is returned.
-    /// </summary>
-    private void Sirt(float[] proj, float[] cos, float[] sin, SlabGeometry g, ReconstructionOptions o, float[] slab,
-        CancellationToken cancel = default, Action<int>? iterationDone = null)
-    {
-        var bp = _backend.Backprojector;
-        double maxTan = 0;
-        for (int i = 0; i < g.Views; i++) maxTan = Math.Max(maxTan, Math.Abs(sin[i] / cos[i]));
-        int m = (int)Math.Ceiling((g.Thickness / 2.0 + Math.Abs(g.ZShift)) * maxTan) + 2;
-        int we = g.Width + 2 * m;
-        var ge = g with { Width = we };
-        var data = new float[ge.ProjectionLength];
-        var mask = new bool[ge.ProjectionLength];
-        for (int line = 0; line < g.Views * g.Rows; line++)
-        {
-            proj.AsSpan(line * g.Width, g.Width).CopyTo(data.AsSpan(line * we + m, g.Width));
-            mask.AsSpan(line * we + m, g.Width).Fill(true);
-        }
-        var ones = new float[g.Views];
-        Array.Fill(ones, 1f);
-        var volumeOnes = new float[ge.SlabLength];
-        Array.Fill(volumeOnes, 1f);
-        var rowSums = new float[ge.ProjectionLength];
-        bp.Project(volumeOnes, cos, sin, ge, rowSums);
-        var projOnes = new float[ge.ProjectionLength];
-        for (long k = 0; k < projOnes.LongLength; k++) projOnes[k] = mask[k] ? 1f : 0f;
-        var colSums = new float[ge.SlabLength];
-        bp.Backproject(projOnes, cos, sin, ones, ge, colSums);
-        var volume = new float[ge.SlabLength];
-        var current = new float[ge.ProjectionLength];
-        var update = new float[ge.SlabLength];
-        float lambda = (float)o.Relaxation;
-        for (int it = 0; it < o.Iterations; it++)
-        {
-            cancel.ThrowIfCancellationRequested();
-            bp.Project(volume, cos, sin, ge, current);
-            for (long k = 0; k < current.LongLength; k++)
-                current[k] = mask[k] && rowSums[k] > 1e-6f ? (data[k] - current[k]) / rowSums[k] : 0f;
-            bp.Backproject(current, cos, sin, ones, ge, update);
-            for (long k = 0; k < volume.LongLength; k++)
-            {
-                float v = volume[k] + (colSums[k] > 1e-6f ? lambda * update[k] / colSums[k] : 0f);
-                volume[k] = o.Positivity && v < 0 ? 0 : v;
-            }
-            iterationDone?.Invoke(it);
-        }
-        for (int line = 0; line < g.Rows * g.Thickness; line++)
-            volume.AsSpan(line * we + m, g.Width).CopyTo(slab.AsSpan(line * g.Width, g.Width));
     }
 }

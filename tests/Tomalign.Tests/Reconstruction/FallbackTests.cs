@@ -15,6 +15,8 @@ public sealed class FallbackTests
         public void Project(ReadOnlySpan<float> slab, ReadOnlySpan<float> c, ReadOnlySpan<float> s, SlabGeometry g, Span<float> p) => throw e;
         public void FilterBackproject(ReadOnlySpan<float> p, ReadOnlySpan<float> f, int pad, ReadOnlySpan<float> c, ReadOnlySpan<float> s, ReadOnlySpan<float> w,
             SlabGeometry g, Span<float> slab) => throw e;
+        public void Sirt(ReadOnlySpan<float> p, ReadOnlySpan<float> c, ReadOnlySpan<float> s, SlabGeometry g, SirtSettings settings, Span<float> slab,
+            Action<int>? iterationDone = null, CancellationToken cancel = default) => throw e;
         public void Correlate(ReadOnlySpan<float> v, int nx, int ny, int nz, ReadOnlySpan<float> t, int size, Span<float> o) => throw e;
     }
 
@@ -36,6 +38,13 @@ public sealed class FallbackTests
         bp.FilterBackproject(proj, filter, 16, cos, sin, w, g, actual);
         Assert.Equal(expected, actual);
         Assert.Equal(2, bp.Fallbacks);
+        var sirtSettings = new SirtSettings(3, 1.2f, Positivity: true);
+        new CpuBackprojector().Sirt(proj, cos, sin, g, sirtSettings, expected);
+        var iterations = new List<int>();
+        bp.Sirt(proj, cos, sin, g, sirtSettings, actual, iterations.Add);
+        Assert.Equal(expected, actual);
+        Assert.Equal([0, 1, 2], iterations);
+        Assert.Equal(3, bp.Fallbacks);
 
         var tc = new FallbackTemplateCorrelator(new Exhausted(new OutOfMemoryException()), () => new CpuTemplateCorrelator(), NullLogger.Instance);
         var o = new float[8 * 8];
