@@ -50,6 +50,17 @@ internal sealed class SlurmCommands(TimeSpan? timeout = null)
         return result;
     }
 
+    /// <summary>This user's array jobs in squeue by job name: name → array job id.</summary>
+    public Dictionary<string, string> ArraysByName()
+    {
+        var (code, stdout, stderr) = Run("squeue", ["--me", "-h", "-o", "%F|%j"], null);
+        if (code != 0) throw new SlurmException($"squeue failed (exit {code}): {Oneline(stderr + stdout)}");
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (string line in stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            if (line.Split('|') is [var id, var name] && id.All(char.IsAsciiDigit)) result.TryAdd(name, id);
+        return result;
+    }
+
     /// <summary>scontrol show job's fields of one task ("JobState", "Reason", "ExitCode", ...); empty when slurmctld no longer knows it.</summary>
     public Dictionary<string, string> ShowJob(string taskId)
     {

@@ -54,19 +54,47 @@ internal sealed class SlurmExecutor(JobStore store, string outDir, BatchSettings
     /// <summary>Submits every queued job as one array; returns the array's job id, or null when none was queued.</summary>
     public string? SubmitQueued()
     {
+        AdoptSubmitted();
         var jobs = store.List().Where(j => j.State == JobStates.Queued).ToList();
         if (jobs.Count == 0) return null;
+        string token = Guid.NewGuid().ToString("N")[..12];
         var tomalign = TomalignCommand();
         var entries = jobs.Select((j, i) => (Job: j, Task: i, Args: Prepare(j))).ToList();
         string scripts = Path.Combine(outDir, ScriptsFolder);
         Directory.CreateDirectory(scripts);
         string script = Path.Combine(scripts, $"array-{DateTime.UtcNow:yyyyMMdd-HHmmss-fff}.sbatch");
-        File.WriteAllText(script, Script(entries.Select(e => (e.Job.Name, Path.Combine(outDir, e.Job.Name), e.Args)).ToList(), tomalign, scripts));
+        File.WriteAllText(script, Script(entries.Select(e => (e.Job.Name, Path.Combine(outDir, e.Job.Name), e.Args)).ToList(), tomalign, scripts, token));
+        store.MarkSubmitting(jobs.Select(j => j.Id).ToList(), token, entries.Select(e => e.Task).ToList());
         string jobId = _slurm.Submit(script, outDir);
         store.SetSubmitted(jobs.Select(j => j.Id).ToList(), jobId, entries.Select(e => e.Task).ToList());
         log.LogInformation("submitted {Count} series as SLURM array job {JobId} ({Script})", jobs.Count, jobId, script);
         return jobId;
     }
+
+    /// <summary>
+    /// Queued jobs marked as being submitted (<see cref="JobStore.MarkSubmitting"/>) by a process that stopped before it
+    /// recorded the job id: when squeue still shows their array (by its name, tomalign-TOKEN), they are attached to it.
+    /// </summary>
+    private void AdoptSubmitted()
+    {
+        var pending = store.List().Where(j => j.State == JobStates.Queued && j.SlurmJob?.StartsWith(JobStore.PendingPrefix, StringComparison.Ordinal) == true)
+            .GroupBy(j => j.SlurmJob![JobStore.PendingPrefix.Length..]).ToList();
+        if (pending.Count == 0) return;
+        Dictionary<string, string> byName;
+        try { byName = _slurm.ArraysByName(); }
+        catch (SlurmException e)
+        {
+            throw new SlurmException($"cannot tell whether an interrupted submission reached SLURM ({e.Message}); not submitting again");
+        }
+        foreach (var group in pending)
+        {
+            if (!byName.TryGetValue(JobName(group.Key), out string? jobId)) continue;   // never submitted, or already gone: submitted (again) below
+            store.SetSubmitted(group.Select(j => j.Id).ToList(), jobId, group.Select(j => j.SlurmTask ?? 0).ToList());
+            log.LogInformation("re-attached {Count} series to SLURM array job {JobId}, submitted before an interruption", group.Count(), jobId);
+        }
+    }
+
+    private static string JobName(string token) => "tomalign-" + token;
 
     /// <summary>The job's output folder, its angles as a file `run` reads (SerialEM's .mdoc → OUT/NAME/NAME.rawtlt), and its run arguments.</summary>
     private IReadOnlyList<string> Prepare(Job job)
@@ -83,13 +111,14 @@ internal sealed class SlurmExecutor(JobStore store, string outDir, BatchSettings
     }
 
     /// <summary>The array's batch script: its #SBATCH options, then one case per task (its folder, its log, its exit file).</summary>
-    internal string Script(IReadOnlyList<(string Name, string Dir, IReadOnlyList<string> Args)> tasks, IReadOnlyList<string> tomalign, string scripts)
+    internal string Script(IReadOnlyList<(string Name, string Dir, IReadOnlyList<string> Args)> tasks, IReadOnlyList<string> tomalign, string scripts,
+        string token = "batch")
     {
         var o = settings.Slurm;
         var sb = new StringBuilder();
         sb.Append("#!/bin/bash\n");
         sb.Append("# Written by tomalign batch: one task per tilt series, each `tomalign run ... --resume` into its own folder.\n");
-        sb.Append($"#SBATCH --job-name=tomalign\n");
+        sb.Append($"#SBATCH --job-name={JobName(token)}\n");
         sb.Append($"#SBATCH --array=0-{tasks.Count - 1}{(o.Throttle is { } t ? "%" + t.ToString(CultureInfo.InvariantCulture) : "")}\n");
         sb.Append("#SBATCH --requeue\n");
         sb.Append("#SBATCH --ntasks=1\n");
@@ -255,6 +284,16 @@ internal sealed class SlurmExecutor(JobStore store, string outDir, BatchSettings
         if (error is not null) return error;
         int quality = attempt.FindLastIndex(l => l.StartsWith("Quality:", StringComparison.Ordinal));
         return quality >= 0 ? string.Join("; ", attempt.Skip(quality).Take(4).Where(l => !l.StartsWith("---", StringComparison.Ordinal))) : null;
+    }
+
+    /// <summary>Cancels one job's SLURM task and marks the job cancelled; false when it is not running on SLURM.</summary>
+    public bool Cancel(long id, string why)
+    {
+        if (store.Get(id) is not { State: JobStates.Running, SlurmJob: { } slurmJob } job || slurmJob.StartsWith(JobStore.PendingPrefix, StringComparison.Ordinal)) return false;
+        _slurm.Cancel([job.SlurmId!]);
+        store.Finish(id, JobStates.Cancelled, why);
+        log.LogInformation("{Name}: SLURM task {Task} cancelled", job.Name, job.SlurmId);
+        return true;
     }
 
     /// <summary>Cancels the SLURM jobs of every job still running on SLURM, and marks those jobs cancelled.</summary>

@@ -74,8 +74,9 @@ internal sealed class JobStore : IDisposable
     }
 
     /// <summary>Jobs left `running` by a process that stopped without finishing them: queued again, to resume.</summary>
-    public int RequeueInterrupted() =>
-        Execute($"UPDATE jobs SET state = '{JobStates.Queued}', resume = 1 WHERE state = '{JobStates.Running}'");
+    /// With <paramref name="keepSlurm"/>, jobs running on SLURM are left to be re-attached (their tasks may still run).
+    public int RequeueInterrupted(bool keepSlurm = false) =>
+        Execute($"UPDATE jobs SET state = '{JobStates.Queued}', resume = 1 WHERE state = '{JobStates.Running}'" + (keepSlurm ? " AND slurm_job IS NULL" : ""));
 
     /// <summary>Queues a series; one whose stack is already in the table is not queued again (Added false).</summary>
     public (Job Job, bool Added) Add(string stack, string angles, string settings)
@@ -170,6 +171,29 @@ internal sealed class JobStore : IDisposable
             tx.Commit();
         }
     }
+
+    /// <summary>
+    /// Before an sbatch: the queued jobs about to be submitted under the job name tomalign-TOKEN (slurm_job "pending:TOKEN",
+    /// their task numbers), so that a process killed between sbatch and <see cref="SetSubmitted"/> finds the array again
+    /// instead of submitting the series a second time.
+    /// </summary>
+    public void MarkSubmitting(IReadOnlyList<long> ids, string token, IReadOnlyList<int> tasks)
+    {
+        lock (_gate)
+        {
+            using var c = Connect();
+            using var tx = c.BeginTransaction();
+            for (int i = 0; i < ids.Count; i++)
+            {
+                using var cmd = Command(c, $"UPDATE jobs SET slurm_job = $p1, slurm_task = $p2 WHERE id = $p0 AND state = '{JobStates.Queued}'", [ids[i], PendingPrefix + token, tasks[i]]);
+                cmd.Transaction = tx;
+                cmd.ExecuteNonQuery();
+            }
+            tx.Commit();
+        }
+    }
+
+    public const string PendingPrefix = "pending:";
 
     /// <summary>A running job whose SLURM task ended for a reason outside the series (killed, node lost): queued again, to resume.</summary>
     public void RequeueResume(long id, string? why) =>

@@ -184,3 +184,72 @@ internal static class SlurmCluster
         }
     }
 }
+
+/// <summary>
+/// `serve --executor slurm`: the watched folder's series go to SLURM; the service and a SLURM task killed at the same
+/// moment, then the service started again: it re-attaches to what SLURM still holds, resubmits the lost task (which
+/// resumes from its last finished stage) and every series ends done or failed exactly once, with its outputs.
+/// </summary>
+[Trait("Category", "Slurm")]
+[Collection(SlurmCollection.Name)]
+public sealed class SlurmServeTests(ITestOutputHelper output)
+{
+    [SkippableFact]
+    public async Task ServeOnSlurmKilledWithATaskReattachesAndEndsEverySeriesOnce()
+    {
+        var clock = Stopwatch.StartNew();
+        Skip.IfNot(SlurmCluster.Start(out string why), why);
+        using var folders = new Tomalign.Tests.Serve.ServeFolders();
+        string settings = Path.Combine(folders.Root, "settings.json");
+        File.WriteAllText(settings, """
+            { "beadDiameter": 6, "thickness": 40, "device": "cpu",
+              "slurm": { "cpus": 1, "memory": "1G", "time": "00:10:00", "pollSeconds": 0.5 } }
+            """);
+        var sim = CliRunner.Run("simulate", "--out", folders.Staging, "--name", "alpha", "--size", "128", "--tilt-step", "10", "--bead-radius", "3",
+            "--beads", "10", "--seed", "2", "--quiet");
+        Assert.True(sim.ExitCode == ExitCodes.Ok, sim.ToString());
+        File.Move(Path.Combine(folders.Staging, "alpha.rawtlt"), Path.Combine(folders.Watch, "alpha.rawtlt"));
+        File.Move(Path.Combine(folders.Staging, "alpha.mrc"), Path.Combine(folders.Watch, "alpha.mrc"));
+        folders.DropCorrupt("bad");
+
+        string alpha = Path.Combine(folders.Out, "alpha");
+        string? task = null;
+        using (var first = Tomalign.Tests.Serve.ServeProcess.Start(folders, settings, output, "--executor", "slurm"))
+        {
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
+            while (DateTime.UtcNow < deadline)
+            {
+                string ledger = Path.Combine(alpha, "alpha.stages.json");
+                if (File.Exists(ledger) && !File.Exists(Path.Combine(alpha, "alpha.run.json")) &&
+                    File.ReadAllText(ledger).Contains("\"coarse\"", StringComparison.Ordinal))
+                {
+                    task = File.ReadLines(Path.Combine(alpha, "alpha.slurm.log")).First().Split(' ')[3].TrimEnd(',');
+                    break;
+                }
+                await Task.Delay(50);
+            }
+            Assert.True(task is not null, "alpha never showed a finished coarse stage before its end");
+            // The service and the task, at the same moment.
+            first.Kill();
+            Assert.Equal(0, SlurmCluster.Run("scancel", task!).Code);
+            output.WriteLine($"killed serve and scancelled {task} after alpha's coarse stage ({clock.Elapsed.TotalSeconds:F1} s)");
+        }
+
+        using var second = Tomalign.Tests.Serve.ServeProcess.Start(folders, settings, output, "--executor", "slurm");
+        var jobs = await second.Client.WaitForAsync(j => j.Count == 2 && j.All(x => x.State is "done" or "failed" or "unreliable" or "cancelled"),
+            TimeSpan.FromSeconds(120), "both series to end", pollMs: 250);
+        var byName = jobs.ToDictionary(j => j.Name);
+        Assert.Equal("done", byName["alpha"].State);
+        Assert.Equal(2, byName["alpha"].Attempts);   // the cancelled task, then one resubmission
+        Assert.Equal("failed", byName["bad"].State);
+        Assert.Equal(1, byName["bad"].Attempts);
+        Assert.Contains("bad.mrc", byName["bad"].Error);
+        // The resubmitted task resumed from alpha's last finished stage, and its outputs are complete.
+        var resume = JsonNode.Parse(File.ReadAllText(Path.Combine(alpha, "alpha.run.json")))!["resume"]!;
+        Assert.Contains("coarse", resume["reused"]!.AsArray().Select(n => n!.GetValue<string>()));
+        foreach (string suffix in new[] { ".xf", ".tlt", ".ali", ".rec" }) Assert.True(File.Exists(Path.Combine(alpha, "alpha" + suffix)), "alpha" + suffix);
+        // Exactly once: the queue holds each series once, and the log shows one finished run of alpha (the second task's).
+        Assert.Equal(1, File.ReadAllLines(Path.Combine(alpha, "alpha.slurm.log")).Count(l => l.StartsWith("--- exit 0", StringComparison.Ordinal)));
+        output.WriteLine($"whole test {clock.Elapsed.TotalSeconds:F1} s");
+    }
+}
