@@ -110,7 +110,12 @@ internal static partial class Commands
         var poll = TimeSpan.FromSeconds(runner.Settings.Slurm.PollSeconds);
         while (true)
         {
-            if (slurm.Poll()) Submit(slurm);   // series queued again after a fault go out as a new array
+            if (slurm.Poll())
+            {
+                // Series queued again after a fault go out as a new array; a refused sbatch is tried again at the next look.
+                try { slurm.SubmitQueued(); }
+                catch (SlurmException e) { ctx.Log.LogWarning("{Message}; trying again in {Seconds} s", e.Message, poll.TotalSeconds); }
+            }
             runner.Progress(ctx.Out, ref last);
             if (runner.Count().Finished) break;
             if (Cancellation.WaitHandle.WaitOne(poll)) { cancelled = true; break; }

@@ -109,6 +109,47 @@ public sealed class SlurmBatchTests(ITestOutputHelper output)
         output.WriteLine($"whole test {clock.Elapsed.TotalSeconds:F1} s");
     }
 
+    [SkippableFact]
+    public async Task CancellingABatchOnSlurmCancelsItsJobs()
+    {
+        Skip.IfNot(SlurmCluster.Start(out string why), why);
+        using var dir = new TempDir();
+        string input = Path.Combine(dir.Path, "in");
+        var sim = CliRunner.Run("simulate", "--out", input, "--name", "c1", "--size", "128", "--tilt-step", "10", "--beads", "10", "--seed", "4", "--quiet");
+        Assert.True(sim.ExitCode == ExitCodes.Ok, sim.ToString());
+        File.Copy(Path.Combine(input, "c1.mrc"), Path.Combine(input, "c2.mrc"));
+        File.Copy(Path.Combine(input, "c1.rawtlt"), Path.Combine(input, "c2.rawtlt"));
+        string settings = dir.File("settings.json");
+        File.WriteAllText(settings, Settings);
+        string outDir = Path.Combine(dir.Path, "out");
+        using var cancel = new CancellationTokenSource();
+        var o = new StringWriter();
+        var e = new StringWriter();
+        var batch = Task.Run(() => CliApp.Run(["batch", input, "--out", outDir, "--settings", settings, "--executor", "slurm"], o, e, cancel.Token));
+        // Cancelled (as Ctrl-C does) once both tasks have started.
+        for (int i = 0; i < 300 && !(File.Exists(Path.Combine(outDir, "c1", "c1.slurm.log")) && File.Exists(Path.Combine(outDir, "c2", "c2.slurm.log"))); i++)
+            await Task.Delay(100);
+        string jobName = File.ReadLines(Directory.GetFiles(Path.Combine(outDir, ".tomalign-batch"), "*.sbatch").Single())
+            .Single(l => l.StartsWith("#SBATCH --job-name=", StringComparison.Ordinal))["#SBATCH --job-name=".Length..];
+        cancel.Cancel();
+        Assert.True(await Task.WhenAny(batch, Task.Delay(TimeSpan.FromSeconds(30))) == batch, "the batch did not end within 30 s of its cancellation");
+        output.WriteLine(o.ToString() + e);
+        Assert.Equal(ExitCodes.Cancelled, batch.Result);
+        // Its array leaves SLURM (after its tasks are killed: KillWait), and both series are recorded cancelled.
+        for (int i = 0; i < 60 && SlurmCluster.Run("squeue", "-h", "-o", "%j").Out.Contains(jobName, StringComparison.Ordinal); i++)
+            await Task.Delay(250);
+        Assert.DoesNotContain(jobName, SlurmCluster.Run("squeue", "-h", "-o", "%j").Out);
+        string arrayJob = ArrayJob(e.ToString());
+        Assert.NotEqual("", arrayJob);
+        Assert.Contains("JobState=CANCELLED", SlurmCluster.Run("scontrol", "show", "job", "-o", arrayJob).Out);
+        var summary = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "tomalign-batch.json")))!;
+        Assert.Equal(2, summary["counts"]!["cancelled"]!.GetValue<int>());
+    }
+
+    /// <summary>The array job id a batch's log names ("submitted N series as SLURM array job ID").</summary>
+    private static string ArrayJob(string log) =>
+        System.Text.RegularExpressions.Regex.Match(log, @"SLURM array job (\d+)").Groups[1].Value;
+
     /// <summary>The run's outputs, not its reports and logs (which hold times and paths).</summary>
     private static bool IsOutput(string? file) =>
         file is not null && !file.EndsWith(".json", StringComparison.Ordinal) && !file.EndsWith(".html", StringComparison.Ordinal) &&
