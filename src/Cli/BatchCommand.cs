@@ -156,7 +156,7 @@ internal static partial class Commands
         if (slurm && runner.Store.List().Any(j => j.State == JobStates.Running) && SlurmCommands.Available())
             new SlurmExecutor(runner.Store, runner.Out, settings, ctx.Log).Poll();
         foreach (var j in runner.Store.List())
-            ctx.Out.WriteLine($"  {j.Name}: {j.State}{(j.Stage is { } s && j.State == JobStates.Running ? $" ({s})" : "")}" +
+            ctx.Out.WriteLine($"  {j.Name}: {j.State}{(j.Stage is { } s && j.State == JobStates.Running && s != "running" ? $" ({s})" : "")}" +
                               $"{(j.SlurmId is { } t ? $", SLURM task {t}" : "")}, attempts {j.Attempts}{(j.Error is { } e ? $": {e}" : "")}");
         var counts = runner.Count();
         string summary = runner.WriteSummary(slurm ? "slurm" : "local");

@@ -57,7 +57,7 @@ internal sealed record BatchSettings(ServeSettings Run, SlurmOptions Slurm, int 
     {
         if (path is null) return new BatchSettings(ServeSettings.Load(null), new SlurmOptions(), DefaultRetries);
         if (!File.Exists(path))
-            throw new TomalignInputException(path, "does not exist", "give the settings JSON file (see README, tomalign batch)");
+            throw new TomalignInputException(path, "does not exist", "give the settings JSON file (see README: serve and batch)");
         return Parse(File.ReadAllText(path), path);
     }
 

@@ -33,11 +33,13 @@ internal static partial class Commands
             bool verbose = p.GetValue(CliApp.Verbose), quiet = p.GetValue(CliApp.Quiet);
             var level = verbose ? LogLevel.Debug : quiet ? LogLevel.Warning : LogLevel.Information;
             bool onSlurm = p.GetValue(executor) == "slurm";
-            var slurm = onSlurm ? Tomalign.Cli.Batch.BatchSettings.Load(p.GetValue(settings)) : null;
+            // One settings file for both executors: its "slurm" and "retries" fields are used with --executor slurm only.
+            var all = Tomalign.Cli.Batch.BatchSettings.Load(p.GetValue(settings));
+            var slurm = onSlurm ? all : null;
             if (onSlurm && !Tomalign.Cli.Batch.SlurmCommands.Available())
                 throw new Tomalign.Core.TomalignInputException(null, "SLURM's commands (sbatch, squeue, scontrol, scancel) are not on the PATH",
                     "run serve on a SLURM login node, or use --executor local");
-            var options = new ServeOptions(p.GetValue(watch)!, p.GetValue(output)!, slurm?.Run ?? ServeSettings.Load(p.GetValue(settings)), p.GetValue(urls)!,
+            var options = new ServeOptions(p.GetValue(watch)!, p.GetValue(output)!, all.Run, p.GetValue(urls)!,
                 p.GetValue(workers), Seconds(p.GetValue(settle), "--settle"), Seconds(p.GetValue(grace), "--grace"), ctx.GpuMemoryLimit, slurm);
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(Cancellation);
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
