@@ -27,7 +27,6 @@ if [ "${1:-}" = "--stop" ]; then
   exit 0
 fi
 
-[ "$(id -u)" = "0" ] || fail "needs root (slurmd runs jobs as their users; munged needs its key); run as root or use a real cluster"
 
 cluster_up() {
   command -v scontrol >/dev/null 2>&1 || return 1
@@ -36,6 +35,8 @@ cluster_up() {
 }
 
 if cluster_up; then echo "SLURM is up (nothing to do)"; exit 0; fi
+
+[ "$(id -u)" = "0" ] || fail "needs root (slurmd runs jobs as their users; munged needs its key); run as root or use a real cluster"
 
 # 1. Packages (the install does not start the services).
 need=()
