@@ -22,6 +22,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# A single-node SLURM for the batch tests (trait Category=Slurm); they skip with its reason where it cannot start.
+# Never a reason for this script to fail.
+if [ -x tools/slurm-test-cluster.sh ]; then
+  timeout 180 tools/slurm-test-cluster.sh || echo "warning: SLURM not started here; the SLURM tests will be skipped"
+fi
+
 results=$(mktemp -d)
 dotnet test Gpu.sln -c Release --logger "trx;LogFileName=tests.trx" --results-directory "$results" "$@"
 status=$?

@@ -18,6 +18,8 @@ public static class ExitCodes
     public const int VerifyFailed = 3;
     /// <summary>The alignment was completed and its outputs written, but its quality verdict is unreliable (the reasons are printed and in the report).</summary>
     public const int Unreliable = 4;
+    /// <summary>batch: at least one series failed (bad input, or infrastructure faults past its retries); the summary JSON names them.</summary>
+    public const int BatchFailed = 5;
     /// <summary>Interrupted (Ctrl-C).</summary>
     public const int Cancelled = 130;
 }

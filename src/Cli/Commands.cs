@@ -39,6 +39,7 @@ internal static partial class Commands
         yield return Demo(stdout, stderr);
         yield return Convert(stdout, stderr);
         yield return Serve(stdout, stderr);
+        yield return Batch(stdout, stderr);
         yield return Check(stdout, stderr);
     }
 

@@ -17,7 +17,12 @@ internal static class JobStates
 
 /// <summary>One tilt series to process, as the queue holds it.</summary>
 internal sealed record Job(long Id, string Stack, string Angles, string Name, string State, string? Stage, string? Error,
-    string Settings, DateTimeOffset Created, DateTimeOffset? Started, DateTimeOffset? Finished, int Attempts, bool Resume);
+    string Settings, DateTimeOffset Created, DateTimeOffset? Started, DateTimeOffset? Finished, int Attempts, bool Resume,
+    string? SlurmJob = null, int? SlurmTask = null)
+{
+    /// <summary>The SLURM task running this job ("JOBID_TASK"), when an executor handed it to SLURM.</summary>
+    public string? SlurmId => SlurmJob is null ? null : $"{SlurmJob}_{SlurmTask}";
+}
 
 /// <summary>
 /// The job queue of `serve`, in an embedded SQLite file (WAL journal: a killed process loses no
@@ -58,12 +63,20 @@ internal sealed class JobStore : IDisposable
                 resume    INTEGER NOT NULL DEFAULT 0
             );
             """);
+        // Added for the SLURM executor (batch/serve --executor slurm): the array job and task that run the job; a queue
+        // written before these columns existed gets them here.
+        foreach (string column in new[] { "slurm_job TEXT", "slurm_task INTEGER" })
+        {
+            try { store.Execute($"ALTER TABLE jobs ADD COLUMN {column}"); }
+            catch (SqliteException e) when (e.Message.Contains("duplicate column", StringComparison.OrdinalIgnoreCase)) { }
+        }
         return store;
     }
 
     /// <summary>Jobs left `running` by a process that stopped without finishing them: queued again, to resume.</summary>
-    public int RequeueInterrupted() =>
-        Execute($"UPDATE jobs SET state = '{JobStates.Queued}', resume = 1 WHERE state = '{JobStates.Running}'");
+    /// With <paramref name="keepSlurm"/>, jobs running on SLURM are left to be re-attached (their tasks may still run).
+    public int RequeueInterrupted(bool keepSlurm = false) =>
+        Execute($"UPDATE jobs SET state = '{JobStates.Queued}', resume = 1 WHERE state = '{JobStates.Running}'" + (keepSlurm ? " AND slurm_job IS NULL" : ""));
 
     /// <summary>Queues a series; one whose stack is already in the table is not queued again (Added false).</summary>
     public (Job Job, bool Added) Add(string stack, string angles, string settings)
@@ -138,6 +151,54 @@ internal sealed class JobStore : IDisposable
     public void Requeue(long id) =>
         Execute($"UPDATE jobs SET state = '{JobStates.Queued}', resume = 1 WHERE id = $p0 AND state = '{JobStates.Running}'", id);
 
+    /// <summary>
+    /// Marks queued jobs running on SLURM: array job <paramref name="slurmJob"/>, task i for the i-th id (one more attempt each);
+    /// to resume, since SLURM runs every task with --resume.
+    /// </summary>
+    public void SetSubmitted(IReadOnlyList<long> ids, string slurmJob, IReadOnlyList<int> tasks)
+    {
+        lock (_gate)
+        {
+            using var c = Connect();
+            using var tx = c.BeginTransaction();
+            for (int i = 0; i < ids.Count; i++)
+            {
+                using var cmd = Command(c, $"UPDATE jobs SET state = '{JobStates.Running}', stage = NULL, error = NULL, started = $p1, finished = NULL, " +
+                                           "attempts = attempts + 1, resume = 1, slurm_job = $p2, slurm_task = $p3 WHERE id = $p0", [ids[i], Now(), slurmJob, tasks[i]]);
+                cmd.Transaction = tx;
+                cmd.ExecuteNonQuery();
+            }
+            tx.Commit();
+        }
+    }
+
+    /// <summary>
+    /// Before an sbatch: the queued jobs about to be submitted under the job name tomalign-TOKEN (slurm_job "pending:TOKEN",
+    /// their task numbers), so that a process killed between sbatch and <see cref="SetSubmitted"/> finds the array again
+    /// instead of submitting the series a second time.
+    /// </summary>
+    public void MarkSubmitting(IReadOnlyList<long> ids, string token, IReadOnlyList<int> tasks)
+    {
+        lock (_gate)
+        {
+            using var c = Connect();
+            using var tx = c.BeginTransaction();
+            for (int i = 0; i < ids.Count; i++)
+            {
+                using var cmd = Command(c, $"UPDATE jobs SET slurm_job = $p1, slurm_task = $p2 WHERE id = $p0 AND state = '{JobStates.Queued}'", [ids[i], PendingPrefix + token, tasks[i]]);
+                cmd.Transaction = tx;
+                cmd.ExecuteNonQuery();
+            }
+            tx.Commit();
+        }
+    }
+
+    public const string PendingPrefix = "pending:";
+
+    /// <summary>A running job whose SLURM task ended for a reason outside the series (killed, node lost): queued again, to resume.</summary>
+    public void RequeueResume(long id, string? why) =>
+        Execute($"UPDATE jobs SET state = '{JobStates.Queued}', resume = 1, error = $p1, slurm_job = NULL, slurm_task = NULL WHERE id = $p0 AND state = '{JobStates.Running}'", id, why);
+
     /// <summary>Cancels a queued job (true); a job in another state is left as it is (false).</summary>
     public bool CancelQueued(long id) =>
         Execute($"UPDATE jobs SET state = '{JobStates.Cancelled}', finished = $p1 WHERE id = $p0 AND state = '{JobStates.Queued}'", id, Now()) == 1;
@@ -197,9 +258,17 @@ internal sealed class JobStore : IDisposable
             string? S(string col) => r.IsDBNull(r.GetOrdinal(col)) ? null : r.GetString(r.GetOrdinal(col));
             DateTimeOffset? T(string col) => S(col) is { } t ? DateTimeOffset.Parse(t, CultureInfo.InvariantCulture) : null;
             list.Add(new Job(r.GetInt64(r.GetOrdinal("id")), S("stack")!, S("angles")!, S("name")!, S("state")!, S("stage"), S("error"),
-                S("settings")!, T("created")!.Value, T("started"), T("finished"), r.GetInt32(r.GetOrdinal("attempts")), r.GetInt64(r.GetOrdinal("resume")) != 0));
+                S("settings")!, T("created")!.Value, T("started"), T("finished"), r.GetInt32(r.GetOrdinal("attempts")), r.GetInt64(r.GetOrdinal("resume")) != 0,
+                Has(r, "slurm_job") ? S("slurm_job") : null, Has(r, "slurm_task") && !r.IsDBNull(r.GetOrdinal("slurm_task")) ? r.GetInt32(r.GetOrdinal("slurm_task")) : null));
         }
         return list;
+    }
+
+    private static bool Has(SqliteDataReader r, string column)
+    {
+        for (int i = 0; i < r.FieldCount; i++)
+            if (r.GetName(i) == column) return true;
+        return false;
     }
 
     private static string Now() => DateTimeOffset.UtcNow.ToString("o", CultureInfo.InvariantCulture);

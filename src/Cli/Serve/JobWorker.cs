@@ -16,7 +16,11 @@ namespace Tomalign.Cli.Serve;
 /// SIRT iteration), so the job ends cleanly within the grace period. A job stopped that way (or abandoned when even
 /// that did not end in time) is requeued and resumes at the next start. A user's cancel stops the running stage at once.
 /// </summary>
-internal sealed class JobWorker(JobStore store, string outDir, int workers, LogLevel jobLogLevel, ILogger log, long? gpuMemoryLimit = null)
+/// <remarks>
+/// <paramref name="retries"/>: a job that fails for a reason other than its input (an internal or I/O error, which may
+/// pass) is queued again, to resume, up to that many times; a bad input fails at once (serve: 0, every failure is final).
+/// </remarks>
+internal sealed class JobWorker(JobStore store, string outDir, int workers, LogLevel jobLogLevel, ILogger log, long? gpuMemoryLimit = null, int retries = 0)
 {
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _wake = new(0);
@@ -113,8 +117,11 @@ internal sealed class JobWorker(JobStore store, string outDir, int workers, LogL
             }
             catch (Exception e)
             {
-                error = CliApp.Explain(e).Message;
-                (state, message) = (JobStates.Failed, "failed: " + error);
+                var (code, text) = CliApp.Explain(e);
+                error = text;
+                (state, message) = code != ExitCodes.InputError && job.Attempts <= retries
+                    ? (JobStates.Queued, $"failed (attempt {job.Attempts} of {retries + 1}): {text}; queued again, to resume")
+                    : (JobStates.Failed, "failed: " + error);
                 log.LogDebug(e, "job {Id} failed", job.Id);
             }
             lock (_finishGate)

@@ -102,7 +102,7 @@ internal static class ServeApi
         {
             if (s.Store.Get(id) is not { } job) return UnknownJob(id);
             if (s.Store.CancelQueued(id)) return Results.Json(View(s, s.Store.Get(id)!, files: false));
-            if (job.State == JobStates.Running && s.Worker.CancelRunning(id))
+            if (job.State == JobStates.Running && s.CancelRunning(id))
                 return Results.Json(View(s, s.Store.Get(id)!, files: false), statusCode: 202);
             return Error(409, $"job {id} is {job.State}: only queued or running jobs can be cancelled");
         });
@@ -111,7 +111,7 @@ internal static class ServeApi
         {
             if (s.Store.Get(id) is not { } job) return UnknownJob(id);
             if (!s.Store.Retry(id)) return Error(409, $"job {id} is {job.State}: only failed or cancelled jobs can be retried");
-            s.Worker.Wake();
+            s.Wake();
             return Results.Json(View(s, s.Store.Get(id)!, files: false));
         });
 

@@ -16,17 +16,31 @@ internal static partial class Commands
         var urls = new Option<string>("--urls") { Description = "Address of the API and the job page (loopback by default; port 0: any free port).", DefaultValueFactory = _ => "http://127.0.0.1:5080" };
         var workers = new Option<int>("--workers") { Description = "Jobs run at the same time.", DefaultValueFactory = _ => 1 };
         var settle = new Option<double>("--settle") { Description = "Seconds a new file must keep its size and time before it is queued (still being copied otherwise).", DefaultValueFactory = _ => 5 };
+        var executor = new Option<string>("--executor")
+        {
+            Description = "local (--workers on this machine) or slurm (queued jobs go to SLURM as job arrays, with the settings file's \"slurm\" options; " +
+                          "the queue records each job's SLURM task, and a restart re-attaches to them).",
+            DefaultValueFactory = _ => "local",
+        };
+        executor.AcceptOnlyFromAmong("local", "slurm");
         var grace = new Option<double>("--grace") { Description = "At shutdown, seconds to wait for the running stage before abandoning it (it resumes at the next start).", DefaultValueFactory = _ => 30 };
         var cmd = new Command("serve",
             "Run as a service: queue every new tilt series in --watch, process each as `run` does (outputs in OUT/NAME/), and serve an HTTP " +
             "API and a job page. The queue lives in OUT/tomalign-serve.db: a restart resumes where it stopped. Stop with Ctrl-C or SIGTERM.")
-        { watch, output, settings, urls, workers, settle, grace };
+        { watch, output, settings, urls, workers, settle, grace, executor };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             bool verbose = p.GetValue(CliApp.Verbose), quiet = p.GetValue(CliApp.Quiet);
             var level = verbose ? LogLevel.Debug : quiet ? LogLevel.Warning : LogLevel.Information;
-            var options = new ServeOptions(p.GetValue(watch)!, p.GetValue(output)!, ServeSettings.Load(p.GetValue(settings)), p.GetValue(urls)!,
-                p.GetValue(workers), Seconds(p.GetValue(settle), "--settle"), Seconds(p.GetValue(grace), "--grace"), ctx.GpuMemoryLimit);
+            bool onSlurm = p.GetValue(executor) == "slurm";
+            // One settings file for both executors: its "slurm" and "retries" fields are used with --executor slurm only.
+            var all = Tomalign.Cli.Batch.BatchSettings.Load(p.GetValue(settings));
+            var slurm = onSlurm ? all : null;
+            if (onSlurm && !Tomalign.Cli.Batch.SlurmCommands.Available())
+                throw new Tomalign.Core.TomalignInputException(null, "SLURM's commands (sbatch, squeue, scontrol, scancel) are not on the PATH",
+                    "run serve on a SLURM login node, or use --executor local");
+            var options = new ServeOptions(p.GetValue(watch)!, p.GetValue(output)!, all.Run, p.GetValue(urls)!,
+                p.GetValue(workers), Seconds(p.GetValue(settle), "--settle"), Seconds(p.GetValue(grace), "--grace"), ctx.GpuMemoryLimit, slurm);
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(Cancellation);
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
             bool interrupted = false;   // Ctrl-C ends with 130 (interrupted), SIGTERM (a service manager's stop) with 0

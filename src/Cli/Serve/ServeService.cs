@@ -10,8 +10,9 @@ using Tomalign.Core;
 namespace Tomalign.Cli.Serve;
 
 /// <summary>What `serve` was told: the folders, the settings, the address and the worker count.</summary>
+/// <remarks><paramref name="Slurm"/>: with serve --executor slurm, the settings file's SLURM options and retries; null: local workers.</remarks>
 internal sealed record ServeOptions(string Watch, string Out, ServeSettings Settings, string Urls, int Workers, TimeSpan Settle, TimeSpan Grace,
-    long? GpuMemoryLimit = null);
+    long? GpuMemoryLimit = null, Batch.BatchSettings? Slurm = null);
 
 /// <summary>
 /// The running service: the job queue (SQLite in the output folder), the folder watcher, the workers and
@@ -28,6 +29,9 @@ internal sealed class ServeService : IAsyncDisposable
     private readonly FileStream _lock;
     private WebApplication? _app;
     private Task _watching = Task.CompletedTask;
+    private Task _slurmLoop = Task.CompletedTask;
+    private readonly SemaphoreSlim _slurmWake = new(0);
+    private Batch.SlurmExecutor? _slurm;
     private bool _stopped;
 
     private ServeService(ServeOptions options, ILoggerFactory logs, FileStream folderLock)
@@ -97,7 +101,8 @@ internal sealed class ServeService : IAsyncDisposable
 
     private async Task StartCoreAsync(ILoggerProvider logProvider, LogLevel level)
     {
-        int requeued = Store.RequeueInterrupted();
+        // On SLURM, jobs left running keep their tasks: they are re-attached (looked up in squeue), not submitted again.
+        int requeued = Store.RequeueInterrupted(keepSlurm: Options.Slurm is not null);
         if (requeued > 0) Log.LogInformation("{Count} interrupted job(s) queued again, to resume from their last completed stage", requeued);
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "tomalign", ContentRootPath = Options.Out, Args = [] });
@@ -125,11 +130,57 @@ internal sealed class ServeService : IAsyncDisposable
         if (addresses?.Any(a => !IsLoopback(a)) == true)
             Log.LogWarning("listening beyond this machine ({Urls}): anyone who can reach it can queue jobs", string.Join(", ", addresses));
 
-        Worker.Start();
+        if (Options.Slurm is { } slurm)
+        {
+            _slurm = new Batch.SlurmExecutor(Store, Options.Out, slurm, _logs.CreateLogger("tomalign.serve.slurm"));
+            Log.LogInformation("jobs go to SLURM (tasks run {Tomalign})", string.Join(' ', _slurm.TomalignCommand()));
+            _slurmLoop = Task.Run(() => SlurmLoop(TimeSpan.FromSeconds(slurm.Slurm.PollSeconds), _stop.Token));
+        }
+        else Worker.Start();
         var watcher = new FolderWatcher(Options.Watch, Options.Settle, (stack, angles) => Queue(stack, angles, "found in the watched folder"), Store.HasStack,
             _logs.CreateLogger("tomalign.serve.watch"));
         var interval = TimeSpan.FromSeconds(Math.Clamp(Options.Settle.TotalSeconds / 2, 0.2, 2));
         _watching = Task.Run(() => watcher.RunAsync(interval, _stop.Token));
+    }
+
+    /// <summary>
+    /// serve --executor slurm: looks at the SLURM tasks of running jobs (finished ones are recorded, lost ones queued
+    /// again), then submits every queued job as one array; again every poll interval, or at once when a job is queued.
+    /// </summary>
+    private async Task SlurmLoop(TimeSpan poll, CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                if (_slurm!.Poll()) _slurm.SubmitQueued();
+            }
+            catch (Exception e) when (e is Batch.SlurmException or TomalignInputException or IOException or Microsoft.Data.Sqlite.SqliteException)
+            {
+                Log.LogError("SLURM: {Message}; trying again in {Seconds} s", e.Message, poll.TotalSeconds);
+            }
+            try { await _slurmWake.WaitAsync(poll, stop); }
+            catch (OperationCanceledException) { break; }
+        }
+    }
+
+    /// <summary>Cancels a running job: a local worker's, or its SLURM task; false when it is not running.</summary>
+    public bool CancelRunning(long id)
+    {
+        if (_slurm is null) return Worker.CancelRunning(id);
+        try { return _slurm.Cancel(id, "cancelled"); }
+        catch (Batch.SlurmException e)
+        {
+            Log.LogError("job {Id}: {Message}", id, e.Message);
+            return false;
+        }
+    }
+
+    /// <summary>Tells the workers (or the SLURM loop) that a job was queued.</summary>
+    public void Wake()
+    {
+        if (_slurm is null) Worker.Wake();
+        else _slurmWake.Release();
     }
 
     /// <summary>Queues a series (once per stack path) with the service's settings; wakes a worker.</summary>
@@ -139,7 +190,7 @@ internal sealed class ServeService : IAsyncDisposable
         if (result.Added)
         {
             Log.LogInformation("job {Id} ({Name}) queued: {Stack} with {Angles} ({Why})", result.Job.Id, result.Job.Name, stack, Path.GetFileName(angles), why);
-            Worker.Wake();
+            Wake();
         }
         return result;
     }
@@ -155,6 +206,7 @@ internal sealed class ServeService : IAsyncDisposable
         Log.LogInformation("stopping: no new jobs; waiting up to {Grace} s for the running stage", Options.Grace.TotalSeconds);
         _stop.Cancel();
         await _watching;
+        await _slurmLoop;   // SLURM's tasks go on: the next start re-attaches to them
         await Worker.StopAsync(Options.Grace);
         if (_app is not null) await _app.StopAsync(TimeSpan.FromSeconds(5));
         Log.LogInformation("stopped; the queue is in {Db}", Store.Path);

@@ -109,6 +109,9 @@ internal sealed class CoarseStage : PipelineStage
         ImodText.WriteXf(run.P(".prexf"), c.Prexf);
         ImodText.WriteXf(run.P(".prexg"), c.Prexg);
         run.Report.Outputs.AddRange([Path.GetFullPath(run.P(".prexf")), Path.GetFullPath(run.P(".prexg"))]);
+        // The later stages start from the file as written (its text precision), as a resumed run does (Reuse): a run
+        // stopped after this stage and resumed, on this machine or a cluster node, ends with the same outputs to the bit.
+        run.Prexg = TiltSeriesFiles.ReadXfFor(run.P(".prexg"), run.Spec.Stack, run.Nz);
         run.Report.Warnings.AddRange(c.Warnings);
         run.Report.Results["coarsePeakStrengths"] = run.CoarseStrengths;
     }

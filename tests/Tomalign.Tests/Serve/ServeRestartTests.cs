@@ -130,7 +130,7 @@ internal sealed class ServeProcess : IDisposable
 
     public ServeClient Client { get; }
 
-    public static ServeProcess Start(ServeFolders folders, string settings, ITestOutputHelper output)
+    public static ServeProcess Start(ServeFolders folders, string settings, ITestOutputHelper output, params string[] extra)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "tomalign.dll");
         Assert.True(File.Exists(dll), $"{dll} is missing");
@@ -139,9 +139,9 @@ internal sealed class ServeProcess : IDisposable
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
-        foreach (string a in new[] { dll, "serve", "--watch", folders.Watch, "--out", folders.Out, "--settings", settings,
-                     "--urls", "http://127.0.0.1:0", "--settle", "0.3" })
-            info.ArgumentList.Add(a);
+        string[] args = [dll, "serve", "--watch", folders.Watch, "--out", folders.Out, "--settings", settings,
+            "--urls", "http://127.0.0.1:0", "--settle", "0.3", .. extra];
+        foreach (string a in args) info.ArgumentList.Add(a);
         var process = Process.Start(info)!;
         var stderr = new StringWriter();
         process.ErrorDataReceived += (_, e) =>
