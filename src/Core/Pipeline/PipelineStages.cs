@@ -57,6 +57,8 @@ internal sealed class PipelineRun(PipelineSpec spec, PipelineContext context, IC
     public SolveResult? Solve { get; set; }
     public Quality.QualityVerdict? Quality { get; set; }
     public PreparedSeries? Preparation { get; set; }
+    /// <summary>What the angle file, the mdoc or the extended header say of the user's views (stack order).</summary>
+    public SeriesMetadata? Metadata { get; set; }
     // apply, reconstruct
     public ApplyTransforms.AlignedStack? AlignedInMemory { get; set; }
     public ReconstructionSummary? Summary { get; set; }

@@ -61,7 +61,11 @@ public sealed class TiltSeriesPipeline(IComputeBackend backend)
         report.DeviceMemory = backend.DeviceMemory;
         report.Cancel = context.Cancel;
         report.StageStarted = context.StageStarted;
+        // The angles and what else is known of the acquisition: the angle file, --mdoc or an mdoc beside the stack, or the MRC
+        // extended header. Without an angle file the angles are written to NAME.rawtlt, which the stages then read.
+        var metadata = ResolveMetadata(ref spec, context.Log, report);
         report.Inputs.AddRange([Path.GetFullPath(spec.Stack), Path.GetFullPath(spec.Angles)]);
+        report.Inputs.AddRange(metadata.MdocFiles.Select(Path.GetFullPath));
         // Checks that need only the header and the angles, before any long work.
         var (nx, ny, nz, tilts) = TiltSeriesReader.ReadHeaderAndAngles(spec.Stack, spec.Angles);
         var userExcluded = spec.ExcludeViews is { } list ? ViewScreening.ParseViewList(list, nz) : [];
@@ -80,6 +84,7 @@ public sealed class TiltSeriesPipeline(IComputeBackend backend)
         var run = new PipelineRun(spec, context, context.Cancel.CanBeCanceled ? CancellableBackend.Wrap(backend, context.Cancel, ownsInner: false) : backend, report, nx, ny, nz, tilts,
             StageLedger.Load(spec.OutputPath(LedgerSuffix)));
         run.Preparation = prepared;
+        run.Metadata = metadata;
         var stages = new List<PipelineStage> { new CoarseStage(), new LandmarkStage(), new SolveStage(), new RefineStage() };
         if (spec.Reconstructs) stages.AddRange([new ApplyStage(), new ReconstructStage()]);
         var outcomes = new List<StageOutcome>();
@@ -118,6 +123,39 @@ public sealed class TiltSeriesPipeline(IComputeBackend backend)
         };
 
         static string Join(IEnumerable<StageOutcome> o) => o.Any() ? string.Join(", ", o.Select(x => x.Name)) : "none";
+    }
+
+    /// <summary>
+    /// The series' metadata (<see cref="SeriesMetadata.Resolve"/>), recorded in the report (results.acquisition). Without an angle
+    /// file, the angles found are written to OUT/NAME.rawtlt and the spec refers to it; with the tilt axis asked from the metadata
+    /// (--tilt-axis not given, or mdoc), the spec takes the mdoc's or header's axis, or it is an input error naming the fix.
+    /// </summary>
+    private static SeriesMetadata ResolveMetadata(ref PipelineSpec spec, ILogger log, RunReport report)
+    {
+        int views;
+        using (var reader = MrcReader.Open(spec.Stack)) views = reader.Nz;
+        var metadata = SeriesMetadata.Resolve(spec.Stack, spec.Angles, spec.Mdoc, views);
+        foreach (var w in metadata.Warnings) { log.LogWarning("{Warning}", w); report.Warnings.Add(w); }
+        if (string.IsNullOrWhiteSpace(spec.Angles))
+        {
+            Directory.CreateDirectory(spec.Out);
+            string written = spec.OutputPath(".rawtlt");
+            ImodText.WriteAngles(written, metadata.Tilts);
+            log.LogInformation("tilt angles from the {Source}: written to {File}", metadata.AnglesSource, written);
+            spec = spec with { Angles = written, Name = spec.BaseName };
+            report.Outputs.Add(Path.GetFullPath(written));
+        }
+        if (spec.TiltAxisFromMetadata)
+        {
+            if (metadata.TiltAxis is not { } axis)
+                throw new TomalignInputException(spec.Mdoc ?? spec.Stack,
+                    metadata.MdocFiles.Count > 0 ? "the mdoc gives no tilt axis angle (no \"Tilt axis angle\" in a [T = …] line)" : "no tilt axis was given and no mdoc or header gives one",
+                    "give --tilt-axis DEGREES (IMOD's rotation angle), or --tilt-axis auto to search it");
+            log.LogInformation("tilt axis {Axis:F2}° from {Source}", axis, metadata.MdocFiles.Count > 0 ? "the mdoc" : "the MRC extended header");
+            spec = spec with { TiltAxis = axis, TiltAxisFromMetadata = false };
+        }
+        report.Results["acquisition"] = metadata.ToReport();
+        return metadata;
     }
 
     /// <summary>
