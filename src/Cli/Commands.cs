@@ -34,6 +34,7 @@ internal static partial class Commands
         yield return Convert(stdout, stderr);
         yield return Serve(stdout, stderr);
         yield return Check(stdout, stderr);
+        yield return Export(stdout, stderr);
     }
 
     internal static Option<string> DeviceOption() => new("--device")

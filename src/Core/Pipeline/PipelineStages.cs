@@ -293,7 +293,13 @@ internal sealed class RefineStage : PipelineStage
         run.Ledger.RefreshOutputs("solve");
         report.Outputs.AddRange(files.All.Select(Path.GetFullPath));
         // The same alignment for AreTomo's users.
-        AreTomoAln.FromImod(ImodText.ReadXf(files.Xf!), result.Views.Select(v => v.TiltDegrees).ToArray(), run.Nx, run.Ny).Write(run.P(".aln"));
+        // When views were sorted or left out, the .aln refers to the user's own stack, as AreTomo's does to its raw stack: the
+        // views left out are its dark frames.
+        var alnXf = ImodText.ReadXf(files.Xf!);
+        var alnTilts = result.Views.Select(v => v.TiltDegrees).ToArray();
+        (run.Preparation is { Unchanged: false } prep && run.Metadata is { } meta
+            ? AreTomoAln.FromImodForInput(alnXf, alnTilts, run.Nx, run.Ny, prep.InputViews, meta.Tilts.Length, prep.Excluded.Select(e => (e.View, e.Tilt)))
+            : AreTomoAln.FromImod(alnXf, alnTilts, run.Nx, run.Ny)).Write(run.P(".aln"));
         report.Outputs.Add(Path.GetFullPath(run.P(".aln")));
     }
 
