@@ -85,6 +85,7 @@ public static class AlignmentExport
         sb.Append("# (IMOD writes Y slices; 'trimvol -rx' turns them into Tomalign's X-Y slices).\n");
         if (s.ThicknessGuessed) sb.Append("# THICKNESS is a placeholder (the alignment ran without --thickness): set it to the specimen's.\n");
         foreach (var c in comments ?? []) sb.Append("# ").Append(c).Append('\n');
+        if (s.Log) sb.Append("# LOG: Tomalign reconstructs -ln(value); should IMOD's densities come out inverted against Tomalign's, set SCALE 0.0 -1.0.\n");
         sb.Append("$setenv IMOD_OUTPUT_FORMAT MRC\n");
         sb.Append("$tilt -StandardInput\n");
         sb.Append("InputProjections ").Append(Path.GetFileName(aligned)).Append('\n');
@@ -107,6 +108,18 @@ public static class AlignmentExport
         sb.Append("ActionIfGPUFails 1,2\n");
         sb.Append("$if (-e ./savework) ./savework\n");
         return sb.ToString();
+    }
+
+    /// <summary>
+    /// Writes through <paramref name="write"/> to a temporary name, and replaces <paramref name="path"/> only when the content
+    /// differs: a run that changes nothing (a resume) leaves the file, and its time, as it was.
+    /// </summary>
+    private static void WriteIfChanged(string path, Action<string> write)
+    {
+        string temp = path + ".tmp-export";
+        write(temp);
+        if (File.Exists(path) && File.ReadAllBytes(path).AsSpan().SequenceEqual(File.ReadAllBytes(temp))) File.Delete(temp);
+        else File.Move(temp, path, overwrite: true);
     }
 
     /// <summary>IMOD's list syntax for 1-based views: "1-3,7".</summary>
@@ -135,7 +148,7 @@ public static class AlignmentExport
             comments.Add($"views {ImodList(s.Excluded.Select(e => e.View + 1).ToArray())} (1-based) of {Path.GetFileName(s.InputStack)} were left out before the alignment; " +
                          $"{s.Name}.ali holds the others. {s.Name}.input.tilt.com works on that stack with an EXCLUDELIST instead.");
         string tiltCom = P(".tilt.com");
-        ImodText.WriteTextAtomically(tiltCom, TiltCom(s, P(".ali"), P(".tlt"), P("_full_rec.mrc"), comments: comments));
+        WriteIfChanged(tiltCom, f => ImodText.WriteTextAtomically(f, TiltCom(s, P(".ali"), P(".tlt"), P("_full_rec.mrc"), comments: comments)));
         files.Add(tiltCom);
 
         if (s.InputStack is { } input && s.InputViews is { } map && s.InputNz > 0)
@@ -146,13 +159,13 @@ public static class AlignmentExport
             var tilts = new double[s.InputNz];
             foreach (var (view, tilt) in s.Excluded) if (view >= 0 && view < s.InputNz) tilts[view] = tilt;
             for (int k = 0; k < map.Count; k++) { xf[map[k]] = s.Xf[k]; tilts[map[k]] = s.Tilts[k]; }
-            ImodText.WriteXf(P(".input.xf"), xf);
-            ImodText.WriteAngles(P(".input.tlt"), tilts);
+            WriteIfChanged(P(".input.xf"), f => ImodText.WriteXf(f, xf));
+            WriteIfChanged(P(".input.tlt"), f => ImodText.WriteAngles(f, tilts));
             var excluded = s.Excluded.Select(e => e.View + 1).ToArray();
             string inputCom = P(".input.tilt.com");
-            ImodText.WriteTextAtomically(inputCom, TiltCom(s, P(".input.ali"), P(".input.tlt"), P(".input_full_rec.mrc"), excluded,
+            WriteIfChanged(inputCom, f => ImodText.WriteTextAtomically(f, TiltCom(s, P(".input.ali"), P(".input.tlt"), P(".input_full_rec.mrc"), excluded,
                 [$"for the user's stack {Path.GetFileName(input)}: first make its aligned stack with",
-                 $"  newstack -xform {s.Name}.input.xf -bin {s.Bin} {Path.GetFileName(input)} {s.Name}.input.ali"]));
+                 $"  newstack -xform {s.Name}.input.xf -bin {s.Bin} {Path.GetFileName(input)} {s.Name}.input.ali"])));
             files.AddRange([P(".input.xf"), P(".input.tlt"), inputCom]);
         }
         return files;

@@ -100,6 +100,21 @@ public sealed record SeriesMetadata
                 $"({Path.GetFileName(stackPath)}.mdoc or {Path.GetFileNameWithoutExtension(stackPath)}.mdoc), and its header holds none",
                 "give --angles F.rawtlt (one angle per view) or --mdoc F.mdoc");
         }
+        // An angle file and an mdoc must describe the same views in the same order, or the mdoc's dose and order would be
+        // given to the wrong views: when their angles differ by more than 1° anywhere, only the mdoc's axis, pixel size and
+        // voltage are kept.
+        bool mdocViewsFit = true;
+        if (mdoc is not null && !string.IsNullOrWhiteSpace(anglesPath))
+        {
+            int worst = Enumerable.Range(0, views).MaxBy(i => Math.Abs(tilts[i] - mdoc.Views[i].TiltAngle));
+            if (Math.Abs(tilts[worst] - mdoc.Views[worst].TiltAngle) > 1)
+            {
+                mdocViewsFit = false;
+                warnings.Add($"{mdoc.Files[0]} does not list the views of {Path.GetFileName(anglesPath)} in the same order (view {worst}: " +
+                    $"{mdoc.Views[worst].TiltAngle.ToString("F2", CultureInfo.InvariantCulture)}° against {tilts[worst].ToString("F2", CultureInfo.InvariantCulture)}°): " +
+                    "its dose and acquisition order are not used (give the mdoc's own order with --mdoc and no --angles, or an mdoc in the stack's order)");
+            }
+        }
         for (int i = 0; i < tilts.Length; i++)
             if (!(Math.Abs(tilts[i]) < 90))
                 throw new TomalignInputException(anglesPath ?? mdocPath ?? stackPath,
@@ -111,7 +126,8 @@ public sealed record SeriesMetadata
             ? sections.Select(s => s.Dose!.Value).ToArray() : null;
         double[]? Per(Func<SectionMetadata, double?> f) =>
             sections is { Length: > 0 } && sections.Length == views && sections.All(s => f(s) is not null) ? sections.Select(s => f(s)!.Value).ToArray() : null;
-        var order = mdoc?.AcquisitionOrder();
+        var perView = mdocViewsFit ? mdoc : null;
+        var order = perView?.AcquisitionOrder();
         return new SeriesMetadata
         {
             Tilts = tilts,
@@ -120,10 +136,10 @@ public sealed record SeriesMetadata
             TiltAxis = mdoc?.TiltAxisAngle ?? sections?.Select(s => s.TiltAxisAngle).FirstOrDefault(a => a is not null),
             PixelSizeAngstrom = mdoc?.PixelSpacing ?? sections?.Select(s => s.PixelSizeAngstrom).FirstOrDefault(a => a is > 0),
             VoltageKv = mdoc?.Voltage ?? sections?.Select(s => s.VoltageKv).FirstOrDefault(a => a is > 0),
-            DosePerView = mdoc?.DosePerView() ?? headerDose,
-            PreExposure = mdoc?.PreExposure() ?? (headerDose is null ? null : PreExposureInStackOrder(headerDose)),
+            DosePerView = perView is not null ? perView.DosePerView() : headerDose,
+            PreExposure = perView is not null ? perView.PreExposure() : headerDose is null ? null : PreExposureInStackOrder(headerDose),
             AcquisitionOrder = order,
-            DefocusMicrons = mdoc is not null && mdoc.Views.All(v => v.Defocus is not null) ? mdoc.Views.Select(v => v.Defocus!.Value).ToArray() : Per(s => s.DefocusMicrons),
+            DefocusMicrons = perView is not null && perView.Views.All(v => v.Defocus is not null) ? perView.Views.Select(v => v.Defocus!.Value).ToArray() : Per(s => s.DefocusMicrons),
             Warnings = warnings,
         };
 

@@ -137,4 +137,28 @@ public class MdocTests
         Assert.Single(withFile.Warnings);
         Assert.Contains("ignored", withFile.Warnings[0]);
     }
+
+    [Fact]
+    public void AnAngleFileInAnotherOrderThanTheMdoc_DoesNotGiveTheMdocsDoseToTheWrongViews()
+    {
+        using var dir = new MrcTempDir();
+        string stack = dir.File("Position_12.mrc");
+        MrcCraft.Write(stack, MrcCraft.Header(4, 4, 6, 2, bigEndian: false), new byte[4 * 4 * 6 * 4]);
+        File.Copy(Data("Position_12.mdoc"), dir.File("Position_12.mdoc"));
+        string angles = dir.File("Position_12.rawtlt");
+
+        // The stack's own order (the mdoc's): the pre-exposure is the mdoc's, view by view.
+        File.WriteAllLines(angles, ["9.98", "12.99", "6.99", "3.99", "15.99", "18.99"]);
+        var same = SeriesMetadata.Resolve(stack, angles, null, 6);
+        Assert.Empty(same.Warnings);
+        Assert.Equal([0.0, 2.07, 4.14, 6.21, 8.27, 10.34], same.PreExposure!);
+
+        // Sorted angles against the mdoc's acquisition order: the dose would land on the wrong views, so it is not used.
+        File.WriteAllLines(angles, ["3.99", "6.99", "9.98", "12.99", "15.99", "18.99"]);
+        var sorted = SeriesMetadata.Resolve(stack, angles, null, 6);
+        Assert.Null(sorted.PreExposure);
+        Assert.Null(sorted.AcquisitionOrder);
+        Assert.Contains("same order", Assert.Single(sorted.Warnings));
+        Assert.Equal(-174.23, sorted.TiltAxis);   // what does not depend on the views is kept
+    }
 }
