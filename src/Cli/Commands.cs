@@ -141,12 +141,20 @@ internal static partial class Commands
             string? anglesGiven = p.GetValue(angles), mdocGiven = p.GetValue(mdoc);
             if (anglesGiven is not null || mdocGiven is not null || SerialEmMdoc.FindBeside(path) is not null)
             {
-                var meta = SeriesMetadata.Resolve(path, anglesGiven, mdocGiven, h.Nz);
-                foreach (var w in meta.Warnings) ctx.Log.LogWarning("{Warning}", w);
-                var tilts = meta.Tilts;
-                o.WriteLine($"Tilts:         {tilts.Length} views from {Fmt(tilts.Min(), "F2")}° to {Fmt(tilts.Max(), "F2")}° ({meta.AnglesSource})");
-                if (meta.TiltAxis is { } axis) o.WriteLine($"Tilt axis:     {Fmt(axis, "F2")}°");
-                if (meta.PreExposure is { } pre) o.WriteLine($"Pre-exposure:  {Fmt(pre.Min(), "F2")} to {Fmt(pre.Max(), "F2")} e/Å²");
+                SeriesMetadata? meta = null;
+                try { meta = SeriesMetadata.Resolve(path, anglesGiven, mdocGiven, h.Nz); }
+                catch (TomalignInputException e) when (anglesGiven is null && mdocGiven is null)
+                {
+                    ctx.Log.LogWarning("{Warning}", e.Message);   // only an mdoc found beside it, and it does not fit: info goes on
+                }
+                foreach (var w in meta?.Warnings ?? []) ctx.Log.LogWarning("{Warning}", w);
+                if (meta is not null)
+                {
+                    var tilts = meta.Tilts;
+                    o.WriteLine($"Tilts:         {tilts.Length} views from {Fmt(tilts.Min(), "F2")}° to {Fmt(tilts.Max(), "F2")}° ({meta.AnglesSource})");
+                    if (meta.TiltAxis is { } axis) o.WriteLine($"Tilt axis:     {Fmt(axis, "F2")}°");
+                    if (meta.PreExposure is { } pre) o.WriteLine($"Pre-exposure:  {Fmt(pre.Min(), "F2")} to {Fmt(pre.Max(), "F2")} e/Å²");
+                }
             }
             if (!p.GetValue(noStats))
             {

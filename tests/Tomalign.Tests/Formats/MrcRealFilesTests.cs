@@ -247,4 +247,25 @@ public class MrcRealFilesTests
         Assert.Contains("no tilt angles", e.Message);
         Assert.Contains("--mdoc", e.Message);
     }
+
+    [Fact]
+    public void Info_PrintsTheExtendedHeaderAndWarnsOfAContradictingHeader()
+    {
+        using var dir = new MrcTempDir();
+        string fei = dir.File("epu.mrc");
+        uint mask = (1u << 6) | (1u << 7) | (1u << 12) | (1u << 14);
+        var ext = new[] { -30.0, 0.0, 30.0 }.SelectMany(t => FeiRecord(t, 2e20, 1.5e-10, 86, 300000, mask)).ToArray();
+        MrcCraft.Write(fei, Header(8, 8, 3, 2, nsymbt: ext.Length, exttyp: "FEI1"), new byte[8 * 8 * 3 * 4], ext);
+        var r = Tomalign.Tests.Cli.CliRunner.Run("info", fei);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("FEI1, 3 sections, tilts -30.00° to 30.00°, dose 6.0 e/Å² in all, pixel 1.5 Å, tilt axis 86.00°", r.Out);
+
+        string bytes = dir.File("flagged-signed.st");
+        var data = Bytes(16 * 16 * 2);
+        MrcCraft.Write(bytes, Header(16, 16, 2, 0, imodFlags: 1, dmin: 16, dmax: 224, dmean: (float)data.Average(v => (double)v)), data);
+        r = Tomalign.Tests.Cli.CliRunner.Run("info", bytes);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("signed 8-bit (IMOD flag)", r.Out);
+        Assert.Contains("the header says minimum 16, maximum 224", r.ToString());
+    }
 }

@@ -84,4 +84,15 @@ public sealed class MetadataExportPipelineTests(PipelineSeriesFixture fixture) :
                 Assert.True(Math.Abs(double.Parse(rows[k][cols.IndexOf(c)], Inv) - double.Parse(star2[k][cols.IndexOf(c)], Inv)) < (c.Contains("Shift") ? 0.05 : 0.01),
                     $"{c} of view {k}: {rows[k][cols.IndexOf(c)]} from align, {star2[k][cols.IndexOf(c)]} from export");
     }
+
+    [Fact]
+    public void WithoutTiltAxisAndWithoutAnMdoc_NoAxisIsAssumed()
+    {
+        using var dir = new TempDir();
+        var r = CliRunner.Run("align", fixture.Files.Stack, "--angles", fixture.Files.RawTilt, "--bead-diameter", fixture.Diameter, "--device", "cpu",
+            "--out", dir.File("out"), "--quiet");
+        Assert.True(r.ExitCode == ExitCodes.InputError, r.ToString());
+        Assert.Contains("no tilt axis was given", r.Err);
+        Assert.Contains("--tilt-axis", r.Err);
+    }
 }
