@@ -6,10 +6,11 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 
-# Debian packages the tests use: python3-mrcfile (the independent MRC validator) and Chromium with
+# Debian packages the tests use: python3-mrcfile (the independent MRC validator), python3-gemmi (an independent STAR reader) and Chromium with
 # its driver (the report and web-page tests open pages in headless Chromium).
 missing=()
 /usr/bin/python3 -c "import mrcfile" >/dev/null 2>&1 || missing+=(python3-mrcfile)
+/usr/bin/python3 -c "import gemmi" >/dev/null 2>&1 || missing+=(python3-gemmi)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -19,7 +19,8 @@ internal static partial class Commands
     {
         var d = new CoarseAlignOptions();
         var stack = new Argument<string>("STACK") { Description = "The raw tilt series, MRC (.mrc/.st)." };
-        var angles = new Option<string>("--angles") { Description = "Tilt angles, one per view (.rawtlt/.tlt).", Required = true };
+        var angles = new Option<string>("--angles") { Description = "Tilt angles, one per view (.rawtlt/.tlt); optional with --mdoc, an mdoc beside the stack, or angles in the MRC extended header." };
+        var mdoc = MdocOption();
         var axis = new Option<string>("--tilt-axis") { Description = "Tilt-axis angle in the raw image, degrees counter-clockwise from +Y (IMOD's rotation angle), or auto: searched by the coarse correlation (modulo 180°).", Required = true };
         var auto = CoarseAlignOptions.AutomaticFilter;
         var bin = new Option<int>("--bin") { Description = "Binning for the correlation; 0 (default): automatic, from the views' signal-to-noise by scale (at least the larger side to about 1024 pixels), then the more trustworthy of it and coarser ones.", DefaultValueFactory = _ => 0 };
@@ -38,10 +39,10 @@ internal static partial class Commands
             "Coarse alignment by cross-correlation of neighbouring views with cosine stretch (IMOD tiltxcorr): writes NAME.prexf " +
             "(line i aligns view i to view i−1), NAME.prexg (every view to the view nearest zero tilt; use it with `tomalign apply`) " +
             "and NAME.coarse.json with the peak strength of every pair.")
-        { stack, angles, axis, bin, sigma1, radius2, sigma2, exclude, clip, minSnr, cumulative, maxShift, name, output, device };
+        { stack, angles, mdoc, axis, bin, sigma1, radius2, sigma2, exclude, clip, minSnr, cumulative, maxShift, name, output, device };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
-            string input = p.GetValue(stack)!, anglesPath = p.GetValue(angles)!, dir = p.GetValue(output)!;
+            string input = p.GetValue(stack)!, anglesPath = p.GetValue(angles) ?? "", dir = p.GetValue(output)!;
             string baseName = p.GetValue(name) ?? Path.GetFileNameWithoutExtension(input);
             RequireBaseName(baseName);
             int binning = p.GetValue(bin);
@@ -63,8 +64,8 @@ internal static partial class Commands
             catch (ArgumentException e) { throw new TomalignInputException(null, e.Message, "check the coarse options (tomalign coarse --help)"); }
 
             var report = new RunReport("coarse", Environment.GetCommandLineArgs().Skip(1)) { Cancel = Cancellation };
-            report.Inputs.AddRange([Path.GetFullPath(input), Path.GetFullPath(anglesPath)]);
-            var (data, tilts) = report.Stage("read", () => ReadSeries(input, anglesPath, ctx.Progress("read")));
+            report.Inputs.AddRange(InputPaths(input, anglesPath, p.GetValue(mdoc)));
+            var (data, tilts) = report.Stage("read", () => ReadSeries(input, anglesPath, ctx.Progress("read"), p.GetValue(mdoc), ctx, report));
             int effectiveBin = binning > 0 ? binning : CoarseAligner.AutoBin(data.Nx, data.Ny, options.AutoBinTargetPixels);
             if (data.Nx / effectiveBin < 8 || data.Ny / effectiveBin < 8)
                 throw new TomalignInputException(input, $"views of {data.Nx}×{data.Ny} binned by {effectiveBin} are too small to correlate (under 8 pixels)",
@@ -123,4 +124,22 @@ internal static partial class Commands
     /// <summary>Reads a raw stack and its angles (<see cref="TiltSeriesReader.Read"/>); Ctrl-C stops it.</summary>
     internal static (ImageStack Stack, double[] Tilts) ReadSeries(string stackPath, string anglesPath, IProgress<double> progress) =>
         TiltSeriesReader.Read(stackPath, anglesPath, progress, Cancellation);
+
+    /// <summary>Reads a raw stack and its angles from the angle file, else the mdoc (given or beside) or the extended header; warnings
+    /// (a header that contradicts the data, an mdoc that does not fit) go to the log and the report.</summary>
+    internal static (ImageStack Stack, double[] Tilts) ReadSeries(string stackPath, string anglesPath, IProgress<double> progress, string? mdocPath,
+        CliContext ctx, RunReport report) =>
+        TiltSeriesReader.Read(stackPath, anglesPath, mdocPath, progress, Cancellation, w => { ctx.Log.LogWarning("{Warning}", w); report.Warnings.Add(w); });
+
+    /// <summary>Angles from an angle file, else from an mdoc (a file, a folder or a pattern of per-tilt mdocs); neither: an input error.</summary>
+    internal static double[] AnglesOrMdoc(string anglesPath, string? mdocPath)
+    {
+        if (anglesPath.Length > 0) return ImodText.ReadAngles(anglesPath);
+        if (!string.IsNullOrWhiteSpace(mdocPath)) return SerialEmMdoc.ReadAny(mdocPath).TiltAngles;
+        throw new TomalignInputException(null, "no tilt angles were given", "give --angles F.tlt or --mdoc F.mdoc");
+    }
+
+    /// <summary>The full paths of a command's inputs that were given (an empty angle path: none).</summary>
+    internal static IEnumerable<string> InputPaths(params string?[] paths) =>
+        paths.Where(p => !string.IsNullOrWhiteSpace(p)).Select(p => Path.GetFullPath(p!));
 }

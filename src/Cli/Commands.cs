@@ -41,6 +41,7 @@ internal static partial class Commands
         yield return Serve(stdout, stderr);
         yield return Batch(stdout, stderr);
         yield return Check(stdout, stderr);
+        yield return Export(stdout, stderr);
     }
 
     internal static Option<string> DeviceOption() => new("--device")
@@ -48,6 +49,14 @@ internal static partial class Commands
         Description = "Where heavy work runs: auto (CUDA if present, else the managed CPU path), cpu, cuda, opencl, " +
                       "or ilgpu-cpu (ILGPU's CPU emulator, for testing kernels). Environment override: TOMALIGN_DEVICE.",
         DefaultValueFactory = _ => "auto",
+    };
+
+    /// <summary>--mdoc: SerialEM's .mdoc (or a folder or pattern of per-tilt mdocs), shared by every command that takes angles.</summary>
+    internal static Option<string?> MdocOption() => new("--mdoc")
+    {
+        Description = "SerialEM's .mdoc of the stack (or a folder, or a pattern like 'frames/*.mdoc', of per-tilt mdocs as Tomo5/PACE write): " +
+                      "the tilt angles when --angles is not given, and the tilt axis, pixel size, dose and acquisition order. " +
+                      "Without it, STACK.mdoc or NAME.mdoc beside the stack is read when present.",
     };
 
     internal static DeviceKind ParseDevice(string text) => PipelineSpec.ParseDevice(text);
@@ -111,7 +120,8 @@ internal static partial class Commands
         var file = new Argument<string>("FILE") { Description = "An MRC file (.mrc, .st, .ali, .rec)." };
         var noStats = new Option<bool>("--no-stats") { Description = "Header only: skip reading the data for statistics." };
         var angles = new Option<string?>("--angles") { Description = "The series' angle file (.rawtlt/.tlt): checks one angle per view and prints the tilt range." };
-        var cmd = new Command("info", "Summarise an MRC file: header, pixel size, statistics and NaN/Inf counts.") { file, noStats, angles };
+        var mdoc = MdocOption();
+        var cmd = new Command("info", "Summarise an MRC file: header, pixel size, statistics and NaN/Inf counts; the extended header's and the mdoc's angles, dose and axis.") { file, noStats, angles, mdoc };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             string path = p.GetValue(file)!;
@@ -127,10 +137,31 @@ internal static partial class Commands
             o.WriteLine($"Extended hdr:  {h.ExtendedHeaderBytes} bytes{(string.IsNullOrWhiteSpace(h.ExtendedType) ? "" : $" ({h.ExtendedType.Trim()})")}");
             o.WriteLine($"Header stats:  min {Fmt(h.DMin)}, max {Fmt(h.DMax)}, mean {Fmt(h.DMean)}, rms {Fmt(h.Rms)}");
             for (int i = 0; i < h.Labels.Count; i++) o.WriteLine($"Label {i,2}:      {h.Labels[i].TrimEnd()}");
-            if (p.GetValue(angles) is { } anglesPath)
+            if (MrcExtendedHeader.Layout(h) is { } layout && MrcExtendedHeader.Read(reader) is { } sections)
             {
-                var tilts = TiltSeriesFiles.ReadAnglesFor(anglesPath, path, h.Nz);
-                o.WriteLine($"Tilts:         {tilts.Length} views from {Fmt(tilts.Min(), "F2")}° to {Fmt(tilts.Max(), "F2")}°");
+                o.WriteLine($"Ext. metadata: {layout}, {sections.Length} sections" +
+                    (MrcExtendedHeader.TiltAngles(sections) is { } ht ? $", tilts {Fmt(ht.Min(), "F2")}° to {Fmt(ht.Max(), "F2")}°" : ", no tilt angles") +
+                    (sections.Any(s => s.Dose is > 0) ? $", dose {Fmt(sections.Sum(s => s.Dose ?? 0), "F1")} e/Å² in all" : "") +
+                    (sections.Select(s => s.PixelSizeAngstrom).FirstOrDefault(v => v is > 0) is { } px ? $", pixel {Fmt(px, "G5")} Å" : "") +
+                    (sections.Select(s => s.TiltAxisAngle).FirstOrDefault(v => v is not null) is { } ax ? $", tilt axis {Fmt(ax, "F2")}°" : ""));
+            }
+            string? anglesGiven = p.GetValue(angles), mdocGiven = p.GetValue(mdoc);
+            if (anglesGiven is not null || mdocGiven is not null || SerialEmMdoc.FindBeside(path) is not null)
+            {
+                SeriesMetadata? meta = null;
+                try { meta = SeriesMetadata.Resolve(path, anglesGiven, mdocGiven, h.Nz); }
+                catch (TomalignInputException e) when (anglesGiven is null && mdocGiven is null)
+                {
+                    ctx.Log.LogWarning("{Warning}", e.Message);   // only an mdoc found beside it, and it does not fit: info goes on
+                }
+                foreach (var w in meta?.Warnings ?? []) ctx.Log.LogWarning("{Warning}", w);
+                if (meta is not null)
+                {
+                    var tilts = meta.Tilts;
+                    o.WriteLine($"Tilts:         {tilts.Length} views from {Fmt(tilts.Min(), "F2")}° to {Fmt(tilts.Max(), "F2")}° ({meta.AnglesSource})");
+                    if (meta.TiltAxis is { } axis) o.WriteLine($"Tilt axis:     {Fmt(axis, "F2")}°");
+                    if (meta.PreExposure is { } pre) o.WriteLine($"Pre-exposure:  {Fmt(pre.Min(), "F2")} to {Fmt(pre.Max(), "F2")} e/Å²");
+                }
             }
             if (!p.GetValue(noStats))
             {
@@ -138,6 +169,7 @@ internal static partial class Commands
                 o.WriteLine($"Data stats:    min {Fmt(s.Min)}, max {Fmt(s.Max)}, mean {Fmt(s.Mean)}, sd {Fmt(s.Rms)}");
                 o.WriteLine($"NaN pixels:    {s.NaNCount}");
                 o.WriteLine($"Inf pixels:    {s.InfCount}");
+                if (h.StatisticsContradiction(s, path) is { } contradiction) ctx.Log.LogWarning("{Warning}", contradiction);
                 if (s.NaNCount + s.InfCount > 0)
                     ctx.Log.LogWarning("{File} has {NaN} NaN and {Inf} infinite pixels: later stages will refuse it until they are replaced.",
                         path, s.NaNCount, s.InfCount);
@@ -149,7 +181,9 @@ internal static partial class Commands
 
     private static string DescribeMode(MrcHeader h) => h.Mode switch
     {
-        MrcMode.Int8 => h.Int8Unsigned ? "unsigned 8-bit (IMOD flag)" : "signed 8-bit",
+        MrcMode.Int8 => h.Int8Unsigned
+            ? (h.HasImodStamp ? "unsigned 8-bit (IMOD stamp, not flagged signed)" : "unsigned 8-bit (no IMOD stamp: IMOD's default)")
+            : (h.HasImodStamp ? "signed 8-bit (IMOD flag)" : "signed 8-bit (no IMOD stamp; the header's minimum is negative)"),
         MrcMode.Int16 => "signed 16-bit",
         MrcMode.Float32 => "32-bit float",
         MrcMode.UInt16 => "unsigned 16-bit",
@@ -161,7 +195,10 @@ internal static partial class Commands
     {
         "2" or "float" or "float32" => MrcMode.Float32,
         "12" or "half" or "float16" => MrcMode.Float16,
-        _ => throw new TomalignInputException(null, $"cannot write MRC mode '{text}'", "use --mode float32 (2) or float16 (12)"),
+        "0" or "byte" or "uint8" => MrcMode.Int8,
+        "1" or "int16" => MrcMode.Int16,
+        "6" or "uint16" => MrcMode.UInt16,
+        _ => throw new TomalignInputException(null, $"cannot write MRC mode '{text}'", "use --mode float32 (2), float16 (12), uint8 (0), int16 (1) or uint16 (6)"),
     };
 
     private static Command Apply(TextWriter stdout, TextWriter stderr)

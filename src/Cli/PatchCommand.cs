@@ -39,7 +39,8 @@ internal static partial class Commands
     {
         var d = new PatchTrackOptions();
         var stack = new Argument<string>("STACK") { Description = "The tilt series, MRC: the raw stack with --prexg, or an already prealigned stack without it." };
-        var angles = new Option<string>("--angles") { Description = "Tilt angles, one per view (.rawtlt/.tlt).", Required = true };
+        var angles = new Option<string>("--angles") { Description = "Tilt angles, one per view (.rawtlt/.tlt); optional with --mdoc, an mdoc beside the stack, or angles in the MRC extended header." };
+        var mdoc = MdocOption();
         var prexg = new Option<string?>("--prexg") { Description = "Coarse alignment of the raw stack (from `tomalign coarse`); the stack is prealigned with it in memory." };
         var axis = new Option<double>("--tilt-axis") { Description = "Tilt-axis angle, degrees counter-clockwise from +Y (IMOD's rotation angle).", Required = true };
         var size = new Option<int>("--patch-size") { Description = "Patch edge in unbinned pixels; 0: from the data (the smallest whose correlation peaks stand at least 2× above their null correlation's).", DefaultValueFactory = _ => 0 };
@@ -54,10 +55,10 @@ internal static partial class Commands
             "Markerless landmarks by patch tracking (IMOD tiltxcorr -SizeOfPatchesXandY): a grid of patches on the view nearest zero tilt, " +
             "followed view by view with cosine-stretched correlation, cut into overlapping pieces; writes NAME.fid (IMOD model, " +
             "prealigned-stack coordinates, z = view) for `tomalign solve --model NAME.fid --prexg ...`.")
-        { stack, angles, prexg, axis, size, overlap, bin, piece, pieceOverlap, name, output, device };
+        { stack, angles, mdoc, prexg, axis, size, overlap, bin, piece, pieceOverlap, name, output, device };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
-            string input = p.GetValue(stack)!, anglesPath = p.GetValue(angles)!, dir = p.GetValue(output)!;
+            string input = p.GetValue(stack)!, anglesPath = p.GetValue(angles) ?? "", dir = p.GetValue(output)!;
             string baseName = p.GetValue(name) ?? Path.GetFileNameWithoutExtension(input);
             RequireBaseName(baseName);
             var options = d with
@@ -69,8 +70,8 @@ internal static partial class Commands
             catch (ArgumentException e) { throw new TomalignInputException(null, e.Message, "check the patch options (tomalign patch --help)"); }
 
             var report = new RunReport("patch", Environment.GetCommandLineArgs().Skip(1)) { Cancel = Cancellation };
-            report.Inputs.AddRange([Path.GetFullPath(input), Path.GetFullPath(anglesPath)]);
-            var (data, tilts) = report.Stage("read", () => ReadSeries(input, anglesPath, ctx.Progress("read")));
+            report.Inputs.AddRange(InputPaths(input, anglesPath, p.GetValue(mdoc)));
+            var (data, tilts) = report.Stage("read", () => ReadSeries(input, anglesPath, ctx.Progress("read"), p.GetValue(mdoc), ctx, report));
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;
             data = PrealignIfAsked(p.GetValue(prexg), input, data, backend, report);

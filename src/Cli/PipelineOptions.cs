@@ -11,8 +11,9 @@ namespace Tomalign.Cli;
 internal sealed class PipelineOptions
 {
     public Argument<string> Stack { get; } = new("STACK") { Description = "The raw tilt series, MRC (.mrc/.st)." };
-    public Option<string> Angles { get; } = new("--angles") { Description = "Nominal tilt angles, one per view (.rawtlt).", Required = true };
-    public Option<string> TiltAxis { get; } = new("--tilt-axis") { Description = "Tilt-axis angle in the raw image, degrees counter-clockwise from +Y (IMOD's rotation angle), or auto: searched by the coarse correlation (modulo 180°).", Required = true };
+    public Option<string> Angles { get; } = new("--angles") { Description = "Nominal tilt angles, one per view (.rawtlt). Optional when --mdoc is given, an mdoc lies beside the stack (STACK.mdoc or NAME.mdoc), or the MRC extended header (FEI1/FEI2, SerialEM) holds the angles." };
+    public Option<string?> Mdoc { get; } = Commands.MdocOption();
+    public Option<string> TiltAxis { get; } = new("--tilt-axis") { Description = "Tilt-axis angle in the raw image, degrees counter-clockwise from +Y (IMOD's rotation angle), or auto: searched by the coarse correlation (modulo 180°), or mdoc: the mdoc's (or extended header's) \"Tilt axis angle\" (the default when not given)." };
     public Option<bool> Markerless { get; } = new("--markerless") { Description = "Landmarks from patch tracking (no gold beads)." };
     public Option<double?> BeadDiameter { get; } = new("--bead-diameter") { Description = "Gold bead diameter in pixels: landmarks from bead tracking." };
     public Option<int> Beads { get; } = new("--beads") { Description = "Number of beads to seed and track (with --bead-diameter).", DefaultValueFactory = _ => 25 };
@@ -78,8 +79,8 @@ internal sealed class PipelineOptions
     {
         command.Add(Stack);
         foreach (var o in Reconstructs
-            ? new Option[] { Angles, TiltAxis, Markerless, BeadDiameter, Beads, LightBeads, Thickness, Method, Iterations, Bin, Log, ExcludeViews, Rotation, Tilt, Mag, TiltPrior, Level, AxisProfiles, Resume, TwoSurfaces, Name, Output, Device }
-            : [Angles, TiltAxis, Markerless, BeadDiameter, Beads, LightBeads, ExcludeViews, Rotation, Tilt, Mag, TiltPrior, Level, AxisProfiles, Resume, TwoSurfaces, Name, Output, Device])
+            ? new Option[] { Angles, Mdoc, TiltAxis, Markerless, BeadDiameter, Beads, LightBeads, Thickness, Method, Iterations, Bin, Log, ExcludeViews, Rotation, Tilt, Mag, TiltPrior, Level, AxisProfiles, Resume, TwoSurfaces, Name, Output, Device }
+            : [Angles, Mdoc, TiltAxis, Markerless, BeadDiameter, Beads, LightBeads, ExcludeViews, Rotation, Tilt, Mag, TiltPrior, Level, AxisProfiles, Resume, TwoSurfaces, Name, Output, Device])
             command.Add(o);
     }
 
@@ -87,11 +88,13 @@ internal sealed class PipelineOptions
     public PipelineSpec ToSpec(ParseResult p) => new PipelineSpec
     {
         Stack = p.GetValue(Stack)!,
-        Angles = p.GetValue(Angles)!,
+        Angles = p.GetValue(Angles) ?? "",
+        Mdoc = p.GetValue(Mdoc),
         Out = p.GetValue(Output)!,
         Name = p.GetValue(Name),
         Resume = p.GetValue(Resume),
-        TiltAxis = PipelineSpec.ParseTiltAxis(p.GetValue(TiltAxis)!),
+        TiltAxis = p.GetValue(TiltAxis) is { } axis && !PipelineSpec.IsMetadataAxis(axis) ? PipelineSpec.ParseTiltAxis(axis) : null,
+        TiltAxisFromMetadata = p.GetValue(TiltAxis) is not { } given || PipelineSpec.IsMetadataAxis(given),
         Markerless = p.GetValue(Markerless),
         BeadDiameter = p.GetValue(BeadDiameter),
         Beads = p.GetValue(Beads),

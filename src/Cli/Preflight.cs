@@ -11,12 +11,14 @@ namespace Tomalign.Cli;
 /// </summary>
 internal static class Preflight
 {
-    /// <summary>The stack is a readable MRC file, the angle file has one angle per view, and <paramref name="outDir"/> can be written.</summary>
-    public static (int Nx, int Ny, int Nz) CheckSeries(string stack, string angles, string outDir)
+    /// <summary>The stack is a readable MRC file, it has one angle per view (the angle file's, else the mdoc's or the extended
+    /// header's), and <paramref name="outDir"/> can be written.</summary>
+    public static (int Nx, int Ny, int Nz) CheckSeries(string stack, string angles, string outDir, string? mdoc = null)
     {
         int nx, ny, nz;
         using (var reader = MrcReader.Open(stack)) (nx, ny, nz) = (reader.Nx, reader.Ny, reader.Nz);
-        TiltSeriesFiles.ReadAnglesFor(angles, stack, nz);
+        if (string.IsNullOrWhiteSpace(angles)) Tomalign.Core.Pipeline.SeriesMetadata.Resolve(stack, null, mdoc, nz);
+        else TiltSeriesFiles.ReadAnglesFor(angles, stack, nz);
         CheckWritableFolder(outDir);
         return (nx, ny, nz);
     }
@@ -24,7 +26,7 @@ internal static class Preflight
     /// <summary>`run` (and a serve job): the series, and the binning of the aligned stack and tomogram against the image size.</summary>
     public static void CheckRun(Tomalign.Core.Pipeline.PipelineSpec spec)
     {
-        var (nx, ny, _) = CheckSeries(spec.Stack, spec.Angles, spec.Out);
+        var (nx, ny, _) = CheckSeries(spec.Stack, spec.Angles, spec.Out, spec.Mdoc);
         if (spec.Reconstructs) Reconstructor.CheckBinning(spec.Stack, nx, ny, spec.Bin);
         if (spec.Markerless) Commands.CheckPatchGrid(spec.Stack, nx, ny, new Tomalign.Core.Patches.PatchTrackOptions(), Commands.MarkerlessSizeFix);
     }

@@ -3,6 +3,7 @@ using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Tomalign.Core;
 using Tomalign.Core.Formats;
+using Tomalign.Core.Pipeline;
 using Tomalign.Core.Reconstruction;
 using Tomalign.Core.Reporting;
 
@@ -15,7 +16,8 @@ internal static partial class Commands
     {
         var d = new ReconstructionOptions();
         var aligned = new Argument<string>("ALIGNED") { Description = "The aligned stack (MRC, tilt axis along Y: `tomalign apply` with the final .xf)." };
-        var angles = new Option<string>("--angles") { Description = "Tilt angles, one per view (the solved .tlt).", Required = true };
+        var angles = new Option<string>("--angles") { Description = "Tilt angles, one per view (the solved .tlt); or --mdoc for the nominal ones." };
+        var mdoc = MdocOption();
         var thickness = new Option<int>("--thickness") { Description = "Volume thickness in (binned) voxels.", Required = true };
         var method = new Option<string>("--method") { Description = "wbp (weighted backprojection, default) or sirt.", DefaultValueFactory = _ => "wbp" };
         var iterations = new Option<int>("--iterations") { Description = "SIRT iterations.", DefaultValueFactory = _ => d.Iterations };
@@ -36,10 +38,10 @@ internal static partial class Commands
         var cmd = new Command("reconstruct",
             "Reconstruct a tomogram from an aligned stack by weighted backprojection (IMOD tilt) or SIRT, streamed by slabs of Y rows " +
             "so that neither the stack nor the volume is held whole; writes the volume and OUT.reconstruct.json.")
-        { aligned, angles, thickness, method, iterations, relaxation, positivity, bin, width, slices, xTilt, zShift, radial, hamming, log, layout, mode, output, device };
+        { aligned, angles, mdoc, thickness, method, iterations, relaxation, positivity, bin, width, slices, xTilt, zShift, radial, hamming, log, layout, mode, output, device };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
-            string input = p.GetValue(aligned)!, anglesPath = p.GetValue(angles)!, outPath = p.GetValue(output)!;
+            string input = p.GetValue(aligned)!, anglesPath = p.GetValue(angles) ?? "", outPath = p.GetValue(output)!;
             if (Path.GetFullPath(input) == Path.GetFullPath(outPath))
                 throw new TomalignInputException(outPath, "the output would overwrite the input stack", "choose another output name (inputs are never modified)");
             var rad = p.GetValue(radial)!.Split(',');
@@ -77,10 +79,12 @@ internal static partial class Commands
             try { options.Validate(); }
             catch (ArgumentException e) { throw new TomalignInputException(null, e.Message, "check the reconstruct options (tomalign reconstruct --help)"); }
             var report = new RunReport("reconstruct", Environment.GetCommandLineArgs().Skip(1)) { Cancel = Cancellation };
-            report.Inputs.AddRange([Path.GetFullPath(input), Path.GetFullPath(anglesPath)]);
+            report.Inputs.AddRange(InputPaths(input, anglesPath, p.GetValue(mdoc)));
             int views;
             using (var r = MrcReader.Open(input)) views = r.Nz;
-            var tilts = TiltSeriesFiles.ReadAnglesFor(anglesPath, input, views);
+            var tilts = anglesPath.Length > 0 || p.GetValue(mdoc) is null
+                ? SeriesMetadata.Resolve(input, anglesPath, null, views).Tilts
+                : SeriesMetadata.Resolve(input, null, p.GetValue(mdoc), views).Tilts;
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;
             report.DeviceMemory = backend.DeviceMemory;

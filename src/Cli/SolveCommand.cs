@@ -15,7 +15,8 @@ internal static partial class Commands
     {
         var d = new SolveOptions();
         var model = new Option<string>("--model", "-m") { Description = "Landmark model: IMOD binary .fid/.mod (one contour per landmark, z = view), or model2point text (object contour x y z).", Required = true };
-        var angles = new Option<string>("--angles", "-a") { Description = "Nominal tilt angles, one per view (.rawtlt/.tlt).", Required = true };
+        var angles = new Option<string>("--angles", "-a") { Description = "Nominal tilt angles, one per view (.rawtlt/.tlt); or give --mdoc." };
+        var mdoc = MdocOption();
         var size = new Option<string?>("--size") { Description = "Stack size NX,NY (pixels); default: the model header's image size." };
         var prexg = new Option<string?>("--prexg") { Description = "The prealignment (.prexg) of the stack the model was made on: ROOT.xf = .prexg then .tltxf (xfproduct)." };
         var rotation = new Option<string>("--rotation") { Description = "Rotation variables: fixed, per-view, global, grouped:N, linear:N.", DefaultValueFactory = _ => "per-view" };
@@ -38,14 +39,15 @@ internal static partial class Commands
             "Bundle adjustment of a tilt series from tracked landmarks (IMOD tiltalign): per-view rotation, tilt, magnification " +
             "and shift, 3-D landmark positions. Writes ROOT.tltxf, ROOT.xf (with --prexg), ROOT.tlt, ROOT.xtilt, ROOT.resid, " +
             "ROOTfid.xyz, ROOT.solve.txt and ROOT.solve.json.")
-        { model, angles, size, prexg, rotation, tilt, mag, axis, reference, xtilt, robust, wholeTracks, sds, drop, minViews, level, pixel, name, output, device };
+        { model, angles, mdoc, size, prexg, rotation, tilt, mag, axis, reference, xtilt, robust, wholeTracks, sds, drop, minViews, level, pixel, name, output, device };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
-            string modelPath = p.GetValue(model)!, anglesPath = p.GetValue(angles)!, dir = p.GetValue(output)!;
+            string modelPath = p.GetValue(model)!, anglesPath = p.GetValue(angles) ?? "", dir = p.GetValue(output)!;
             CheckTiltAxis(p.GetValue(axis), "solve");
             var report = new RunReport("solve", Environment.GetCommandLineArgs().Skip(1)) { Cancel = Cancellation };
             var m = report.Stage("read", () => ReadLandmarkModel(modelPath));
-            var tilts = ImodText.ReadAngles(anglesPath);
+            var tilts = AnglesOrMdoc(anglesPath, p.GetValue(mdoc));
+            if (anglesPath.Length == 0) anglesPath = p.GetValue(mdoc)!;
             var (nx, ny) = ParseSize(p.GetValue(size), m, modelPath);
             var observations = m.ToObservations();
             int maxView = observations.Count == 0 ? -1 : observations.Max(o => o.View);

@@ -20,7 +20,8 @@ internal static partial class Commands
     {
         var d = new BeadTrackOptions();
         var stack = new Argument<string>("STACK") { Description = "The tilt series, MRC: the raw stack with --prexg, or an already prealigned stack without it." };
-        var angles = new Option<string>("--angles") { Description = "Tilt angles, one per view (.rawtlt/.tlt).", Required = true };
+        var angles = new Option<string>("--angles") { Description = "Tilt angles, one per view (.rawtlt/.tlt); optional with --mdoc, an mdoc beside the stack, or angles in the MRC extended header." };
+        var mdoc = MdocOption();
         var prexg = new Option<string?>("--prexg") { Description = "Coarse alignment of the raw stack (from `tomalign coarse`); the stack is prealigned with it in memory." };
         var diameter = new Option<double>("--bead-diameter") { Description = "Bead diameter in pixels of the stack.", Required = true };
         var beads = new Option<int>("--beads") { Description = "Beads to seed and track.", DefaultValueFactory = _ => d.Beads };
@@ -32,10 +33,10 @@ internal static partial class Commands
         var cmd = new Command("track",
             "Gold-bead landmarks (IMOD autofidseed + beadtrack): seed beads on the view nearest zero tilt and track them outward through the " +
             "prealigned series; writes NAME.fid (IMOD model, prealigned-stack coordinates, z = view) for `tomalign solve --model NAME.fid --prexg ...`.")
-        { stack, angles, prexg, diameter, beads, axis, light, name, output, device };
+        { stack, angles, mdoc, prexg, diameter, beads, axis, light, name, output, device };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
-            string input = p.GetValue(stack)!, anglesPath = p.GetValue(angles)!, dir = p.GetValue(output)!;
+            string input = p.GetValue(stack)!, anglesPath = p.GetValue(angles) ?? "", dir = p.GetValue(output)!;
             string baseName = p.GetValue(name) ?? Path.GetFileNameWithoutExtension(input);
             RequireBaseName(baseName);
             double tiltAxis = CheckTiltAxis(p.GetValue(axis), "track");
@@ -43,8 +44,8 @@ internal static partial class Commands
             try { options.Validate(); }
             catch (ArgumentException e) { throw new TomalignInputException(null, e.Message, "give --bead-diameter in pixels (≥ 2) and --beads ≥ 1"); }
             var report = new RunReport("track", Environment.GetCommandLineArgs().Skip(1)) { Cancel = Cancellation };
-            report.Inputs.AddRange([Path.GetFullPath(input), Path.GetFullPath(anglesPath)]);
-            var (data, tilts) = report.Stage("read", () => ReadSeries(input, anglesPath, ctx.Progress("read")));
+            report.Inputs.AddRange(InputPaths(input, anglesPath, p.GetValue(mdoc)));
+            var (data, tilts) = report.Stage("read", () => ReadSeries(input, anglesPath, ctx.Progress("read"), p.GetValue(mdoc), ctx, report));
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;
             data = PrealignIfAsked(p.GetValue(prexg), input, data, backend, report);

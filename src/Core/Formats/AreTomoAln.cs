@@ -144,6 +144,24 @@ public sealed record AreTomoAln(int RawNx, int RawNy, int RawNz, IReadOnlyList<A
         return new AreTomoAln(nx, ny, xfs.Count, rows, []);
     }
 
+    /// <summary>
+    /// The .aln of an alignment made on a prepared stack (views sorted by tilt, unfit views left out), written for the user's
+    /// own stack of <paramref name="inputNz"/> views, as AreTomo writes it for its raw stack: a row per aligned view in the
+    /// input stack's order (SEC 1, 2, …), and each view left out as a <c># DarkFrame</c> line (its raw index, twice, and its tilt).
+    /// <paramref name="inputViews"/>[k] is the input index of prepared view k.
+    /// </summary>
+    public static AreTomoAln FromImodForInput(IReadOnlyList<Xf> xfs, IReadOnlyList<double> tilts, int nx, int ny,
+        IReadOnlyList<int> inputViews, int inputNz, IEnumerable<(int View, double Tilt)> excluded)
+    {
+        var prepared = FromImod(xfs, tilts, nx, ny);
+        if (inputViews.Count != xfs.Count) throw new ArgumentException($"{inputViews.Count} input views for {xfs.Count} transforms");
+        // Rows in the input stack's order; SEC numbers the aligned views 1, 2, … (AreTomo3), as the reader expects.
+        var rows = prepared.Rows.Select((r, k) => (Row: r, Input: inputViews[k])).OrderBy(x => x.Input)
+            .Select((x, i) => x.Row with { Section = i + 1 }).ToArray();
+        var dark = excluded.OrderBy(e => e.View).Select(e => new AlnDarkFrame(e.View, e.View, e.Tilt)).ToArray();
+        return new AreTomoAln(nx, ny, inputNz, rows, dark);
+    }
+
     /// <summary>Writes the file in AreTomo's layout (atomic).</summary>
     public void Write(string path)
     {

@@ -17,7 +17,7 @@ public sealed class MrcHeader
     // Byte offsets of the fields (MRC2014 word n is at 4(n-1)).
     internal const int OffNx = 0, OffMode = 12, OffNxStart = 16, OffMx = 28, OffCella = 40, OffCellb = 52,
         OffMapc = 64, OffDmin = 76, OffIspg = 88, OffNsymbt = 92, OffExttyp = 104, OffNversion = 108,
-        OffImodStamp = 152, OffImodFlags = 156, OffOrigin = 196, OffMap = 208, OffMachst = 212,
+        OffNint = 128, OffNreal = 130, OffImodStamp = 152, OffImodFlags = 156, OffOrigin = 196, OffMap = 208, OffMachst = 212,
         OffRms = 216, OffNlabl = 220, OffLabels = 224;
 
     public int Nx { get; init; }
@@ -48,6 +48,10 @@ public sealed class MrcHeader
     /// <summary>EXTTYP, 4 ASCII characters (trailing NULs removed), e.g. "FEI1", "SERI", "".</summary>
     public string ExtendedType { get; init; } = "";
     public int NVersion { get; init; }
+    /// <summary>NINT (bytes 129–130): SerialEM: bytes of extended header per section; Agard: 4-byte integers per section.</summary>
+    public short NInt { get; init; }
+    /// <summary>NREAL (bytes 131–132): SerialEM: flags of the items per section; Agard: 4-byte reals per section.</summary>
+    public short NReal { get; init; }
     public int ImodStamp { get; init; }
     public int ImodFlags { get; init; }
     public float OriginX { get; init; }
@@ -60,8 +64,53 @@ public sealed class MrcHeader
     /// <summary>The data (and header) are big-endian in the file.</summary>
     public bool BigEndian { get; init; }
 
-    /// <summary>Mode 0 holds unsigned bytes (IMOD stamp present with flag bit 0 set).</summary>
-    public bool Int8Unsigned => ImodStamp == ImodStampValue && (ImodFlags & 1) != 0;
+    /// <summary>The IMOD stamp (1146047817) is present: IMOD wrote the header and its flags mean what IMOD says.</summary>
+    public bool HasImodStamp => ImodStamp == ImodStampValue;
+
+    /// <summary>
+    /// Mode 0 holds unsigned bytes. IMOD's rule: bytes are unsigned unless the IMOD stamp is present with flag bit 0
+    /// (value 1, "bytes are stored signed") set. A file without the stamp whose header statistics are determinate and
+    /// negative (minimum below 0, as mrcfile, EMAN2 and RELION write signed bytes) is read signed: its own header says so.
+    /// Otherwise unsigned, as IMOD reads it (most mode-0 tilt series were written by IMOD or SerialEM, unsigned). False for other modes.
+    /// </summary>
+    public bool Int8Unsigned
+    {
+        get
+        {
+            if (Mode != MrcMode.Int8) return false;
+            if (HasImodStamp) return (ImodFlags & 1) == 0;
+            bool determinate = float.IsFinite(DMin) && float.IsFinite(DMax) && DMax >= DMin && !(DMin == 0 && DMax == 0);
+            return !(determinate && DMin < 0);
+        }
+    }
+
+    /// <summary>The header's minimum, maximum and mean are determinate (MRC2014: DMAX &lt; DMIN and DMEAN below both mean "not computed").</summary>
+    public bool HasStatistics => float.IsFinite(DMin) && float.IsFinite(DMax) && float.IsFinite(DMean) && DMax >= DMin
+        && !(DMin == 0 && DMax == 0 && DMean == 0);
+
+    /// <summary>
+    /// A warning when the header's minimum, maximum and mean contradict the statistics of the data as read (null when
+    /// they agree or the header has none). For mode 0 it says how the bytes were read and what the other reading gives.
+    /// </summary>
+    public string? StatisticsContradiction(MrcStatistics read, string path)
+    {
+        if (!HasStatistics || read.Count == 0) return null;
+        double range = Math.Max(Math.Abs(DMax - DMin), Math.Max(read.Max - read.Min, 1e-6));
+        double tol = 0.02 * range + (Mode == MrcMode.Int8 || Mode == MrcMode.Int16 || Mode == MrcMode.UInt16 ? 1.0 : 0.0);
+        bool agree = Math.Abs(read.Min - DMin) <= tol && Math.Abs(read.Max - DMax) <= tol && Math.Abs(read.Mean - DMean) <= tol;
+        if (agree) return null;
+        string F(double v) => v.ToString("G5", System.Globalization.CultureInfo.InvariantCulture);
+        string how = Mode == MrcMode.Int8
+            ? $" read as {(Int8Unsigned ? "unsigned" : "signed")} bytes ({(HasImodStamp ? $"IMOD stamp, flags {ImodFlags}" : "no IMOD stamp")})"
+            : $" (mode {(int)Mode})";
+        string fix = Mode == MrcMode.Int8
+            ? (Int8Unsigned
+                ? "the bytes were read unsigned by IMOD's rule; if they are signed, write the stack again with the IMOD stamp and its signed flag (bit 0 of the IMOD flags), or as mode 2"
+                : "the bytes were read signed; if they are unsigned, write the stack again with the IMOD stamp and flags 0, or as mode 2")
+            : "the header's statistics are stale or the data were altered after writing; check the images";
+        return $"{path}: the header says minimum {F(DMin)}, maximum {F(DMax)}, mean {F(DMean)}, but the data{how} have minimum {F(read.Min)}, " +
+               $"maximum {F(read.Max)}, mean {F(read.Mean)}; {fix}";
+    }
 
     public double PixelSizeX => PixelSize(CellX, Mx);
     public double PixelSizeY => PixelSize(CellY, My);
@@ -115,6 +164,7 @@ public sealed class MrcHeader
             ExtendedHeaderBytes = ReadInt(b, OffNsymbt, big),
             ExtendedType = Encoding.ASCII.GetString(b.Slice(OffExttyp, 4)).TrimEnd('\0', ' '),
             NVersion = ReadInt(b, OffNversion, big),
+            NInt = ReadShort(b, OffNint, big), NReal = ReadShort(b, OffNreal, big),
             ImodStamp = ReadInt(b, OffImodStamp, big),
             ImodFlags = ReadInt(b, OffImodFlags, big),
             OriginX = ReadFloat(b, OffOrigin, big), OriginY = ReadFloat(b, OffOrigin + 4, big), OriginZ = ReadFloat(b, OffOrigin + 8, big),
@@ -142,6 +192,8 @@ public sealed class MrcHeader
         var ext = Encoding.ASCII.GetBytes(ExtendedType ?? "");
         ext.AsSpan(0, Math.Min(4, ext.Length)).CopyTo(b.AsSpan(OffExttyp));
         I(OffNversion, NVersion);
+        BinaryPrimitives.WriteInt16LittleEndian(b.AsSpan(OffNint), NInt);
+        BinaryPrimitives.WriteInt16LittleEndian(b.AsSpan(OffNreal), NReal);
         I(OffImodStamp, ImodStamp); I(OffImodFlags, ImodFlags);
         F(OffOrigin, OriginX); F(OffOrigin + 4, OriginY); F(OffOrigin + 8, OriginZ);
         "MAP "u8.CopyTo(b.AsSpan(OffMap));
@@ -164,6 +216,9 @@ public sealed class MrcHeader
 
     internal static int ReadInt(ReadOnlySpan<byte> b, int off, bool big) =>
         big ? BinaryPrimitives.ReadInt32BigEndian(b[off..]) : BinaryPrimitives.ReadInt32LittleEndian(b[off..]);
+
+    internal static short ReadShort(ReadOnlySpan<byte> b, int off, bool big) =>
+        big ? BinaryPrimitives.ReadInt16BigEndian(b[off..]) : BinaryPrimitives.ReadInt16LittleEndian(b[off..]);
 
     internal static float ReadFloat(ReadOnlySpan<byte> b, int off, bool big) =>
         big ? BinaryPrimitives.ReadSingleBigEndian(b[off..]) : BinaryPrimitives.ReadSingleLittleEndian(b[off..]);

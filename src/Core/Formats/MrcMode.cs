@@ -1,6 +1,6 @@
 namespace Tomalign.Core.Formats;
 
-/// <summary>MRC data modes Tomalign reads. It writes <see cref="Float32"/> and <see cref="Float16"/>.</summary>
+/// <summary>MRC data modes Tomalign reads and writes.</summary>
 public enum MrcMode
 {
     /// <summary>8-bit integers: signed per MRC2014, unsigned when IMOD's flag says so.</summary>
@@ -17,7 +17,7 @@ public static class MrcModeExtensions
     public static bool IsSupported(this MrcMode mode) =>
         mode is MrcMode.Int8 or MrcMode.Int16 or MrcMode.Float32 or MrcMode.UInt16 or MrcMode.Float16;
 
-    public static bool IsWritable(this MrcMode mode) => mode is MrcMode.Float32 or MrcMode.Float16;
+    public static bool IsWritable(this MrcMode mode) => mode.IsSupported();
 
     public static int BytesPerPixel(this MrcMode mode) => mode switch
     {

@@ -63,6 +63,59 @@ internal static class MrcPixels
         }
     }
 
+    /// <summary>
+    /// Converts floats to the raw little-endian pixels of <paramref name="mode"/> (integers rounded to nearest, clamped to the
+    /// mode's range; NaN written as 0), and gives in <paramref name="stored"/> the values the file then holds.
+    /// </summary>
+    public static void FromFloat(ReadOnlySpan<float> src, Span<byte> raw, Span<float> stored, MrcMode mode, bool signedBytes)
+    {
+        static float Clamp(float v, float lo, float hi) => float.IsNaN(v) ? 0 : MathF.Round(Math.Clamp(v, lo, hi), MidpointRounding.AwayFromZero);
+        switch (mode)
+        {
+            case MrcMode.Int8:
+                for (int i = 0; i < src.Length; i++)
+                {
+                    float v = signedBytes ? Clamp(src[i], -128, 127) : Clamp(src[i], 0, 255);
+                    raw[i] = signedBytes ? (byte)(sbyte)v : (byte)v;
+                    stored[i] = v;
+                }
+                break;
+            case MrcMode.Int16:
+                for (int i = 0; i < src.Length; i++)
+                {
+                    float v = Clamp(src[i], short.MinValue, short.MaxValue);
+                    BinaryPrimitives.WriteInt16LittleEndian(raw[(2 * i)..], (short)v);
+                    stored[i] = v;
+                }
+                break;
+            case MrcMode.UInt16:
+                for (int i = 0; i < src.Length; i++)
+                {
+                    float v = Clamp(src[i], 0, ushort.MaxValue);
+                    BinaryPrimitives.WriteUInt16LittleEndian(raw[(2 * i)..], (ushort)v);
+                    stored[i] = v;
+                }
+                break;
+            case MrcMode.Float16:
+                for (int i = 0; i < src.Length; i++)
+                {
+                    var h = (Half)src[i];
+                    BinaryPrimitives.WriteHalfLittleEndian(raw[(2 * i)..], h);
+                    stored[i] = (float)h;
+                }
+                break;
+            case MrcMode.Float32:
+                for (int i = 0; i < src.Length; i++)
+                {
+                    BinaryPrimitives.WriteSingleLittleEndian(raw[(4 * i)..], src[i]);
+                    stored[i] = src[i];
+                }
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(mode), $"unsupported MRC mode {(int)mode}");
+        }
+    }
+
     /// <summary>Swaps 4-byte words in place when the file is big-endian (Float32 read straight into the destination).</summary>
     public static void FixFloat32InPlace(Span<float> data, bool bigEndian)
     {
@@ -137,4 +190,13 @@ internal struct PixelStats
     public readonly MrcStatistics ToStatistics() => Count == 0
         ? new MrcStatistics(double.NaN, double.NaN, double.NaN, double.NaN, 0, NaN, Inf)
         : new MrcStatistics(Min, Max, Mean, Std, Count, NaN, Inf);
+}
+
+/// <summary>Statistics of pixels added block by block (the same as <see cref="MrcReader.ComputeStatistics"/> for the same pixels).</summary>
+public struct PixelStatsAccumulator
+{
+    private PixelStats _stats;
+    public static PixelStatsAccumulator Create() => new() { _stats = PixelStats.Empty };
+    public void Add(ReadOnlySpan<float> pixels) => _stats.Add(PixelStats.Of(pixels));
+    public readonly MrcStatistics Result => _stats.ToStatistics();
 }

@@ -26,6 +26,12 @@ public sealed record MrcWriteOptions
     public string ExtendedType { get; init; } = "";
     /// <summary>ISPG: 0 for images and image stacks (default), 1 for a single volume.</summary>
     public int SpaceGroup { get; init; }
+    /// <summary>Mode 0 only: write signed bytes (−128…127, IMOD stamp with flag 1) instead of unsigned (0…255, IMOD stamp, flags 0).
+    /// Either way the IMOD stamp says which, so IMOD and Tomalign read the file back the same.</summary>
+    public bool SignedBytes { get; init; }
+    /// <summary>NINT and NREAL kept with an extended header (SerialEM: bytes per section and item flags; Agard: ints and reals per section).</summary>
+    public short NInt { get; init; }
+    public short NReal { get; init; }
 
     public double EffectivePixelSizeX => PixelSizeX ?? PixelSizeAngstrom;
     public double EffectivePixelSizeY => PixelSizeY ?? PixelSizeAngstrom;
@@ -33,7 +39,7 @@ public sealed record MrcWriteOptions
 }
 
 /// <summary>
-/// Writes an MRC2014 file (mode 2 or 12, little-endian) to a temporary name in the destination folder,
+/// Writes an MRC2014 file (mode 0, 1, 2, 6 or 12, little-endian; integers rounded to nearest and clamped to the mode's range) to a temporary name in the destination folder,
 /// sections in any order, then <see cref="Commit"/> writes the final header with statistics and renames
 /// it into place atomically. Disposing without Commit deletes the temporary file and leaves any
 /// existing file at the destination untouched. Different sections may be written from different threads.
@@ -75,7 +81,7 @@ public sealed class MrcWriter : IDisposable
         if ((long)nx * ny > Array.MaxLength)
             throw new ArgumentOutOfRangeException(nameof(nx), $"section {nx}×{ny} too large");
         if (!mode.IsWritable())
-            throw new ArgumentException($"Tomalign writes MRC modes 2 and 12, not {(int)mode}", nameof(mode));
+            throw new ArgumentException($"Tomalign writes MRC modes 0, 1, 2, 6 and 12, not {(int)mode}", nameof(mode));
         options ??= new MrcWriteOptions();
         string full = System.IO.Path.GetFullPath(path);
         string folder = System.IO.Path.GetDirectoryName(full) ?? ".";
@@ -162,7 +168,7 @@ public sealed class MrcWriter : IDisposable
         int total = src.Length;
         byte[]? buffer = Mode == MrcMode.Float32 && BitConverter.IsLittleEndian ? null
             : ArrayPool<byte>.Shared.Rent(Math.Min(total, MrcPixels.ChunkPixels) * bpp);
-        float[]? rounded = Mode == MrcMode.Float16 ? ArrayPool<float>.Shared.Rent(Math.Min(total, MrcPixels.ChunkPixels)) : null;
+        float[]? stored = Mode is MrcMode.Float32 ? null : ArrayPool<float>.Shared.Rent(Math.Min(total, MrcPixels.ChunkPixels));
         try
         {
             for (int done = 0; done < total;)
@@ -170,13 +176,12 @@ public sealed class MrcWriter : IDisposable
                 int n = Math.Min(MrcPixels.ChunkPixels, total - done);
                 var chunk = src.Slice(done, n);
                 ReadOnlySpan<byte> bytes;
-                if (Mode == MrcMode.Float16)
+                if (stored is not null)
                 {
-                    var halves = MemoryMarshal.Cast<byte, Half>(buffer.AsSpan(0, n * 2));
-                    var back = rounded.AsSpan(0, n);
-                    for (int i = 0; i < n; i++) { var h = (Half)chunk[i]; halves[i] = h; back[i] = (float)h; }
+                    var back = stored.AsSpan(0, n);
+                    MrcPixels.FromFloat(chunk, buffer.AsSpan(0, n * bpp), back, Mode, _options.SignedBytes);
                     stats.Add(PixelStats.Of(back));   // statistics of what the file holds
-                    bytes = buffer.AsSpan(0, n * 2);
+                    bytes = buffer.AsSpan(0, n * bpp);
                 }
                 else if (buffer is null)
                 {
@@ -201,7 +206,7 @@ public sealed class MrcWriter : IDisposable
         finally
         {
             if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
-            if (rounded is not null) ArrayPool<float>.Shared.Return(rounded);
+            if (stored is not null) ArrayPool<float>.Shared.Return(stored);
         }
     }
 
@@ -238,6 +243,10 @@ public sealed class MrcWriter : IDisposable
             ExtendedHeaderBytes = o.ExtendedHeader?.Length ?? 0,
             ExtendedType = o.ExtendedType ?? "",
             NVersion = 20141,
+            NInt = o.ExtendedHeader is { Length: > 0 } ? o.NInt : (short)0,
+            NReal = o.ExtendedHeader is { Length: > 0 } ? o.NReal : (short)0,
+            ImodStamp = Mode == MrcMode.Int8 ? MrcHeader.ImodStampValue : 0,
+            ImodFlags = Mode == MrcMode.Int8 && o.SignedBytes ? 1 : 0,
             OriginX = o.OriginX, OriginY = o.OriginY, OriginZ = o.OriginZ,
             HasMapId = true,
             Labels = ComposeLabels(o),
@@ -311,6 +320,8 @@ public sealed class MrcWriter : IDisposable
             ExtendedHeader = keepExt ? extendedHeader : null,
             ExtendedType = keepExt ? from.ExtendedType : "",
             SpaceGroup = from.SpaceGroup,
+            NInt = keepExt ? from.NInt : (short)0,
+            NReal = keepExt ? from.NReal : (short)0,
         };
     }
 }

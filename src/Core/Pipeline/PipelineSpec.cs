@@ -21,6 +21,11 @@ public sealed record PipelineSpec
     public string Stack { get; init; } = "";
     /// <summary>Nominal tilt angles, one per view (.rawtlt/.tlt).</summary>
     public string Angles { get; init; } = "";
+    /// <summary>SerialEM's .mdoc (or a folder or pattern of per-tilt mdocs): angles when <see cref="Angles"/> is empty, and the dose,
+    /// acquisition order, tilt axis and pixel size; null: STACK.mdoc or NAME.mdoc beside the stack when there is one.</summary>
+    public string? Mdoc { get; init; }
+    /// <summary>Take the tilt axis from the mdoc's (or the extended header's) "Tilt axis angle" (--tilt-axis not given, or "mdoc").</summary>
+    public bool TiltAxisFromMetadata { get; init; }
     /// <summary>Folder of every output.</summary>
     public string Out { get; init; } = "";
     /// <summary>Base name of the outputs; null: the stack's name without its extension.</summary>
@@ -111,7 +116,7 @@ public sealed record PipelineSpec
         if (requireFiles)
         {
             if (string.IsNullOrWhiteSpace(Stack)) throw new TomalignInputException(null, "no stack was given", "give the raw tilt series (STACK)");
-            if (string.IsNullOrWhiteSpace(Angles)) throw new TomalignInputException(null, "no angle file was given", "give --angles F.rawtlt");
+            // No angle file: the angles come from --mdoc, an mdoc beside the stack or the MRC extended header (SeriesMetadata.Resolve says when none has them).
             if (string.IsNullOrWhiteSpace(Out)) throw new TomalignInputException(null, "no output folder was given", "give --out DIR");
             RequireBaseName(BaseName);
         }
@@ -140,7 +145,7 @@ public sealed record PipelineSpec
          "thickness", "method", "iterations", "bin", "log", "device"];
 
     /// <summary>Every field of the JSON form.</summary>
-    public static readonly string[] Fields = ["stack", "angles", "out", "name", "resume", .. SettingsFields];
+    public static readonly string[] Fields = ["stack", "angles", "mdoc", "out", "name", "resume", .. SettingsFields];
 
     /// <summary>The specification as a JSON object (every field; tiltAxis "auto" when searched; thickness absent when align only).</summary>
     public JsonObject ToJsonObject(bool settingsOnly = false)
@@ -150,11 +155,12 @@ public sealed record PipelineSpec
         {
             o["stack"] = Stack;
             o["angles"] = Angles;
+            if (Mdoc is { } md) o["mdoc"] = md;
             o["out"] = Out;
             o["name"] = Name;
             o["resume"] = Resume;
         }
-        o["tiltAxis"] = TiltAxis is { } a ? JsonValue.Create(a) : JsonValue.Create("auto");
+        o["tiltAxis"] = TiltAxisFromMetadata ? JsonValue.Create("mdoc") : TiltAxis is { } a ? JsonValue.Create(a) : JsonValue.Create("auto");
         o["markerless"] = Markerless;
         o["beadDiameter"] = BeadDiameter;
         o["beads"] = Beads;
@@ -210,10 +216,13 @@ public sealed record PipelineSpec
                 {
                     "stack" => s with { Stack = node!.GetValue<string>() },
                     "angles" => s with { Angles = node!.GetValue<string>() },
+                    "mdoc" => s with { Mdoc = node!.GetValue<string>() },
                     "out" => s with { Out = node!.GetValue<string>() },
                     "name" => s with { Name = node?.GetValue<string>() },
                     "resume" => s with { Resume = node!.GetValue<bool>() },
-                    "tiltAxis" => s with { TiltAxis = node is JsonValue v && v.TryGetValue(out string? text) ? ParseTiltAxis(text) : node!.GetValue<double>() },
+                    "tiltAxis" => node is JsonValue mv && mv.TryGetValue(out string? mt) && IsMetadataAxis(mt)
+                        ? s with { TiltAxis = null, TiltAxisFromMetadata = true }
+                        : s with { TiltAxis = node is JsonValue v && v.TryGetValue(out string? text) ? ParseTiltAxis(text) : node!.GetValue<double>(), TiltAxisFromMetadata = false },
                     "markerless" => s with { Markerless = node!.GetValue<bool>() },
                     "beadDiameter" => s with { BeadDiameter = node?.GetValue<double>() },
                     "beads" => s with { Beads = node!.GetValue<int>() },
@@ -272,8 +281,9 @@ public sealed record PipelineSpec
         string I(int v) => v.ToString(CultureInfo.InvariantCulture);
         yield return Reconstructs ? "run" : "align";
         yield return Stack;
-        yield return "--angles"; yield return Angles;
-        yield return "--tilt-axis"; yield return TiltAxis is { } a ? F(a) : "auto";
+        if (!string.IsNullOrEmpty(Angles)) { yield return "--angles"; yield return Angles; }
+        if (Mdoc is { } md) { yield return "--mdoc"; yield return md; }
+        yield return "--tilt-axis"; yield return TiltAxisFromMetadata ? "mdoc" : TiltAxis is { } a ? F(a) : "auto";
         if (Markerless) yield return "--markerless";
         else if (BeadDiameter is { } d)
         {
@@ -304,6 +314,9 @@ public sealed record PipelineSpec
     }
 
     // ---------------------------------------------------------------- option parsing, shared with the command line
+
+    /// <summary>--tilt-axis mdoc (or metadata): the axis the mdoc or the MRC extended header gives.</summary>
+    public static bool IsMetadataAxis(string? text) => text is not null && text.Trim().ToLowerInvariant() is "mdoc" or "metadata" or "header";
 
     /// <summary>--tilt-axis: degrees, or auto (null: search it).</summary>
     public static double? ParseTiltAxis(string text)

@@ -57,6 +57,8 @@ internal sealed class PipelineRun(PipelineSpec spec, PipelineContext context, IC
     public SolveResult? Solve { get; set; }
     public Quality.QualityVerdict? Quality { get; set; }
     public PreparedSeries? Preparation { get; set; }
+    /// <summary>What the angle file, the mdoc or the extended header say of the user's views (stack order).</summary>
+    public SeriesMetadata? Metadata { get; set; }
     // apply, reconstruct
     public ApplyTransforms.AlignedStack? AlignedInMemory { get; set; }
     public ReconstructionSummary? Summary { get; set; }
@@ -300,9 +302,15 @@ internal sealed class RefineStage : PipelineStage
         run.Ledger.RefreshOutputs("solve");
         report.Outputs.AddRange(files.All.Select(Path.GetFullPath));
         // The same alignment for AreTomo's users.
-        var aln = AreTomoAln.FromImod(ImodText.ReadXf(files.Xf!), result.Views.Select(v => v.TiltDegrees).ToArray(), run.Nx, run.Ny);
-        if (run.Preparation is { Excluded.Count: > 0 } prep) aln = WithDarkFrames(aln, prep);
-        aln.Write(run.P(".aln"));
+        // When views were sorted or left out, the .aln refers to the user's own stack, as AreTomo's does to its raw stack: the
+        // views left out are its dark frames.
+        var alnXf = ImodText.ReadXf(files.Xf!);
+        var alnTilts = result.Views.Select(v => v.TiltDegrees).ToArray();
+        (run.Preparation is { Unchanged: false } prep && run.Metadata is { } meta
+            ? AreTomoAln.FromImodForInput(alnXf, alnTilts, run.Nx, run.Ny, prep.InputViews, meta.Tilts.Length, prep.Excluded.Select(e => (e.View, e.Tilt)))
+            : run.Preparation is { Excluded.Count: > 0 } excluded
+                ? WithDarkFrames(AreTomoAln.FromImod(alnXf, alnTilts, run.Nx, run.Ny), excluded)
+                : AreTomoAln.FromImod(alnXf, alnTilts, run.Nx, run.Ny)).Write(run.P(".aln"));
         report.Outputs.Add(Path.GetFullPath(run.P(".aln")));
     }
 

@@ -42,7 +42,8 @@ public static class SeriesPreparation
     public static PreparedSeries Prepare(PipelineSpec spec, IReadOnlyList<int> userExcluded, ILogger log, RunReport report,
         IProgress<double>? progress, CancellationToken cancel)
     {
-        var (stack, tilts) = report.Stage("read (screening)", () => TiltSeriesReader.Read(spec.Stack, spec.Angles, progress, cancel));
+        var (stack, tilts) = report.Stage("read (screening)", () => TiltSeriesReader.Read(spec.Stack, spec.Angles, spec.Mdoc, progress, cancel,
+            warn: w => { log.LogWarning("{Warning}", w); report.Warnings.Add(w); }));
         var excluded = report.Stage("screen views", () => ViewScreening.Detect(ViewScreening.Measure(stack), tilts, userExcluded));
         var ordering = ViewOrdering.For(tilts, spec.Angles);
         var skip = excluded.Select(e => e.View).ToHashSet();

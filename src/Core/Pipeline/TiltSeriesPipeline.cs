@@ -61,10 +61,15 @@ public sealed class TiltSeriesPipeline(IComputeBackend backend)
         report.DeviceMemory = backend.DeviceMemory;
         report.Cancel = context.Cancel;
         report.StageStarted = context.StageStarted;
+        // The angles and what else is known of the acquisition: the angle file, --mdoc or an mdoc beside the stack, or the MRC
+        // extended header. Without an angle file the angles are written to NAME.rawtlt, which the stages then read.
+        var metadata = ResolveMetadata(ref spec, context.Log, report);
         report.Inputs.AddRange([Path.GetFullPath(spec.Stack), Path.GetFullPath(spec.Angles)]);
+        report.Inputs.AddRange(metadata.MdocFiles.Select(Path.GetFullPath));
         // Checks that need only the header and the angles, before any long work.
         var (nx, ny, nz, tilts) = TiltSeriesReader.ReadHeaderAndAngles(spec.Stack, spec.Angles);
         var userExcluded = spec.ExcludeViews is { } list ? ViewScreening.ParseViewList(list, nz) : [];
+        string userStack = spec.Stack;
         Directory.CreateDirectory(spec.Out);
         // Views in tilt order, unfit views left out: the stages then align NAME.prepared.mrc (the spec says so from here on).
         var prepared = SeriesPreparation.Prepare(spec, userExcluded, context.Log, report, context.Progress("screen views"), context.Cancel);
@@ -80,6 +85,7 @@ public sealed class TiltSeriesPipeline(IComputeBackend backend)
         var run = new PipelineRun(spec, context, context.Cancel.CanBeCanceled ? CancellableBackend.Wrap(backend, context.Cancel, ownsInner: false) : backend, report, nx, ny, nz, tilts,
             StageLedger.Load(spec.OutputPath(LedgerSuffix)));
         run.Preparation = prepared;
+        run.Metadata = metadata;
         var stages = new List<PipelineStage> { new CoarseStage(), new LandmarkStage(), new SolveStage(), new RefineStage() };
         if (spec.Reconstructs) stages.AddRange([new ApplyStage(), new ReconstructStage()]);
         var outcomes = new List<StageOutcome>();
@@ -96,6 +102,7 @@ public sealed class TiltSeriesPipeline(IComputeBackend backend)
             outcomes.Add(RunStage(run, stage, ref upstream, ref redoneFrom));
         }
         if (!spec.Reconstructs) AssessQuality(run);   // align only: the same point, after the last alignment stage
+        WriteExports(run, userStack);
 
         if (spec.Resume)
         {
@@ -119,6 +126,97 @@ public sealed class TiltSeriesPipeline(IComputeBackend backend)
         };
 
         static string Join(IEnumerable<StageOutcome> o) => o.Any() ? string.Join(", ", o.Select(x => x.Name)) : "none";
+    }
+
+    /// <summary>
+    /// The series' metadata (<see cref="SeriesMetadata.Resolve"/>), recorded in the report (results.acquisition). Without an angle
+    /// file, the angles found are written to OUT/NAME.rawtlt and the spec refers to it; with the tilt axis asked from the metadata
+    /// (--tilt-axis not given, or mdoc), the spec takes the mdoc's or header's axis, or it is an input error naming the fix.
+    /// </summary>
+    private static SeriesMetadata ResolveMetadata(ref PipelineSpec spec, ILogger log, RunReport report)
+    {
+        int views;
+        using (var reader = MrcReader.Open(spec.Stack)) views = reader.Nz;
+        var metadata = SeriesMetadata.Resolve(spec.Stack, spec.Angles, spec.Mdoc, views);
+        foreach (var w in metadata.Warnings) { log.LogWarning("{Warning}", w); report.Warnings.Add(w); }
+        if (string.IsNullOrWhiteSpace(spec.Angles))
+        {
+            Directory.CreateDirectory(spec.Out);
+            string written = spec.OutputPath(".rawtlt");
+            ImodText.WriteAngles(written, metadata.Tilts);
+            log.LogInformation("tilt angles from the {Source}: written to {File}", metadata.AnglesSource, written);
+            spec = spec with { Angles = written, Name = spec.BaseName };
+            report.Outputs.Add(Path.GetFullPath(written));
+        }
+        if (spec.TiltAxisFromMetadata)
+        {
+            if (metadata.TiltAxis is not { } axis)
+                throw new TomalignInputException(spec.Mdoc ?? spec.Stack,
+                    metadata.MdocFiles.Count > 0 ? "the mdoc gives no tilt axis angle (no \"Tilt axis angle\" in a [T = …] line)" : "no tilt axis was given and no mdoc or header gives one",
+                    "give --tilt-axis DEGREES (IMOD's rotation angle), or --tilt-axis auto to search it");
+            log.LogInformation("tilt axis {Axis:F2}° from {Source}", axis, metadata.MdocFiles.Count > 0 ? "the mdoc" : "the MRC extended header");
+            spec = spec with { TiltAxis = axis, TiltAxisFromMetadata = false };
+        }
+        report.Results["acquisition"] = metadata.ToReport();
+        return metadata;
+    }
+
+    /// <summary>
+    /// The files for the next programs (<see cref="AlignmentExport"/>): NAME.tilt.com for IMOD's tilt, relion/tomograms.star and
+    /// relion/tilt_series/NAME.star for RELION 5, warp/NAME/ for WarpTools. Cheap text files, written after every run.
+    /// </summary>
+    private static void WriteExports(PipelineRun run, string userStack)
+    {
+        var (spec, report) = (run.Spec, run.Report);
+        var series = ExportSeriesOf(spec, run.Solve ?? throw new InvalidOperationException("no solve to export"), ImodText.ReadXf(run.P(".xf")),
+            run.Nx, run.Ny, run.Metadata, run.Preparation, userStack);
+        var notes = new List<string>();
+        var files = AlignmentExport.WriteAll(series, spec.Out, notes);
+        report.Outputs.AddRange(files.Select(Path.GetFullPath));
+        report.Results["exports"] = new { files = files.Select(Path.GetFullPath).ToArray(), notes, pixelSizeAngstrom = series.PixelSizeAngstrom };
+        foreach (var n in notes) run.Log.LogInformation("exports: {Note}", n);
+        run.Log.LogInformation("exports: {TiltCom} (IMOD tilt), {Relion} (RELION 5), {Warp} (WarpTools)", spec.OutputPath(".tilt.com"),
+            Path.Combine(spec.Out, "relion", "tomograms.star"), Path.Combine(spec.Out, "warp", spec.BaseName));
+    }
+
+    /// <summary>
+    /// The export description of an alignment: the transforms and solved tilts of the stack the stages aligned, the pixel size
+    /// (the stack's header, else the mdoc's), dose and nominal angles mapped from the user's views, and the user's stack when
+    /// views were sorted or left out.
+    /// </summary>
+    public static ExportSeries ExportSeriesOf(PipelineSpec spec, Solve.SolveResult solve, Geometry.Xf[] xf, int nx, int ny,
+        SeriesMetadata? metadata, PreparedSeries? preparation, string userStack)
+    {
+        double headerPixel;
+        using (var r = MrcReader.Open(spec.Stack)) headerPixel = r.Header.PixelSizeX;
+        double pixel = Math.Abs(headerPixel - 1) > 1e-6 ? headerPixel : metadata?.PixelSizeAngstrom ?? headerPixel;
+        bool prepared = preparation is { Unchanged: false };
+        int[] inputViews = prepared ? preparation!.InputViews : Enumerable.Range(0, xf.Length).ToArray();
+        bool mapped = metadata is not null && inputViews.All(v => v < metadata.Tilts.Length);
+        int thickness = spec.Thickness ?? Math.Max(2, Math.Min(nx, ny) / 4 / 2 * 2);
+        return new ExportSeries
+        {
+            Name = spec.BaseName,
+            Stack = spec.Stack,
+            Nx = nx, Ny = ny,
+            Xf = xf,
+            Tilts = solve.Views.Select(v => v.TiltDegrees).ToArray(),
+            XAxisTilts = solve.Views.Select(v => v.XAxisTiltDegrees).ToArray(),
+            PixelSizeAngstrom = pixel,
+            VoltageKv = metadata?.VoltageKv,
+            PreExposure = mapped && metadata!.PreExposure is { } pre ? inputViews.Select(v => pre[v]).ToArray() : null,
+            NominalTilts = mapped ? inputViews.Select(v => metadata!.Tilts[v]).ToArray() : null,
+            NominalTiltAxis = metadata?.TiltAxis ?? spec.TiltAxis,
+            Thickness = thickness,
+            ThicknessGuessed = spec.Thickness is null,
+            Bin = spec.Bin,
+            Log = spec.Log,
+            Tomogram = spec.Reconstructs ? spec.OutputPath(".rec") : null,
+            InputStack = prepared ? userStack : null,
+            InputNz = prepared && metadata is not null ? metadata.Tilts.Length : 0,
+            InputViews = prepared ? inputViews : null,
+            Excluded = prepared ? preparation!.Excluded.Select(e => (e.View, e.Tilt)).ToArray() : [],
+        };
     }
 
     /// <summary>

@@ -28,11 +28,29 @@ public static class TiltSeriesReader
     /// Reads a raw stack view by view (with progress) and its angle file, one angle per view; a
     /// NaN or infinite pixel is an input error naming the first bad view.
     /// </summary>
-    public static (ImageStack Stack, double[] Tilts) Read(string stackPath, string anglesPath, IProgress<double>? progress, CancellationToken cancel)
+    public static (ImageStack Stack, double[] Tilts) Read(string stackPath, string anglesPath, IProgress<double>? progress, CancellationToken cancel) =>
+        Read(stackPath, anglesPath, null, progress, cancel, null);
+
+    /// <summary>
+    /// Reads a raw stack view by view (with progress) and its angles: from <paramref name="anglesPath"/> when given, else from
+    /// <paramref name="mdocPath"/>, an mdoc beside the stack or the MRC extended header (<see cref="SeriesMetadata.Resolve"/>).
+    /// A NaN or infinite pixel is an input error naming the first bad view. <paramref name="warn"/> hears when the header's
+    /// minimum, maximum and mean contradict the data as read (e.g. mode-0 bytes read with the other signedness).
+    /// </summary>
+    public static (ImageStack Stack, double[] Tilts) Read(string stackPath, string? anglesPath, string? mdocPath, IProgress<double>? progress,
+        CancellationToken cancel, Action<string>? warn)
     {
         using var reader = MrcReader.Open(stackPath);
-        var tilts = ReadAngles(anglesPath, stackPath, reader.Nz);
+        double[] tilts;
+        if (string.IsNullOrWhiteSpace(anglesPath))
+        {
+            var meta = SeriesMetadata.Resolve(stackPath, null, mdocPath, reader.Nz);
+            foreach (var w in meta.Warnings) warn?.Invoke(w);
+            tilts = meta.Tilts;
+        }
+        else tilts = ReadAngles(anglesPath, stackPath, reader.Nz);
         var data = new ImageStack(reader.Nx, reader.Ny, reader.Nz);
+        var stats = PixelStatsAccumulator.Create();
         for (int z = 0; z < reader.Nz; z++)
         {
             cancel.ThrowIfCancellationRequested();
@@ -44,8 +62,10 @@ public static class TiltSeriesReader
             if (bad > 0)
                 throw new TomalignInputException(stackPath, $"view {z} has {bad} NaN or infinite pixels",
                     "replace them first (e.g. IMOD ccderaser or clip), or drop the view from the stack and its angle file");
+            stats.Add(view);
             progress?.Report((z + 1.0) / reader.Nz);
         }
+        if (warn is not null && reader.Header.StatisticsContradiction(stats.Result, stackPath) is { } contradiction) warn(contradiction);
         return (data, tilts);
     }
 }

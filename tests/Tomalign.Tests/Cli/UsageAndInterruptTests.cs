@@ -64,7 +64,8 @@ public sealed class UsageAndInterruptTests
     public void UnknownOptionsMissingOptionsAndNoCommandAreUsageErrors()
     {
         AssertUsageError(CliRunner.Run("info", "x.mrc", "--bogus"), "unknown option '--bogus'", "see tomalign info --help");
-        AssertUsageError(CliRunner.Run("align", "x.mrc", "--out", "d"), "missing --angles, --tilt-axis (required)");
+        // --angles and --tilt-axis are optional since the angles and the axis may come from an mdoc or the MRC header (issue 18).
+        AssertUsageError(CliRunner.Run("align", "x.mrc"), "missing --out (required)");
         AssertUsageError(CliRunner.Run("info"), "missing FILE (required)");
         AssertUsageError(CliRunner.Run(), "no command given", "simulate", "reconstruct");
         AssertUsageError(CliRunner.Run("reconstrut"), "unexpected argument 'reconstrut'");

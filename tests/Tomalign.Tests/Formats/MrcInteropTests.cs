@@ -133,9 +133,9 @@ print("ok")
     private static float CraftValue(int i) => MrcCraft.IntValue(i, -5000, 5000);
 
     [Theory]
-    [InlineData(1, true)]      // IMOD flag bit 0: unsigned bytes
-    [InlineData(0, false)]     // IMOD stamp without the flag: signed
-    [InlineData(-1, false)]    // no IMOD stamp: signed (MRC2014)
+    [InlineData(1, false)]     // IMOD flag bit 0: "bytes are stored signed"
+    [InlineData(0, true)]      // IMOD stamp without the flag: unsigned (IMOD's rule; newstack writes these)
+    [InlineData(-1, true)]     // no IMOD stamp, no header statistics: unsigned, as IMOD reads it
     public void Mode0_SignedOrUnsignedPerImodFlag(int imodFlags, bool unsigned)
     {
         using var dir = new MrcTempDir();
