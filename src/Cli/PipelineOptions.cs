@@ -20,6 +20,9 @@ internal sealed class PipelineOptions
     public Option<string> Rotation { get; } = new("--rotation") { Description = "Solve: rotation variables (fixed, per-view, global, grouped:N, linear:N, auto).", DefaultValueFactory = _ => "per-view" };
     public Option<string> Tilt { get; } = new("--tilt") { Description = "Solve: tilt-angle variables; auto (the default): per view with ≥ 10 landmarks per view (markerless, many beads), else grouped:5.", DefaultValueFactory = _ => "auto" };
     public Option<string> Mag { get; } = new("--mag") { Description = "Solve: magnification variables; auto (the default): per view with ≥ 10 landmarks per view, else grouped:4.", DefaultValueFactory = _ => "auto" };
+    public Option<string?> XStretch { get; } = new("--xstretch") { Description = "Solve: X-stretch variables (tiltalign XStretchOption): fixed (the default), per-view, global, grouped:N, linear:N or auto (solved when the landmarks cover the field and the stretch is significant)." };
+    public Option<string?> Skew { get; } = new("--skew") { Description = "Solve: skew variables (tiltalign SkewOption), as --xstretch." };
+    public Option<bool> Distortion { get; } = new("--distortion") { Description = "Solve X-stretch and skew as tiltalign usually does: --xstretch grouped:7 --skew grouped:11 (either option given overrides its part)." };
     public Option<string> TiltPrior { get; } = new("--tilt-prior")
     {
         Description = "Solve: tie the solved tilts to the nominal ones. auto (the default): free tilts are kept only where they fit the " +
@@ -77,8 +80,8 @@ internal sealed class PipelineOptions
     {
         command.Add(Stack);
         foreach (var o in Reconstructs
-            ? new Option[] { Angles, TiltAxis, Markerless, BeadDiameter, Beads, Thickness, Method, Iterations, Bin, Log, ExcludeViews, Rotation, Tilt, Mag, TiltPrior, Level, AxisProfiles, Resume, TwoSurfaces, Name, Output, Device }
-            : [Angles, TiltAxis, Markerless, BeadDiameter, Beads, ExcludeViews, Rotation, Tilt, Mag, TiltPrior, Level, AxisProfiles, Resume, TwoSurfaces, Name, Output, Device])
+            ? new Option[] { Angles, TiltAxis, Markerless, BeadDiameter, Beads, Thickness, Method, Iterations, Bin, Log, ExcludeViews, Rotation, Tilt, Mag, XStretch, Skew, Distortion, TiltPrior, Level, AxisProfiles, Resume, TwoSurfaces, Name, Output, Device }
+            : [Angles, TiltAxis, Markerless, BeadDiameter, Beads, ExcludeViews, Rotation, Tilt, Mag, XStretch, Skew, Distortion, TiltPrior, Level, AxisProfiles, Resume, TwoSurfaces, Name, Output, Device])
             command.Add(o);
     }
 
@@ -98,6 +101,8 @@ internal sealed class PipelineOptions
         Rotation = p.GetValue(Rotation)!,
         Tilt = p.GetValue(Tilt)!,
         Mag = p.GetValue(Mag)!,
+        XStretch = p.GetValue(XStretch) ?? (p.GetValue(Distortion) ? "grouped:7" : "fixed"),
+        Skew = p.GetValue(Skew) ?? (p.GetValue(Distortion) ? "grouped:11" : "fixed"),
         TiltPrior = p.GetValue(TiltPrior)!,
         ExcludeViews = p.GetValue(ExcludeViews),
         Level = p.GetValue(Level),
