@@ -42,6 +42,12 @@ public sealed record VariableOption(VariableMode Mode, int GroupSize = 1, double
     public static VariableOption Parse(string text, string option)
     {
         string t = text.Trim().ToLowerInvariant();
+        // grouped:N:P — blocks of N views on average sized by cos(tilt)^P (tiltalign's dynamic automapping; --distortion uses grouped:7:1.5).
+        string[] three = t.Split(':');
+        if (three.Length == 3 && three[0] is "grouped" or "group"
+            && int.TryParse(three[1], System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int n3) && n3 >= 1
+            && double.TryParse(three[2], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double power) && power >= 0 && power <= 10)
+            return power == 0 ? Grouped(n3) : GroupedByTilt(n3, power);
         string[] parts = t.Split(':', 2);
         int size = 0;
         bool sized = parts.Length == 2 && int.TryParse(parts[1], System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out size) && size >= 1;
@@ -54,7 +60,7 @@ public sealed record VariableOption(VariableMode Mode, int GroupSize = 1, double
             ("grouped" or "group", 2) when sized => Grouped(size),
             ("linear", 2) when sized => Linear(size),
             _ => throw new TomalignInputException(null, $"{option} '{text}' is not a variable mode",
-                $"use {option} fixed, per-view, global, grouped:N, linear:N (N ≥ 1 views) or auto"),
+                $"use {option} fixed, per-view, global, grouped:N, grouped:N:P (sized by cos(tilt)^P), linear:N (N ≥ 1 views) or auto"),
         };
     }
 
