@@ -193,13 +193,14 @@ public sealed class TiltSeriesPipelineTests(PipelineSeriesFixture fixture, Xunit
     [Fact]
     public void TheSpecificationReadsBackFromItsJsonAndChecksEveryField()
     {
-        var spec = fixture.BeadRun("/tmp/out") with { Rotation = "grouped:3", Level = true, TwoSurfaces = true, Beads = 30, TiltAxis = null, Method = "sirt" };
+        var spec = fixture.BeadRun("/tmp/out") with { Rotation = "grouped:3", Level = true, TwoSurfaces = true, Beads = 30, TiltAxis = null, Method = "sirt", XStretch = "grouped:7:1.5", Skew = "linear:11" };
         Assert.Equal(spec, PipelineSpec.FromJson(spec.ToJson()));
         Assert.Null(PipelineSpec.FromJson((spec with { Thickness = null }).ToJson()).Thickness);   // align only
         foreach (var (json, problem) in new[]
         {
             ("""{ "stack": "a.mrc", "angles": "a.rawtlt", "out": "o", "beadDiameter": 10, "beadz": 3 }""", "unknown field 'beadz'"),
             ("""{ "stack": "a.mrc", "angles": "a.rawtlt", "out": "o", "beadDiameter": 10, "rotation": "sideways" }""", "rotation 'sideways' is not a variable mode"),
+            ("""{ "stack": "a.mrc", "angles": "a.rawtlt", "out": "o", "beadDiameter": 10, "skew": "bent" }""", "skew 'bent' is not a variable mode"),
             ("""{ "stack": "a.mrc", "angles": "a.rawtlt", "out": "o", "beadDiameter": -1 }""", "bead-diameter -1 is not a size"),
             ("""{ "stack": "a.mrc", "angles": "a.rawtlt", "out": "o", "markerless": true, "thickness": 10, "bin": 0 }""", "bin 0 is not a binning factor"),
             ("""{ "angles": "a.rawtlt", "out": "o", "markerless": true }""", "no stack"),
