@@ -22,6 +22,9 @@ internal sealed class PipelineOptions
     public Option<string> Rotation { get; } = new("--rotation") { Description = "Solve: rotation variables (fixed, per-view, global, grouped:N, linear:N, auto).", DefaultValueFactory = _ => "per-view" };
     public Option<string> Tilt { get; } = new("--tilt") { Description = "Solve: tilt-angle variables; auto (the default): per view with ≥ 10 landmarks per view (markerless, many beads), else grouped:5, unless per-view tilts fit the landmarks clearly better (Mallows' C_p; the choice is in the solve report).", DefaultValueFactory = _ => "auto" };
     public Option<string> Mag { get; } = new("--mag") { Description = "Solve: magnification variables; auto (the default): per view with ≥ 10 landmarks per view, else grouped:4, unless per-view variables fit clearly better (C_p, chosen with the tilt).", DefaultValueFactory = _ => "auto" };
+    public Option<string?> XStretch { get; } = new("--xstretch") { Description = "Solve: X-stretch variables (tiltalign XStretchOption): fixed (the default), per-view, global, grouped:N, linear:N or auto (solved when the landmarks cover the field and the stretch is significant)." };
+    public Option<string?> Skew { get; } = new("--skew") { Description = "Solve: skew variables (tiltalign SkewOption), as --xstretch." };
+    public Option<bool> Distortion { get; } = new("--distortion") { Description = "Solve X-stretch and skew as tiltalign usually does (etomo's XStretchOption 3 / SkewOption 3): --xstretch grouped:7:1.5 (blocks of 7 views on average, smaller at high tilt as cos(tilt)^1.5) --skew linear:11; either option given overrides its part." };
     public Option<string> TiltPrior { get; } = new("--tilt-prior")
     {
         Description = "Solve: tie the solved tilts to the nominal ones. auto (the default): free tilts are kept only where they fit the " +
@@ -79,8 +82,8 @@ internal sealed class PipelineOptions
     {
         command.Add(Stack);
         foreach (var o in Reconstructs
-            ? new Option[] { Angles, Mdoc, TiltAxis, Markerless, BeadDiameter, Beads, LightBeads, Thickness, Method, Iterations, Bin, Log, ExcludeViews, Rotation, Tilt, Mag, TiltPrior, Level, AxisProfiles, Resume, TwoSurfaces, Name, Output, Device }
-            : [Angles, Mdoc, TiltAxis, Markerless, BeadDiameter, Beads, LightBeads, ExcludeViews, Rotation, Tilt, Mag, TiltPrior, Level, AxisProfiles, Resume, TwoSurfaces, Name, Output, Device])
+            ? new Option[] { Angles, Mdoc, TiltAxis, Markerless, BeadDiameter, Beads, LightBeads, Thickness, Method, Iterations, Bin, Log, ExcludeViews, Rotation, Tilt, Mag, XStretch, Skew, Distortion, TiltPrior, Level, AxisProfiles, Resume, TwoSurfaces, Name, Output, Device }
+            : [Angles, Mdoc, TiltAxis, Markerless, BeadDiameter, Beads, LightBeads, ExcludeViews, Rotation, Tilt, Mag, XStretch, Skew, Distortion, TiltPrior, Level, AxisProfiles, Resume, TwoSurfaces, Name, Output, Device])
             command.Add(o);
     }
 
@@ -103,6 +106,8 @@ internal sealed class PipelineOptions
         Rotation = p.GetValue(Rotation)!,
         Tilt = p.GetValue(Tilt)!,
         Mag = p.GetValue(Mag)!,
+        XStretch = p.GetValue(XStretch) ?? (p.GetValue(Distortion) ? "grouped:7:1.5" : "fixed"),
+        Skew = p.GetValue(Skew) ?? (p.GetValue(Distortion) ? "linear:11" : "fixed"),
         TiltPrior = p.GetValue(TiltPrior)!,
         ExcludeViews = p.GetValue(ExcludeViews),
         Level = p.GetValue(Level),

@@ -22,6 +22,10 @@ internal static partial class Commands
         var rotation = new Option<string>("--rotation") { Description = "Rotation variables: fixed, per-view, global, grouped:N, linear:N.", DefaultValueFactory = _ => "per-view" };
         var tilt = new Option<string>("--tilt") { Description = "Tilt-angle variables (the reference view stays fixed).", DefaultValueFactory = _ => "grouped:5" };
         var mag = new Option<string>("--mag") { Description = "Magnification variables (the reference view stays at 1).", DefaultValueFactory = _ => "grouped:4" };
+        var xstretch = new Option<string?>("--xstretch") { Description = "X-stretch variables (tiltalign XStretchOption; the reference view stays at 0): fixed (the default), per-view, global, grouped:N, linear:N or auto (solved when the landmarks cover the field and the stretch is significant by an F test)." };
+        var skew = new Option<string?>("--skew") { Description = "Skew variables (tiltalign SkewOption), as --xstretch." };
+        var distortion = new Option<bool>("--distortion") { Description = "Solve X-stretch and skew as tiltalign usually does (etomo's XStretchOption 3 / SkewOption 3): --xstretch grouped:7:1.5 (blocks of 7 views on average, smaller at high tilt as cos(tilt)^1.5) --skew linear:11; either option given overrides its part." };
+        var leaveOut = new Option<bool>("--leave-one-out") { Description = "Also solve once without each landmark and report its left-out residual (tiltalign -LeaveOutResidual, per landmark): ROOT.leaveout.txt and leaveOneOut in ROOT.solve.json." };
         var axis = TiltAxisOption("Starting tilt-axis angle, degrees counter-clockwise from +Y (IMOD's rotation angle, tiltalign RotationAngle).");
         var reference = new Option<int?>("--reference-view") { Description = "0-based view whose tilt and magnification fix the gauge; default: the view nearest zero tilt." };
         var xtilt = new Option<double>("--x-axis-tilt") { Description = "Fixed x-axis tilt (degrees), written to ROOT.xtilt.", DefaultValueFactory = _ => 0 };
@@ -39,7 +43,7 @@ internal static partial class Commands
             "Bundle adjustment of a tilt series from tracked landmarks (IMOD tiltalign): per-view rotation, tilt, magnification " +
             "and shift, 3-D landmark positions. Writes ROOT.tltxf, ROOT.xf (with --prexg), ROOT.tlt, ROOT.xtilt, ROOT.resid, " +
             "ROOTfid.xyz, ROOT.solve.txt and ROOT.solve.json.")
-        { model, angles, mdoc, size, prexg, rotation, tilt, mag, axis, reference, xtilt, robust, wholeTracks, sds, drop, minViews, level, pixel, name, output, device };
+        { model, angles, mdoc, size, prexg, rotation, tilt, mag, xstretch, skew, distortion, leaveOut, axis, reference, xtilt, robust, wholeTracks, sds, drop, minViews, level, pixel, name, output, device };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             string modelPath = p.GetValue(model)!, anglesPath = p.GetValue(angles) ?? "", dir = p.GetValue(output)!;
@@ -62,6 +66,8 @@ internal static partial class Commands
                 Rotation = VariableOption.Parse(p.GetValue(rotation)!, "--rotation"),
                 Tilt = VariableOption.Parse(p.GetValue(tilt)!, "--tilt"),
                 Magnification = VariableOption.Parse(p.GetValue(mag)!, "--mag"),
+                XStretch = VariableOption.Parse(p.GetValue(xstretch) ?? (p.GetValue(distortion) ? "grouped:7:1.5" : "fixed"), "--xstretch"),
+                Skew = VariableOption.Parse(p.GetValue(skew) ?? (p.GetValue(distortion) ? "linear:11" : "fixed"), "--skew"),
                 ReferenceView = p.GetValue(reference),
                 XAxisTiltDegrees = p.GetValue(xtilt),
                 Robust = p.GetValue(robust),
@@ -90,6 +96,14 @@ internal static partial class Commands
             report.Results["flaggedPoints"] = result.FlaggedPointCount;
             report.Results["gauge"] = result.Gauge;
             report.Warnings.AddRange(result.Notes);
+            if (p.GetValue(leaveOut))
+            {
+                var loo = report.Stage("leave-one-out", () => LeaveOneOut.Compute(new BundleSolver(backend.BundleNormalEquations, ctx.Log), input, options, result));
+                string looPath = Path.Combine(dir, root + ".leaveout.txt");
+                Tomalign.Core.IO.AtomicFile.WriteAllLines(looPath, LeaveOneOut.TextTable(loo));
+                report.Outputs.Add(Path.GetFullPath(looPath));
+                report.Results["leaveOneOut"] = loo;
+            }
             // NAME.solve.json, as every command's report is NAME.COMMAND.json: the solve's own record (what align writes
             // there too) with the command's report (command line, device, stages, inputs, outputs) beside it.
             report.Outputs.Add(Path.GetFullPath(files.Report));

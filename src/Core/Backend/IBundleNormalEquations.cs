@@ -80,15 +80,24 @@ public static class BundleLayout
 /// </summary>
 public sealed class BundleNormalBlocks
 {
-    public BundleNormalBlocks(BundleProblem problem)
+    public BundleNormalBlocks(BundleProblem problem) : this(problem, BundleLayout.ViewParameters) { }
+
+    /// <summary>Blocks of <paramref name="viewParameters"/> parameters per view (the backends fill five; the solver's
+    /// distortion model seven: the five, X-stretch and skew). The block sizes above scale with it.</summary>
+    public BundleNormalBlocks(BundleProblem problem, int viewParameters)
     {
+        ArgumentNullException.ThrowIfNull(problem);
+        ViewParameters = viewParameters;
         Residual = new double[2 * problem.ObservationCount];
-        ViewView = new double[25 * problem.ViewCount];
+        ViewView = new double[viewParameters * viewParameters * problem.ViewCount];
         LandmarkLandmark = new double[9 * problem.LandmarkCount];
-        ViewLandmark = new double[15 * problem.ObservationCount];
-        ViewGradient = new double[5 * problem.ViewCount];
+        ViewLandmark = new double[3 * viewParameters * problem.ObservationCount];
+        ViewGradient = new double[viewParameters * problem.ViewCount];
         LandmarkGradient = new double[3 * problem.LandmarkCount];
     }
+
+    /// <summary>Differentiated parameters per view (5 unless built otherwise).</summary>
+    public int ViewParameters { get; }
 
     public double[] Residual { get; }
     public double[] ViewView { get; }

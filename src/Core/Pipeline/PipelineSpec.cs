@@ -52,6 +52,10 @@ public sealed record PipelineSpec
     public string Tilt { get; init; } = "auto";
     /// <summary>Solve: magnification variables.</summary>
     public string Mag { get; init; } = "auto";
+    /// <summary>Solve: X-stretch variables (fixed, per-view, global, grouped:N, linear:N, auto); --distortion: grouped:7.</summary>
+    public string XStretch { get; init; } = "fixed";
+    /// <summary>Solve: skew variables (as <see cref="XStretch"/>); --distortion: grouped:11.</summary>
+    public string Skew { get; init; } = "fixed";
     /// <summary>Level the specimen (tilt-angle offset).</summary>
     public bool Level { get; init; }
     /// <summary>The axis-profile refinement after the solve: auto, on or off.</summary>
@@ -94,6 +98,8 @@ public sealed record PipelineSpec
         Rotation = VariableOption.Parse(Rotation, "--rotation"),
         Tilt = VariableOption.Parse(Tilt, "--tilt"),
         Magnification = VariableOption.Parse(Mag, "--mag"),
+        XStretch = VariableOption.Parse(XStretch, "--xstretch"),
+        Skew = VariableOption.Parse(Skew, "--skew"),
         Robust = true,
         Level = Level,
         TiltPrior = TiltPriorOption.Parse(TiltPrior, "--tilt-prior"),
@@ -141,7 +147,7 @@ public sealed record PipelineSpec
 
     /// <summary>The settings fields: everything but the series and its output folder (serve's settings file, a batch's defaults).</summary>
     public static readonly string[] SettingsFields =
-        ["tiltAxis", "markerless", "beadDiameter", "beads", "lightBeads", "twoSurfaces", "excludeViews", "rotation", "tilt", "mag", "tiltPrior", "level", "axisProfiles",
+        ["tiltAxis", "markerless", "beadDiameter", "beads", "lightBeads", "twoSurfaces", "excludeViews", "rotation", "tilt", "mag", "xstretch", "skew", "tiltPrior", "level", "axisProfiles",
          "thickness", "method", "iterations", "bin", "log", "device"];
 
     /// <summary>Every field of the JSON form.</summary>
@@ -169,6 +175,8 @@ public sealed record PipelineSpec
         o["rotation"] = Rotation;
         o["tilt"] = Tilt;
         o["mag"] = Mag;
+        if (XStretch != "fixed") o["xstretch"] = XStretch;
+        if (Skew != "fixed") o["skew"] = Skew;
         o["tiltPrior"] = TiltPrior;
         if (ExcludeViews is { } ev) o["excludeViews"] = ev;
         o["level"] = Level;
@@ -231,6 +239,8 @@ public sealed record PipelineSpec
                     "rotation" => s with { Rotation = node!.GetValue<string>() },
                     "tilt" => s with { Tilt = node!.GetValue<string>() },
                     "mag" => s with { Mag = node!.GetValue<string>() },
+                    "xstretch" => s with { XStretch = node!.GetValue<string>() },
+                    "skew" => s with { Skew = node!.GetValue<string>() },
                     "level" => s with { Level = node!.GetValue<bool>() },
                     "excludeViews" => s with { ExcludeViews = node?.GetValue<string>() },
                     "tiltPrior" => s with { TiltPrior = node is JsonValue tv && tv.TryGetValue(out double sd) ? sd.ToString("R", CultureInfo.InvariantCulture) : node!.GetValue<string>() },

@@ -204,6 +204,8 @@ internal sealed class SolveStage : PipelineStage
         var s = run.Spec.SolveOptions();
         var o = new JsonObject { ["rotation"] = s.Rotation.ToString(), ["tilt"] = s.Tilt.ToString(), ["mag"] = s.Magnification.ToString(), ["level"] = s.Level };
         if (!run.Spec.Markerless) o["twoSurfaces"] = run.Spec.TwoSurfaces;
+        // Distortion only when asked for, so that the records of earlier runs (without it) still match.
+        if (s.SolvesDistortion) { o["xstretch"] = s.XStretch.ToString(); o["skew"] = s.Skew.ToString(); }
         return o;
     }
 

@@ -35,6 +35,8 @@ public static class SolveResultFile
                 MaxIterations = Int(opt["MaxIterations"]),
                 Level = Bool(opt["Level"]),
                 WeightWholeTracks = Bool(opt["WeightWholeTracks"]),
+                XStretch = opt["xStretch"] is { } xso ? Variable(Str(xso)) : VariableOption.Fixed,
+                Skew = opt["skew"] is { } sko ? Variable(Str(sko)) : VariableOption.Fixed,
             };
             var views = Arr(o["views"]);
             return new SolveResult
@@ -44,7 +46,7 @@ public static class SolveResultFile
                 Iterations = Int(o["iterations"]),
                 RobustRounds = Int(o["robustRounds"]),
                 Views = views.Select(v => new ViewGeometry(Num(v["tilt"]), Num(v["rotation"]), Num(v["magnification"]), Num(v["dx"]), Num(v["dy"]),
-                    Num(v["xAxisTilt"]))).ToArray(),
+                    Num(v["xAxisTilt"]), v?["xStretch"] is { } xs ? Num(xs) : 0, v?["skew"] is { } sk ? Num(sk) : 0)).ToArray(),
                 PerView = views.Select(v => Stats(v["residual"])).ToArray(),
                 Landmarks = Arr(o["landmarks"]).Select(l => new SolvedLandmark(Int(l["id"]), Num(l["x"]), Num(l["y"]), Num(l["z"]), Stats(l["residual"]),
                     Bool(l["flagged"]))).ToArray(),
@@ -94,6 +96,8 @@ public static class SolveResultFile
             "one global value" => VariableOption.Global,
             "automatic" => VariableOption.Auto,
             "fixed" => VariableOption.Fixed,
+            _ when text.StartsWith("grouped by cos^", StringComparison.Ordinal) => VariableOption.GroupedByTilt(Last(text),
+                double.Parse(text["grouped by cos^".Length..text.IndexOf(' ', "grouped by cos^".Length)], CultureInfo.InvariantCulture)),
             _ when text.StartsWith("grouped by ", StringComparison.Ordinal) => VariableOption.Grouped(Last(text)),
             _ when text.StartsWith("linear between anchors every ", StringComparison.Ordinal) => VariableOption.Linear(Last(text)),
             _ => throw new FormatException($"'{text}' is not a variable mode"),

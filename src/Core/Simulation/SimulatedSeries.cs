@@ -119,7 +119,8 @@ public sealed class SimulatedSeries
             var tilts = views.Select(v => v.GetProperty("TrueTilt").GetDouble()).ToArray();
             var geometry = views.Select(v => new ViewGeometry(v.GetProperty("TrueTilt").GetDouble(), v.GetProperty("AxisAngle").GetDouble(),
                 v.GetProperty("Magnification").GetDouble(), v.GetProperty("ShiftX").GetDouble(), v.GetProperty("ShiftY").GetDouble(),
-                v.GetProperty("XAxisTiltDegrees").GetDouble())).ToArray();
+                v.GetProperty("XAxisTiltDegrees").GetDouble(),
+                v.TryGetProperty("XStretch", out var xs) ? xs.GetDouble() : 0, v.TryGetProperty("SkewDegrees", out var sk) ? sk.GetDouble() : 0)).ToArray();
             var beads = root.GetProperty("Beads").Deserialize<Bead[]>()!;
             var blobs = root.GetProperty("Blobs").Deserialize<Blob[]>()!;
             return new SimulatedSeries(options, null, nominal, tilts, geometry, beads, blobs, root.GetProperty("ReferenceView").GetInt32());
@@ -170,6 +171,8 @@ public sealed class SimulatedSeries
                 g.ShiftX,
                 g.ShiftY,
                 g.XAxisTiltDegrees,
+                g.XStretch,
+                g.SkewDegrees,
                 Xf = new[] { xf.A11, xf.A12, xf.A21, xf.A22, xf.Dx, xf.Dy },
                 BeadsRaw = TrueBeadProjections(i, aligned: false).Select(p => new[] { p.X, p.Y }).ToArray(),
                 BeadsAligned = TrueBeadProjections(i, aligned: true).Select(p => new[] { p.X, p.Y }).ToArray(),

@@ -75,6 +75,15 @@ public sealed record SimulationOptions
     /// <summary>Standard deviation of the true tilt about the nominal one (degrees).</summary>
     public double TiltErrorDegrees { get; init; } = 0.2;
 
+    /// <summary>
+    /// A known in-plane distortion (tiltalign's model, <see cref="Geometry.ViewGeometry"/>): the X-stretch of view i is
+    /// this × (θᵢ² − θ_ref²) / θ_max² (0 at the reference view, this at the largest tilt; e.g. 0.01 = 1 %). 0: none.
+    /// Deterministic (draws no random numbers), so the rest of the series is the same with or without it.
+    /// </summary>
+    public double XStretchAtMaxTilt { get; init; }
+    /// <summary>A known skew (degrees), changing linearly with tilt: this × (θᵢ − θ_ref) / θ_max. 0: none.</summary>
+    public double SkewAtMaxTiltDegrees { get; init; }
+
     /// <summary>Electrons per pixel per view for Poisson shot noise; 0 = no noise.</summary>
     public double DoseElectronsPerPixel { get; init; } = 20;
 
@@ -171,6 +180,10 @@ public sealed record SimulationOptions
         NonNegative(nameof(MagnificationJitter), MagnificationJitter);
         if (MagnificationJitter > 0.1) Fail(nameof(MagnificationJitter), $"must be ≤ 0.1 (got {MagnificationJitter})");
         NonNegative(nameof(TiltErrorDegrees), TiltErrorDegrees);
+        Finite(nameof(XStretchAtMaxTilt), XStretchAtMaxTilt);
+        if (Math.Abs(XStretchAtMaxTilt) > 0.2) Fail(nameof(XStretchAtMaxTilt), $"must be within ±0.2 (got {XStretchAtMaxTilt})");
+        Finite(nameof(SkewAtMaxTiltDegrees), SkewAtMaxTiltDegrees);
+        if (Math.Abs(SkewAtMaxTiltDegrees) > 10) Fail(nameof(SkewAtMaxTiltDegrees), $"must be within ±10° (got {SkewAtMaxTiltDegrees})");
         NonNegative(nameof(DoseElectronsPerPixel), DoseElectronsPerPixel);
         NonNegative(nameof(CarbonDensity), CarbonDensity);
         Finite(nameof(CarbonEdgeAngleDegrees), CarbonEdgeAngleDegrees);

@@ -70,7 +70,10 @@ public sealed class TiltSeriesSimulator
             bool isRef = i == reference;
             trueTilts[i] = isRef ? nominal[i] : nominal[i] + o.TiltErrorDegrees * tiltErr[i];
             double m = isRef ? 1.0 : 1.0 + o.MagnificationJitter * mag[i];
-            geometry[i] = new ViewGeometry(trueTilts[i], o.TiltAxisDegrees + o.RotationJitterDegrees * rot[i], m, sx[i], sy[i]);
+            double thetaMax = Math.Max(Math.Abs(o.TiltMin), Math.Abs(o.TiltMax)), tRef = nominal[reference];
+            double stretch = thetaMax > 0 ? o.XStretchAtMaxTilt * (nominal[i] * nominal[i] - tRef * tRef) / (thetaMax * thetaMax) : 0;
+            double skew = thetaMax > 0 ? o.SkewAtMaxTiltDegrees * (nominal[i] - tRef) / thetaMax : 0;
+            geometry[i] = new ViewGeometry(trueTilts[i], o.TiltAxisDegrees + o.RotationJitterDegrees * rot[i], m, sx[i], sy[i], 0, stretch, skew);
         }
 
         // --- specimen ---------------------------------------------------------------------------

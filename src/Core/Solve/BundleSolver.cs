@@ -17,12 +17,18 @@ namespace Tomalign.Core.Solve;
 /// </summary>
 public sealed class BundleSolver
 {
-    private readonly IBundleNormalEquations _ne;
+    private readonly SolverEquations _ne;
     private readonly ILogger _log;
+
+    /// <summary>Doubles of solver state per view (<see cref="DistortionModel"/>: the backends' six, X-stretch and skew).</summary>
+    private const int S = DistortionModel.StateSize;
+
+    /// <summary>The state index of view parameter p (α, θ, m, dx, dy, then stretch and skew after the fixed x-axis tilt).</summary>
+    private static int StateIndex(int p) => p < BundleLayout.ViewParameters ? p : p + 1;
 
     public BundleSolver(IBundleNormalEquations normalEquations, ILogger? logger = null)
     {
-        _ne = normalEquations;
+        _ne = new SolverEquations(normalEquations);
         _log = logger ?? NullLogger.Instance;
     }
 
@@ -51,7 +57,11 @@ public sealed class BundleSolver
             if (alternative.Tilt != resolved.Tilt || alternative.Magnification != resolved.Magnification) perView = alternative;
             options = resolved;
         }
-        var result = SolveOnce(input, options, notes, dropped, perView);
+        SolveResult result;
+        if (options.XStretch.Mode == VariableMode.Auto || options.Skew.Mode == VariableMode.Auto)
+            (result, options) = SolveWithAutomaticDistortion(input, options, notes, dropped);
+        else
+            result = SolveOnce(input, options, notes, dropped, perView);
         if (options.DropWorstLandmarks > 0)
         {
             var worst = result.Landmarks.Where(l => l.Flagged).OrderByDescending(l => l.Residual.Mean)
@@ -74,6 +84,43 @@ public sealed class BundleSolver
             result = moved.With(moved.Views, moved.Landmarks, [.. result.Notes, note]);
         }
         return result;
+    }
+
+    /// <summary>Automatic X-stretch and skew (<see cref="DistortionChoice"/>): coverage, then both solves and the F test.</summary>
+    private (SolveResult, SolveOptions) SolveWithAutomaticDistortion(SolveInput input, SolveOptions options, List<string> notes, List<int> dropped)
+    {
+        var ci = System.Globalization.CultureInfo.InvariantCulture;
+        var off = options with
+        {
+            XStretch = options.XStretch.Mode == VariableMode.Auto ? VariableOption.Fixed : options.XStretch,
+            Skew = options.Skew.Mode == VariableMode.Auto ? VariableOption.Fixed : options.Skew,
+        };
+        var on = options with
+        {
+            XStretch = options.XStretch.Mode == VariableMode.Auto ? SolveOptions.PresetXStretch : options.XStretch,
+            Skew = options.Skew.Mode == VariableMode.Auto ? SolveOptions.PresetSkew : options.Skew,
+        };
+        var (covered, why) = DistortionChoice.Coverage(input, options.MinViewsPerLandmark);
+        if (!covered)
+        {
+            string note = $"automatic distortion: off — {why}";
+            notes.Add(note);
+            _log.LogInformation("{Note}", note);
+            return (SolveOnce(input, off, notes, dropped), off);
+        }
+        var notesOff = new List<string>(notes); var droppedOff = new List<int>(dropped);
+        var notesOn = new List<string>(notes); var droppedOn = new List<int>(dropped);
+        var without = SolveOnce(input, off, notesOff, droppedOff);
+        var with = SolveOnce(input, on, notesOn, droppedOn);
+        var (f, critical, significant) = DistortionChoice.Test(without, with);
+        string choice = string.Create(ci,
+            $"automatic distortion: {(significant ? "on" : "off")} — {why}; X-stretch {on.XStretch}, skew {on.Skew}: residual mean {with.Overall.Mean:F3} px against {without.Overall.Mean:F3} px without, " +
+            $"F = {f:F2} for {with.ViewVariables - without.ViewVariables} extra variables ({(significant ? "above" : "not above")} {critical:F2}, the {1 - DistortionChoice.SignificanceLevel:P0} quantile)");
+        _log.LogInformation("{Choice}", choice);
+        var (keep, keptNotes, keptDropped, keptOptions) = significant ? (with, notesOn, droppedOn, on) : (without, notesOff, droppedOff, off);
+        notes.Clear(); notes.AddRange(keptNotes); notes.Add(choice);
+        dropped.Clear(); dropped.AddRange(keptDropped);
+        return (keep.With(keep.Views, keep.Landmarks, notes.ToList()), keptOptions);
     }
 
     private SolveResult SolveOnce(SolveInput input, SolveOptions options, List<string> notes, List<int> dropped, SolveOptions? perView = null)
@@ -121,11 +168,11 @@ public sealed class BundleSolver
 
         // Start: nominal tilts, the given axis angle, unit magnification; landmarks from their
         // least-tilted view; shifts from the mean misfit per view; centroid at the origin.
-        var state = new double[BundleLayout.ViewStateSize * nv];
+        var state = new double[S * nv];
         double phi = options.XAxisTiltDegrees * Math.PI / 180;
         for (int i = 0; i < nv; i++)
         {
-            int o = BundleLayout.ViewStateSize * i;
+            int o = S * i;
             state[o] = input.AxisAngleDegrees * Math.PI / 180;
             state[o + 1] = input.TiltDegrees[i] * Math.PI / 180;
             state[o + 2] = 1;
@@ -141,8 +188,8 @@ public sealed class BundleSolver
             if (c == 0) continue;
             double sx = 0, sy = 0;
             for (int t = problem.ByViewStart[i]; t < problem.ByViewStart[i + 1]; t++) { int k = problem.ByViewObservation[t]; sx += residual[2 * k]; sy += residual[2 * k + 1]; }
-            state[BundleLayout.ViewStateSize * i + 3] -= sx / c;
-            state[BundleLayout.ViewStateSize * i + 4] -= sy / c;
+            state[S * i + 3] -= sx / c;
+            state[S * i + 4] -= sy / c;
         }
         Recentre(state, lm, nv);
 
@@ -153,18 +200,18 @@ public sealed class BundleSolver
             (_, int it) = Minimise(problem, state, lm, weights, map1, options, "stage 1 (magnification 1, nominal tilts)");
             iterations += it;
         }
-        var map = VariableMap.Build(nv, viewObservations, options.Rotation, options.Tilt, options.Magnification, reference, notes);
+        var map = VariableMap.Build(nv, viewObservations, options.Rotation, options.Tilt, options.Magnification, reference, notes, options.XStretch, options.Skew, input.TiltDegrees);
         if (perView is not null)
         {
-            var perViewMap = VariableMap.Build(nv, viewObservations, perView.Rotation, perView.Tilt, perView.Magnification, reference, null);
+            var perViewMap = VariableMap.Build(nv, viewObservations, perView.Rotation, perView.Tilt, perView.Magnification, reference, null, perView.XStretch, perView.Skew, input.TiltDegrees);
             if (ChooseVariables(problem, state, lm, map, perViewMap, options, perView, ids.Count, notes))
             {
                 options = perView;
-                map = VariableMap.Build(nv, viewObservations, options.Rotation, options.Tilt, options.Magnification, reference, notes);
+                map = VariableMap.Build(nv, viewObservations, options.Rotation, options.Tilt, options.Magnification, reference, notes, options.XStretch, options.Skew, input.TiltDegrees);
             }
         }
         var nominal = Enumerable.Range(0, nv).Select(i => input.TiltDegrees[i] * Math.PI / 180).ToArray();
-        bool tiltsFree = Enumerable.Range(0, nv).Any(i => map.Entries[5 * i + BundleLayout.Tilt].Length > 0);
+        bool tiltsFree = Enumerable.Range(0, nv).Any(i => map.Entries[map.Parameters * i + BundleLayout.Tilt].Length > 0);
         Fit fit;
         TiltChoice? tiltChoice = null;
         if (!tiltsFree || options.TiltPrior.Mode == TiltPriorMode.Off)
@@ -211,7 +258,7 @@ public sealed class BundleSolver
         public double Cost(double[] state)
         {
             double c = 0;
-            for (int i = 0; i < Nominal.Length; i++) c += Sq(state[BundleLayout.ViewStateSize * i + BundleLayout.Tilt] - Nominal[i]);
+            for (int i = 0; i < Nominal.Length; i++) c += Sq(state[S * i + BundleLayout.Tilt] - Nominal[i]);
             return Weight * c;
         }
     }
@@ -263,7 +310,7 @@ public sealed class BundleSolver
     private static (double Rms, double Max) TiltDeviation(double[] state, double[] nominal, bool[] observed)
     {
         var d = Enumerable.Range(0, nominal.Length).Where(i => observed[i])
-            .Select(i => (state[BundleLayout.ViewStateSize * i + BundleLayout.Tilt] - nominal[i]) * 180 / Math.PI).ToArray();
+            .Select(i => (state[S * i + BundleLayout.Tilt] - nominal[i]) * 180 / Math.PI).ToArray();
         if (d.Length == 0) return (0, 0);
         double mean = d.Average();
         return (Math.Sqrt(d.Average(x => (x - mean) * (x - mean))), d.Max(x => Math.Abs(x - mean)));
@@ -273,7 +320,7 @@ public sealed class BundleSolver
         int reference, double[] nominal, SolveOptions options, List<string> notes)
     {
         var ci = System.Globalization.CultureInfo.InvariantCulture;
-        var fixedMap = VariableMap.Build(nv, viewObservations, options.Rotation, VariableOption.Fixed, options.Magnification, reference, null);
+        var fixedMap = VariableMap.Build(nv, viewObservations, options.Rotation, VariableOption.Fixed, options.Magnification, reference, null, options.XStretch, options.Skew, nominal.Select(t => t * 180 / Math.PI).ToArray());
         var fixedFit = FitFrom(problem, state, lm, fixedMap, null, options, "full, tilts fixed");
         double fixedRms = WeightedRms(problem, fixedFit, fixedFit.Weights);
         double sigma2 = fixedRms * fixedRms;
@@ -357,10 +404,10 @@ public sealed class BundleSolver
             for (int t = problem.ByLandmarkStart[j]; t < problem.ByLandmarkStart[j + 1]; t++)
             {
                 int k = problem.ByLandmarkObservation[t];
-                double tilt = Math.Abs(state[BundleLayout.ViewStateSize * problem.View[k] + 1]);
+                double tilt = Math.Abs(state[S * problem.View[k] + 1]);
                 if (tilt < bestTilt) { bestTilt = tilt; best = k; }
             }
-            int o = BundleLayout.ViewStateSize * problem.View[best];
+            int o = S * problem.View[best];
             double a = state[o], m = state[o + 2];
             double px = (problem.X[best] - state[o + 3]) / m, py = (problem.Y[best] - state[o + 4]) / m;
             double u = Math.Cos(a) * px + Math.Sin(a) * py, v = -Math.Sin(a) * px + Math.Cos(a) * py;
@@ -382,8 +429,8 @@ public sealed class BundleSolver
         Span<double> a = stackalloc double[6];
         for (int i = 0; i < nv; i++)
         {
-            var v = state.AsSpan(BundleLayout.ViewStateSize * i, BundleLayout.ViewStateSize);
-            BundleModel.LinearPart(v, a);
+            var v = state.AsSpan(S * i, S);
+            DistortionModel.LinearPart(v, a);
             v[3] += a[0] * tx + a[1] * ty + a[2] * tz;
             v[4] += a[3] * tx + a[4] * ty + a[5] * tz;
         }
@@ -392,8 +439,8 @@ public sealed class BundleSolver
     private (SolveStopReason, int) Minimise(BundleProblem problem, double[] state, double[] lm, double[] weights,
         VariableMap map, SolveOptions options, string stage, TiltPriorTerm? prior = null)
     {
-        int nv = problem.ViewCount, nl = problem.LandmarkCount, nr = 5 * nv, nvar = map.Count;
-        var blocks = new BundleNormalBlocks(problem);
+        int nv = problem.ViewCount, nl = problem.LandmarkCount, np = map.Parameters, nvar = map.Count;
+        var blocks = new BundleNormalBlocks(problem, np);
         var residual = new double[2 * problem.ObservationCount];
         var trialState = new double[state.Length];
         var trialLm = new double[lm.Length];
@@ -418,7 +465,7 @@ public sealed class BundleSolver
                 {
                     Array.Copy(state, trialState, state.Length);
                     for (int i = 0; i < nv; i++)
-                        for (int p = 0; p < 5; p++) trialState[BundleLayout.ViewStateSize * i + p] += delta[5 * i + p];
+                        for (int p = 0; p < np; p++) trialState[S * i + StateIndex(p)] += delta[np * i + p];
                     BackSubstitute(problem, blocks, delta, c, lm, trialLm);
                     newCost = _ne.Residuals(problem, trialState, trialLm, weights, residual) + (prior?.Cost(trialState) ?? 0);
                     if (double.IsFinite(newCost) && newCost < cost) { accepted = true; break; }
@@ -460,7 +507,7 @@ public sealed class BundleSolver
     private static double[]? SolveReduced(BundleProblem problem, BundleNormalBlocks b, double[] state, VariableMap map, double lambda, double[] c,
         TiltPriorTerm? prior = null)
     {
-        int nv = problem.ViewCount, nl = problem.LandmarkCount, nr = 5 * nv, nvar = map.Count;
+        int nv = problem.ViewCount, nl = problem.LandmarkCount, np = map.Parameters, nr = np * nv, nvar = map.Count;
         var s = new double[nr * nr];
         var g = new double[nr];
         var isActive = new bool[nr];
@@ -471,7 +518,7 @@ public sealed class BundleSolver
         var partials = new (double[] S, double[] G, double[] E)[parts];
         Parallel.For(0, parts, part =>
         {
-            (double[] S, double[] G, double[] E) acc = (new double[nr * nr], new double[nr], new double[15 * 8]);
+            (double[] S, double[] G, double[] E) acc = (new double[nr * nr], new double[nr], new double[3 * np * 8]);
             int j0 = (int)((long)nl * part / parts), j1 = (int)((long)nl * (part + 1) / parts);
             for (int j = j0; j < j1; j++) acc = AddLandmark(j, acc);
             partials[part] = acc;
@@ -493,20 +540,20 @@ public sealed class BundleSolver
                 var cj = c.AsSpan(9 * j, 9);
                 if (!Invert3(h, cj)) { cj.Clear(); return local; }
                 int start = problem.ByLandmarkStart[j], count = problem.ByLandmarkStart[j + 1] - start;
-                if (local.E.Length < 15 * count) local.E = new double[15 * count];
+                if (local.E.Length < 3 * np * count) local.E = new double[3 * np * count];
                 var e = local.E;
                 var gl = b.LandmarkGradient.AsSpan(3 * j, 3);
                 for (int a = 0; a < count; a++)
                 {
                     int k = problem.ByLandmarkObservation[start + a];
-                    var hvl = b.ViewLandmark.AsSpan(15 * k, 15);
-                    int vo = 5 * problem.View[k];
-                    for (int p = 0; p < 5; p++)
+                    var hvl = b.ViewLandmark.AsSpan(3 * np * k, 3 * np);
+                    int vo = np * problem.View[k];
+                    for (int p = 0; p < np; p++)
                     {
                         double e0 = hvl[3 * p] * cj[0] + hvl[3 * p + 1] * cj[3] + hvl[3 * p + 2] * cj[6];
                         double e1 = hvl[3 * p] * cj[1] + hvl[3 * p + 1] * cj[4] + hvl[3 * p + 2] * cj[7];
                         double e2 = hvl[3 * p] * cj[2] + hvl[3 * p + 1] * cj[5] + hvl[3 * p + 2] * cj[8];
-                        e[15 * a + 3 * p] = e0; e[15 * a + 3 * p + 1] = e1; e[15 * a + 3 * p + 2] = e2;
+                        e[3 * np * a + 3 * p] = e0; e[3 * np * a + 3 * p + 1] = e1; e[3 * np * a + 3 * p + 2] = e2;
                         local.G[vo + p] -= e0 * gl[0] + e1 * gl[1] + e2 * gl[2];
                     }
                 }
@@ -515,18 +562,18 @@ public sealed class BundleSolver
                 var sl = local.S;
                 for (int a = 0; a < count; a++)
                 {
-                    int va = 5 * problem.View[problem.ByLandmarkObservation[start + a]];
+                    int va = np * problem.View[problem.ByLandmarkObservation[start + a]];
                     for (int bb = a; bb < count; bb++)
                     {
                         int kb = problem.ByLandmarkObservation[start + bb];
-                        int vb = 5 * problem.View[kb];
-                        var hvl = b.ViewLandmark.AsSpan(15 * kb, 15);
+                        int vb = np * problem.View[kb];
+                        var hvl = b.ViewLandmark.AsSpan(3 * np * kb, 3 * np);
                         bool both = bb != a && va == vb; // a duplicate view: add the transpose too
-                        for (int p = 0; p < 5; p++)
+                        for (int p = 0; p < np; p++)
                         {
                             if (!isActive[va + p]) continue;
-                            double e0 = e[15 * a + 3 * p], e1 = e[15 * a + 3 * p + 1], e2 = e[15 * a + 3 * p + 2];
-                            for (int q = 0; q < 5; q++)
+                            double e0 = e[3 * np * a + 3 * p], e1 = e[3 * np * a + 3 * p + 1], e2 = e[3 * np * a + 3 * p + 2];
+                            for (int q = 0; q < np; q++)
                             {
                                 if (!isActive[vb + q]) continue;
                                 double val = e0 * hvl[3 * q] + e1 * hvl[3 * q + 1] + e2 * hvl[3 * q + 2];
@@ -541,20 +588,20 @@ public sealed class BundleSolver
             }
         // Mirror the upper view blocks into the lower ones (diagonal blocks are complete).
         for (int r = 0; r < nr; r++)
-            for (int col = (r / 5 + 1) * 5; col < nr; col++) s[col * nr + r] = s[r * nr + col];
+            for (int col = (r / np + 1) * np; col < nr; col++) s[col * nr + r] = s[r * nr + col];
         for (int i = 0; i < nv; i++)
-            for (int p = 0; p < 5; p++)
+            for (int p = 0; p < np; p++)
             {
-                g[5 * i + p] += b.ViewGradient[5 * i + p];
-                for (int q = 0; q < 5; q++) s[(5 * i + p) * nr + 5 * i + q] += b.ViewView[25 * i + 5 * p + q];
+                g[np * i + p] += b.ViewGradient[np * i + p];
+                for (int q = 0; q < np; q++) s[(np * i + p) * nr + np * i + q] += b.ViewView[np * np * i + np * p + q];
             }
         // The tilt prior: residual √w·(θ_i − nominal_i) per view, so g += w·(θ_i − nominal_i) and H += w on the tilt diagonal
         // (not damped by λ: it is part of the cost, not of the step control).
         if (prior is not null)
             for (int i = 0; i < nv; i++)
             {
-                int r = 5 * i + BundleLayout.Tilt;
-                g[r] += prior.Weight * (state[BundleLayout.ViewStateSize * i + BundleLayout.Tilt] - prior.Nominal[i]);
+                int r = np * i + BundleLayout.Tilt;
+                g[r] += prior.Weight * (state[S * i + BundleLayout.Tilt] - prior.Nominal[i]);
                 s[r * nr + r] += prior.Weight;
             }
 
@@ -575,11 +622,11 @@ public sealed class BundleSolver
             }
         }
         for (int i = 0; i < nv; i++)
-            for (int p = 0; p < 5; p++)
-                foreach (var (v1, w1) in map.Entries[5 * i + p])
-                    for (int q = 0; q < 5; q++)
-                        foreach (var (v2, w2) in map.Entries[5 * i + q])
-                            if (v1 == v2) damp[v1] += w1 * w2 * b.ViewView[25 * i + 5 * p + q];
+            for (int p = 0; p < np; p++)
+                foreach (var (v1, w1) in map.Entries[np * i + p])
+                    for (int q = 0; q < np; q++)
+                        foreach (var (v2, w2) in map.Entries[np * i + q])
+                            if (v1 == v2) damp[v1] += w1 * w2 * b.ViewView[np * np * i + np * p + q];
         double meanDiag = 0;
         for (int v = 0; v < nvar; v++) meanDiag += damp[v];
         meanDiag = Math.Max(meanDiag / Math.Max(nvar, 1), 1e-300);
@@ -593,7 +640,7 @@ public sealed class BundleSolver
         {
             int vx = map.ShiftVariable(i, 3), vy = map.ShiftVariable(i, 4);
             if (vx < 0 || vy < 0) continue;
-            BundleModel.LinearPart(state.AsSpan(BundleLayout.ViewStateSize * i, BundleLayout.ViewStateSize), av);
+            DistortionModel.LinearPart(state.AsSpan(S * i, S), av);
             for (int t = 0; t < 3; t++) { n3[t * nvar + vx] = av[t]; n3[t * nvar + vy] = av[3 + t]; }
         }
         for (int t = 0; t < 3; t++)
@@ -607,6 +654,26 @@ public sealed class BundleSolver
                 double a1 = n3[t * nvar + v1];
                 if (a1 == 0) continue;
                 for (int v2 = 0; v2 < nvar; v2++) sr[v1 * nvar + v2] += scale * a1 * n3[t * nvar + v2];
+            }
+        }
+
+        // Stretch gauge: with a stretch variable per view, a shear of the landmarks in z by x (z += b·x, a tilt of the specimen's
+        // plane about y) is undone exactly by stretches s_i = −b·tan θ_i, so that direction is pinned like the translation.
+        if (map.StretchPerView)
+        {
+            var ns = new double[nvar];
+            double norm2 = 0;
+            for (int i = 0; i < nv; i++)
+                foreach (var (v, w) in map.Entries[np * i + DistortionModel.Stretch]) ns[v] += w * Math.Tan(state[S * i + BundleLayout.Tilt]);
+            for (int v = 0; v < nvar; v++) norm2 += ns[v] * ns[v];
+            if (norm2 > 0)
+            {
+                double scale = meanDiag / norm2;
+                for (int v1 = 0; v1 < nvar; v1++)
+                {
+                    if (ns[v1] == 0) continue;
+                    for (int v2 = 0; v2 < nvar; v2++) sr[v1 * nvar + v2] += scale * ns[v1] * ns[v2];
+                }
             }
         }
 
@@ -637,13 +704,14 @@ public sealed class BundleSolver
             for (int t = problem.ByLandmarkStart[j]; t < problem.ByLandmarkStart[j + 1]; t++)
             {
                 int k = problem.ByLandmarkObservation[t];
-                int vo = 5 * problem.View[k];
-                for (int p = 0; p < 5; p++)
+                int np = b.ViewParameters;
+                int vo = np * problem.View[k];
+                for (int p = 0; p < np; p++)
                 {
                     double d = delta[vo + p];
-                    r0 += b.ViewLandmark[15 * k + 3 * p] * d;
-                    r1 += b.ViewLandmark[15 * k + 3 * p + 1] * d;
-                    r2 += b.ViewLandmark[15 * k + 3 * p + 2] * d;
+                    r0 += b.ViewLandmark[3 * np * k + 3 * p] * d;
+                    r1 += b.ViewLandmark[3 * np * k + 3 * p + 1] * d;
+                    r2 += b.ViewLandmark[3 * np * k + 3 * p + 2] * d;
                 }
             }
             for (int q = 0; q < 3; q++)
@@ -763,12 +831,15 @@ public sealed class BundleSolver
         var views = new ViewGeometry[nv];
         for (int i = 0; i < nv; i++)
         {
-            int o = BundleLayout.ViewStateSize * i;
-            views[i] = new ViewGeometry(state[o + 1] * 180 / Math.PI, state[o] * 180 / Math.PI, state[o + 2], state[o + 3], state[o + 4], state[o + 5] * 180 / Math.PI);
+            int o = S * i;
+            views[i] = new ViewGeometry(state[o + 1] * 180 / Math.PI, state[o] * 180 / Math.PI, state[o + 2], state[o + 3], state[o + 4], state[o + 5] * 180 / Math.PI,
+                state[o + DistortionModel.StretchState], state[o + DistortionModel.SkewState] * 180 / Math.PI);
         }
         int unknowns = map.Count + 3 * problem.LandmarkCount - 3;
         string gauge = $"reference view {reference} (tilt {views[reference].TiltDegrees:F2}°): its tilt and magnification are fixed; " +
-                       $"landmark centroid at the origin (x, y, z), shifts relative to it; x-axis tilt fixed at {options.XAxisTiltDegrees:F2}°";
+                       $"landmark centroid at the origin (x, y, z), shifts relative to it; x-axis tilt fixed at {options.XAxisTiltDegrees:F2}°" +
+                       (map.Parameters == DistortionModel.AllParameters ? $"; X-stretch ({options.XStretch}) and skew ({options.Skew}) of the reference view fixed at 0 (a common distortion is absorbed by the landmarks)" : "") +
+                       (map.StretchPerView ? "; no stretch component along tan θ (a z-by-x shear of the landmarks)" : "");
         var overall = ResidualStats.Of(mag);
         _log.LogInformation("Residual over {Count} points: mean {Mean:F3} px, SD {Sd:F3}, RMS {Rms:F3}; {Flagged} point(s) and {FlaggedLm} landmark(s) beyond {N} SDs",
             n, overall.Mean, overall.Sd, overall.Rms, points.Count(p => p.Flagged), landmarks.Count(l => l.Flagged), options.OutlierSds);

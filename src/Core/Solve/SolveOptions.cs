@@ -22,7 +22,9 @@ namespace Tomalign.Core.Solve;
 /// </summary>
 public enum VariableMode { Fixed, PerView, Grouped, Linear, Global, Auto }
 
-public sealed record VariableOption(VariableMode Mode, int GroupSize = 1)
+/// <param name="CosinePower">Grouped only: 0 for blocks of GroupSize views; p &gt; 0 for tiltalign's dynamic automapping, blocks of
+/// GroupSize views on average whose size follows cos(tilt)^p (smaller at high tilt; tiltalign uses p = 1.5 for X-stretch).</param>
+public sealed record VariableOption(VariableMode Mode, int GroupSize = 1, double CosinePower = 0)
 {
     public static VariableOption Fixed { get; } = new(VariableMode.Fixed);
     public static VariableOption PerView { get; } = new(VariableMode.PerView);
@@ -30,6 +32,8 @@ public sealed record VariableOption(VariableMode Mode, int GroupSize = 1)
     public static VariableOption Auto { get; } = new(VariableMode.Auto);
     public static VariableOption Grouped(int size) => new(VariableMode.Grouped, size);
     public static VariableOption Linear(int spacing) => new(VariableMode.Linear, spacing);
+    /// <summary>Blocks of <paramref name="size"/> views on average, sized by cos(tilt)^<paramref name="power"/> (tiltalign's dynamic automapping).</summary>
+    public static VariableOption GroupedByTilt(int size, double power) => new(VariableMode.Grouped, size, power);
 
     /// <summary>
     /// Parses a command-line value: <c>fixed</c>, <c>per-view</c>, <c>global</c>, <c>grouped:N</c> (blocks of N views),
@@ -38,6 +42,12 @@ public sealed record VariableOption(VariableMode Mode, int GroupSize = 1)
     public static VariableOption Parse(string text, string option)
     {
         string t = text.Trim().ToLowerInvariant();
+        // grouped:N:P — blocks of N views on average sized by cos(tilt)^P (tiltalign's dynamic automapping; --distortion uses grouped:7:1.5).
+        string[] three = t.Split(':');
+        if (three.Length == 3 && three[0] is "grouped" or "group"
+            && int.TryParse(three[1], System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int n3) && n3 >= 1
+            && double.TryParse(three[2], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double power) && power >= 0 && power <= 10)
+            return power == 0 ? Grouped(n3) : GroupedByTilt(n3, power);
         string[] parts = t.Split(':', 2);
         int size = 0;
         bool sized = parts.Length == 2 && int.TryParse(parts[1], System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out size) && size >= 1;
@@ -50,12 +60,13 @@ public sealed record VariableOption(VariableMode Mode, int GroupSize = 1)
             ("grouped" or "group", 2) when sized => Grouped(size),
             ("linear", 2) when sized => Linear(size),
             _ => throw new TomalignInputException(null, $"{option} '{text}' is not a variable mode",
-                $"use {option} fixed, per-view, global, grouped:N, linear:N (N ≥ 1 views) or auto"),
+                $"use {option} fixed, per-view, global, grouped:N, grouped:N:P (sized by cos(tilt)^P), linear:N (N ≥ 1 views) or auto"),
         };
     }
 
     public override string ToString() => Mode switch
     {
+        VariableMode.Grouped when CosinePower > 0 => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"grouped by cos^{CosinePower:G3} of tilt, on average {GroupSize}"),
         VariableMode.Grouped => $"grouped by {GroupSize}",
         VariableMode.Linear => $"linear between anchors every {GroupSize}",
         VariableMode.PerView => "per view",
@@ -110,6 +121,27 @@ public sealed record SolveOptions
     public VariableOption Rotation { get; init; } = VariableOption.PerView;
     public VariableOption Tilt { get; init; } = VariableOption.Grouped(5);
     public VariableOption Magnification { get; init; } = VariableOption.Grouped(4);
+
+    /// <summary>
+    /// X-stretch variables (tiltalign's XStretchOption): the specimen's x axis stretched by 1 + s before tilting (see
+    /// <see cref="Geometry.ViewGeometry"/>). The reference view stays at 0 (a common stretch is absorbed by the landmarks).
+    /// Fixed by default; <see cref="VariableMode.Auto"/>: see <see cref="DistortionChoice"/>.
+    /// </summary>
+    public VariableOption XStretch { get; init; } = VariableOption.Fixed;
+
+    /// <summary>Skew variables (tiltalign's SkewOption): the angle between the specimen's x and y axes changed by δ; as <see cref="XStretch"/>.</summary>
+    public VariableOption Skew { get; init; } = VariableOption.Fixed;
+
+    /// <summary>
+    /// tiltalign's usual distortion mapping (etomo's defaults: XStretchOption 3 with grouping 7, SkewOption 3 with grouping 11):
+    /// X-stretch in blocks of 7 views on average, smaller at high tilt (tiltalign's dynamic automapping, cos(tilt)^1.5).
+    /// </summary>
+    public static VariableOption PresetXStretch => VariableOption.GroupedByTilt(7, 1.5);
+    /// <summary>Skew changing linearly between anchors every 11 views (tiltalign's SkewOption 3, its usual).</summary>
+    public static VariableOption PresetSkew => VariableOption.Linear(11);
+
+    /// <summary>True when stretch or skew variables are solved (or chosen automatically).</summary>
+    public bool SolvesDistortion => XStretch.Mode != VariableMode.Fixed || Skew.Mode != VariableMode.Fixed;
 
     /// <summary>
     /// Tie of the solved tilts to the nominal ones: off (the default), a Gaussian prior of a given SD, or automatic (a solve

@@ -56,11 +56,13 @@ public static class SolveReport
         yield return string.Create(Inv, $"Residual (px) over all points: mean {o.Mean:F3}  SD {o.Sd:F3}  RMS {o.Rms:F3}  (per axis RMS {r.RmsPerAxis:F3})");
         foreach (var n in r.Notes) yield return "Note: " + n;
         yield return "";
-        yield return " view     tilt   rotation       mag       dx       dy     n    mean      SD     RMS";
+        bool distorted = r.Views.Any(v => v.HasDistortion);
+        yield return " view     tilt   rotation       mag       dx       dy     n    mean      SD     RMS" + (distorted ? "   xstretch     skew" : "");
         for (int i = 0; i < r.Views.Length; i++)
         {
             var v = r.Views[i]; var s = r.PerView[i];
-            yield return string.Create(Inv, $"{i,5}{v.TiltDegrees,9:F2}{v.AxisAngleDegrees,11:F3}{v.Magnification,10:F5}{v.ShiftX,9:F2}{v.ShiftY,9:F2}{s.Count,6}{s.Mean,8:F3}{s.Sd,8:F3}{s.Rms,8:F3}");
+            yield return string.Create(Inv, $"{i,5}{v.TiltDegrees,9:F2}{v.AxisAngleDegrees,11:F3}{v.Magnification,10:F5}{v.ShiftX,9:F2}{v.ShiftY,9:F2}{s.Count,6}{s.Mean,8:F3}{s.Sd,8:F3}{s.Rms,8:F3}")
+                + (distorted ? string.Create(Inv, $"{v.XStretch,11:F5}{v.SkewDegrees,9:F3}") : "");
         }
         yield return "";
         yield return " landmark         x         y         z     n    mean      SD     RMS  flag";
@@ -92,6 +94,7 @@ public static class SolveReport
                 rotation = options.Rotation.ToString(), tilt = options.Tilt.ToString(), magnification = options.Magnification.ToString(),
                 options.XAxisTiltDegrees, options.MinViewsPerLandmark, options.TwoStage, options.Robust, options.TukeyK,
                 options.OutlierSds, options.DropWorstLandmarks, options.RelativeTolerance, options.MaxIterations, options.Level, options.WeightWholeTracks, tiltPrior = options.TiltPrior.ToString(),
+                xStretch = options.XStretch.ToString(), skew = options.Skew.ToString(),
             },
             ["tiltChoice"] = r.TiltChoice is not { } tc ? null : new
             {
@@ -107,7 +110,7 @@ public static class SolveReport
             ["views"] = r.Views.Select((v, i) => new
             {
                 view = i, tilt = v.TiltDegrees, rotation = v.AxisAngleDegrees, magnification = v.Magnification,
-                dx = v.ShiftX, dy = v.ShiftY, xAxisTilt = v.XAxisTiltDegrees, residual = Stats(r.PerView[i]),
+                dx = v.ShiftX, dy = v.ShiftY, xAxisTilt = v.XAxisTiltDegrees, xStretch = v.XStretch, skew = v.SkewDegrees, residual = Stats(r.PerView[i]),
             }),
             ["landmarks"] = r.Landmarks.Select(l => new { id = l.Id, x = l.X, y = l.Y, z = l.Z, residual = Stats(l.Residual), flagged = l.Flagged }),
             ["points"] = r.Points.Select(p => new { landmark = p.Landmark, view = p.View, x = p.X, y = p.Y, dx = p.Dx, dy = p.Dy, weight = p.Weight, flagged = p.Flagged }),

@@ -193,7 +193,7 @@ public sealed class TiltSeriesPipelineTests(PipelineSeriesFixture fixture, Xunit
     [Fact]
     public void TheSpecificationReadsBackFromItsJsonAndChecksEveryField()
     {
-        var spec = fixture.BeadRun("/tmp/out") with { Rotation = "grouped:3", Level = true, TwoSurfaces = true, Beads = 30, TiltAxis = null, Method = "sirt" };
+        var spec = fixture.BeadRun("/tmp/out") with { Rotation = "grouped:3", Level = true, TwoSurfaces = true, Beads = 30, TiltAxis = null, Method = "sirt", XStretch = "grouped:7:1.5", Skew = "linear:11" };
         Assert.Equal(spec, PipelineSpec.FromJson(spec.ToJson()));
         Assert.True(PipelineSpec.FromJson((spec with { LightBeads = true }).ToJson()).LightBeads);
         Assert.Contains("--light-beads", (spec with { LightBeads = true }).ToArguments());
@@ -202,6 +202,7 @@ public sealed class TiltSeriesPipelineTests(PipelineSeriesFixture fixture, Xunit
         {
             ("""{ "stack": "a.mrc", "angles": "a.rawtlt", "out": "o", "beadDiameter": 10, "beadz": 3 }""", "unknown field 'beadz'"),
             ("""{ "stack": "a.mrc", "angles": "a.rawtlt", "out": "o", "beadDiameter": 10, "rotation": "sideways" }""", "rotation 'sideways' is not a variable mode"),
+            ("""{ "stack": "a.mrc", "angles": "a.rawtlt", "out": "o", "beadDiameter": 10, "skew": "bent" }""", "skew 'bent' is not a variable mode"),
             ("""{ "stack": "a.mrc", "angles": "a.rawtlt", "out": "o", "beadDiameter": -1 }""", "bead-diameter -1 is not a size"),
             ("""{ "stack": "a.mrc", "angles": "a.rawtlt", "out": "o", "markerless": true, "thickness": 10, "bin": 0 }""", "bin 0 is not a binning factor"),
             ("""{ "angles": "a.rawtlt", "out": "o", "markerless": true }""", "no stack"),
