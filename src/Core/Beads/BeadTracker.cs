@@ -135,13 +135,13 @@ public sealed class BeadTracker(ITemplateCorrelator correlator, ILogger? logger 
 
         // 2. Tracking; again with the widest search when the first covers the series poorly.
         var run = new BeadTrackRun(stack, scores, tiltDegrees, o, reference, seeds, seedContrast, wide: false, _log);
-        run.Run(progress is null ? null : new Progress<double>(p => progress.Report(0.5 * p)));
+        run.Run(progress is null ? null : new ScaledProgress(progress, 0, 0.5));
         var result = Summarise(run, seeds.Count, reference, nz, presence, warnings, retried: false);
         if (!result.Reliable && nz > 1)
         {
             _log.LogInformation("beads: {Problems}; tracking again with the widest search", string.Join("; ", result.Problems));
             var wide = new BeadTrackRun(stack, scores, tiltDegrees, o, reference, seeds, seedContrast, wide: true, _log);
-            wide.Run(progress is null ? null : new Progress<double>(p => progress.Report(0.5 + 0.5 * p)));
+            wide.Run(progress is null ? null : new ScaledProgress(progress, 0.5, 0.5));
             var again = Summarise(wide, seeds.Count, reference, nz, presence, warnings, retried: true);
             result = Better(again, result) ? again : result with { Retried = true };
         }
@@ -467,4 +467,13 @@ public sealed class BeadTracker(ITemplateCorrelator correlator, ILogger? logger 
         }
         return maps;
     }
+}
+
+/// <summary>
+/// Progress passed on at once, on the caller's thread, as offset + scale·p. (System.Progress posts to the thread pool:
+/// a report that throws there — a cancelled command's progress line does — ends the process instead of the work.)
+/// </summary>
+internal sealed class ScaledProgress(IProgress<double> inner, double offset, double scale) : IProgress<double>
+{
+    public void Report(double value) => inner.Report(offset + scale * value);
 }
