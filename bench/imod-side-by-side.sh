@@ -12,7 +12,7 @@
 #         Tomalign: tomalign reconstruct S --angles T --thickness N --radial 0.35,0.035 --layout imod --device cpu
 #   on one simulated stack of SIZE²×VIEWS (tilt axis along Y, so it is an aligned stack for both programs).
 # Prints wall seconds and peak resident memory (GNU time) of each, the ratio, and the correlation of the two volumes
-# (the same layout, so they should agree closely). The stack is simulated once; nothing is written outside DIR.
+# (the same layout, so they should agree closely; Debian python3-mrcfile, /usr/bin/python3). The stack is simulated once; nothing is written outside DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=$PWD/src/Cli/bin/Release/net10.0/tomalign
@@ -60,7 +60,7 @@ for r in $(seq 1 "$rounds"); do
     echo "$p $s $m" >> "$out/times.txt"
   done
 done
-python3 - "$out" <<'EOF'
+/usr/bin/python3 - "$out" <<'EOF'
 import sys, statistics, mrcfile, numpy as np
 out = sys.argv[1]
 t = {}
