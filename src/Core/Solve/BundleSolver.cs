@@ -201,10 +201,12 @@ public sealed class BundleSolver
             iterations += it;
         }
         var map = VariableMap.Build(nv, viewObservations, options.Rotation, options.Tilt, options.Magnification, reference, notes, options.XStretch, options.Skew, input.TiltDegrees);
+        // The chooser's plain fit of the variables it keeps: the same solve as the plain or free-tilt fit below, not repeated.
+        Fit? plain = null;
         if (perView is not null)
         {
             var perViewMap = VariableMap.Build(nv, viewObservations, perView.Rotation, perView.Tilt, perView.Magnification, reference, null, perView.XStretch, perView.Skew, input.TiltDegrees);
-            if (ChooseVariables(problem, state, lm, map, perViewMap, options, perView, ids.Count, notes))
+            if (ChooseVariables(problem, state, lm, map, perViewMap, options, perView, ids.Count, notes, out plain))
             {
                 options = perView;
                 map = VariableMap.Build(nv, viewObservations, options.Rotation, options.Tilt, options.Magnification, reference, notes, options.XStretch, options.Skew, input.TiltDegrees);
@@ -215,9 +217,9 @@ public sealed class BundleSolver
         Fit fit;
         TiltChoice? tiltChoice = null;
         if (!tiltsFree || options.TiltPrior.Mode == TiltPriorMode.Off)
-            fit = FitFrom(problem, state, lm, map, null, options, "full");
+            fit = plain ?? FitFrom(problem, state, lm, map, null, options, "full");
         else
-            (fit, tiltChoice) = ChooseTilts(problem, state, lm, map, nv, observed, viewObservations, reference, nominal, options, notes);
+            (fit, tiltChoice) = ChooseTilts(problem, state, lm, map, nv, observed, viewObservations, reference, nominal, options, notes, plain);
         iterations += fit.Iterations;
         return Report(input, options, problem, ids, fit.State, fit.Lm, fit.Weights, fit.Map, reference, fit.Stop, iterations, fit.Rounds, notes, dropped, tiltChoice);
     }
@@ -228,10 +230,11 @@ public sealed class BundleSolver
     /// variance per added variable. Groups cannot follow a goniometer's or a lens's per-view errors (0.2° of tilt at 60°
     /// moves a point 200 px from the axis by 0.6 px), and per-view variables fit noise where the landmarks are few; the
     /// criterion weighs the two on the data instead of a fixed landmark count. Both fits are plain (no tilt prior);
-    /// their residuals are compared over the observations both robust fits trust. True: per view.
+    /// their residuals are compared over the observations both robust fits trust. True: per view; <paramref name="chosen"/>
+    /// is the plain fit of the variables chosen.
     /// </summary>
     private bool ChooseVariables(BundleProblem problem, double[] state, double[] lm, VariableMap grouped, VariableMap perView,
-        SolveOptions groupedOptions, SolveOptions perViewOptions, int landmarks, List<string> notes)
+        SolveOptions groupedOptions, SolveOptions perViewOptions, int landmarks, List<string> notes, out Fit chosen)
     {
         var g = FitFrom(problem, state, lm, grouped, null, groupedOptions, "variables: grouped");
         var p = FitFrom(problem, state, lm, perView, null, perViewOptions, "variables: per view");
@@ -241,6 +244,7 @@ public sealed class BundleSolver
         double rssP = _ne.Residuals(problem, p.State, p.Lm, common, residual);
         double equations = 2 * common.Sum();
         int kP = perView.Count + 3 * landmarks, dk = perView.Count - grouped.Count;
+        chosen = g;
         if (dk <= 0 || equations <= kP) return false;
         double sigma2 = rssP / (equations - kP);
         bool choose = rssG - rssP > 2 * sigma2 * dk;
@@ -249,6 +253,7 @@ public sealed class BundleSolver
             $"{dk} more variables are worth {2 * sigma2 * dk:G4} px² at σ² {sigma2:G3} px²)");
         notes.Add(note);
         _log.LogInformation("{Note}", note);
+        if (choose) chosen = p;
         return choose;
     }
 
@@ -317,7 +322,7 @@ public sealed class BundleSolver
     }
 
     private (Fit, TiltChoice) ChooseTilts(BundleProblem problem, double[] state, double[] lm, VariableMap map, int nv, bool[] observed, int[] viewObservations,
-        int reference, double[] nominal, SolveOptions options, List<string> notes)
+        int reference, double[] nominal, SolveOptions options, List<string> notes, Fit? freeKnown = null)
     {
         var ci = System.Globalization.CultureInfo.InvariantCulture;
         var fixedMap = VariableMap.Build(nv, viewObservations, options.Rotation, VariableOption.Fixed, options.Magnification, reference, null, options.XStretch, options.Skew, nominal.Select(t => t * 180 / Math.PI).ToArray());
@@ -335,7 +340,7 @@ public sealed class BundleSolver
             return (fit, new TiltChoice("prior", reason, fixedRms, WeightedRms(problem, fit, fixedFit.Weights), dev.Rms, dev.Max, dev.Rms,
                 options.TiltPrior.SdDegrees, prior.Weight));
         }
-        var freeFit = FitFrom(problem, state, lm, map, null, options, "full, tilts free");
+        var freeFit = freeKnown ?? FitFrom(problem, state, lm, map, null, options, "full, tilts free");
         // Both residuals over the same observations with the same weights: those both robust fits trust (the smaller weight).
         var common = fixedFit.Weights.Zip(freeFit.Weights, Math.Min).ToArray();
         fixedRms = WeightedRms(problem, fixedFit, common);
