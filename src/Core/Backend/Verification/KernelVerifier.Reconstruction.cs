@@ -29,38 +29,21 @@ public static partial class KernelVerifier
         var weights = angles.Select(_ => (float)random.NextDouble()).ToArray();
         var proj = new float[g.ProjectionLength];
         for (long k = 0; k < proj.LongLength; k++) proj[k] = (float)(random.NextDouble() * 2 - 1);
-        var expected = new float[g.SlabLength];
-        var actual = new float[g.SlabLength];
-        Array.Fill(actual, float.NaN);
-        cpu.Backprojector.Backproject(proj, cos, sin, weights, g, expected);
-        gpu.Backprojector.Backproject(proj, cos, sin, weights, g, actual);
-        bool written = !actual.Any(float.IsNaN);
-        double error = MaxRelativeError(actual, expected);
         string name = $"{width}×{rows} rows, {views} views, T {thickness}";
-        yield return new VerifyResult("backproject", name, error, BackprojectionTolerance, written, written && error <= BackprojectionTolerance);
+        yield return Compare("backproject", name, BackprojectionTolerance, g.SlabLength,
+            o => cpu.Backprojector.Backproject(proj, cos, sin, weights, g, o), o => gpu.Backprojector.Backproject(proj, cos, sin, weights, g, o));
 
         var slab = new float[g.SlabLength];
         for (long k = 0; k < slab.LongLength; k++) slab[k] = (float)random.NextDouble();
-        var pe = new float[g.ProjectionLength];
-        var pa = new float[g.ProjectionLength];
-        Array.Fill(pa, float.NaN);
-        cpu.Backprojector.Project(slab, cos, sin, g, pe);
-        gpu.Backprojector.Project(slab, cos, sin, g, pa);
-        written = !pa.Any(float.IsNaN);
-        error = MaxRelativeError(pa, pe);
-        yield return new VerifyResult("project", name, error, BackprojectionTolerance, written, written && error <= BackprojectionTolerance);
+        yield return Compare("project", name, BackprojectionTolerance, g.ProjectionLength,
+            o => cpu.Backprojector.Project(slab, cos, sin, g, o), o => gpu.Backprojector.Project(slab, cos, sin, g, o));
 
         // WBP of the slab: the row filter (pad, FFT, ramp, inverse) and the backprojection in one call, on the device from end to end.
         int pad = Fft.FftSize.NextGood(2 * width);
         var filter = Reconstruction.Reconstructor.RampFilter(pad, new Reconstruction.ReconstructionOptions());
-        var fe = new float[g.SlabLength];
-        var fa = new float[g.SlabLength];
-        Array.Fill(fa, float.NaN);
-        cpu.Backprojector.FilterBackproject(proj, filter, pad, cos, sin, weights, g, fe);
-        gpu.Backprojector.FilterBackproject(proj, filter, pad, cos, sin, weights, g, fa);
-        written = !fa.Any(float.IsNaN);
-        error = MaxRelativeError(fa, fe);
-        yield return new VerifyResult("filter + backproject", name, error, BackprojectionTolerance, written, written && error <= BackprojectionTolerance);
+        yield return Compare("filter + backproject", name, BackprojectionTolerance, g.SlabLength,
+            o => cpu.Backprojector.FilterBackproject(proj, filter, pad, cos, sin, weights, g, o),
+            o => gpu.Backprojector.FilterBackproject(proj, filter, pad, cos, sin, weights, g, o));
 
         // SIRT, every iteration in one call (device-resident on a GPU): a few iterations with a random relaxation, positivity
         // on, so the compare, update and clamp steps and the widened box are all exercised. On a slab of at most 256 × 4 rows
@@ -69,14 +52,24 @@ public static partial class KernelVerifier
         var sp = new float[gs.ProjectionLength];
         for (long k = 0; k < sp.LongLength; k++) sp[k] = (float)(random.NextDouble() * 2 - 0.6);
         var settings = new SirtSettings(SirtIterations, (float)(0.5 + random.NextDouble()), Positivity: true);
-        var se = new float[gs.SlabLength];
-        var sa = new float[gs.SlabLength];
-        Array.Fill(sa, float.NaN);
-        cpu.Backprojector.Sirt(sp, cos, sin, gs, settings, se);
-        gpu.Backprojector.Sirt(sp, cos, sin, gs, settings, sa);
-        written = !sa.Any(float.IsNaN);
-        error = MaxRelativeError(sa, se);
-        yield return new VerifyResult("sirt", $"{gs.Width}×{gs.Rows} rows, {views} views, T {gs.Thickness}, {SirtIterations} iterations", error, SirtTolerance, written, written && error <= SirtTolerance);
+        yield return Compare("sirt", $"{gs.Width}×{gs.Rows} rows, {views} views, T {gs.Thickness}, {SirtIterations} iterations", SirtTolerance, gs.SlabLength,
+            o => cpu.Backprojector.Sirt(sp, cos, sin, gs, settings, o), o => gpu.Backprojector.Sirt(sp, cos, sin, gs, settings, o));
+    }
+
+    /// <summary>
+    /// One row: the managed twin into a fresh output, the device into a NaN-filled one (so an element left unwritten fails),
+    /// the largest relative error against <paramref name="tolerance"/>.
+    /// </summary>
+    private static VerifyResult Compare(string kernel, string name, double tolerance, long length, Action<float[]> twin, Action<float[]> device)
+    {
+        var expected = new float[length];
+        var actual = new float[length];
+        Array.Fill(actual, float.NaN);
+        twin(expected);
+        device(actual);
+        bool written = !actual.Any(float.IsNaN);
+        double error = MaxRelativeError(actual, expected);
+        return new VerifyResult(kernel, name, error, tolerance, written, written && error <= tolerance);
     }
 
     /// <summary>
@@ -101,24 +94,13 @@ public static partial class KernelVerifier
         // Positive data: an edge sample dropped lowers the sum instead of possibly cancelling.
         for (long k = 0; k < proj.LongLength; k++) proj[k] = (float)(0.5 + random.NextDouble());
         string name = $"{width}×{rows} rows, {views} views, T {thickness}, x-axis tilt {phi * 180 / Math.PI:F1}°, edge rows";
-        var expected = new float[g.SlabLength];
-        var actual = new float[g.SlabLength];
-        Array.Fill(actual, float.NaN);
-        cpu.Backprojector.Backproject(proj, cos, sin, weights, g, expected);
-        gpu.Backprojector.Backproject(proj, cos, sin, weights, g, actual);
-        bool written = !actual.Any(float.IsNaN);
-        double error = MaxRelativeError(actual, expected);
-        yield return new VerifyResult("backproject", name, error, BackprojectionTolerance, written, written && error <= BackprojectionTolerance);
+        yield return Compare("backproject", name, BackprojectionTolerance, g.SlabLength,
+            o => cpu.Backprojector.Backproject(proj, cos, sin, weights, g, o), o => gpu.Backprojector.Backproject(proj, cos, sin, weights, g, o));
 
         int pad = Fft.FftSize.NextGood(2 * width);
         var filter = Reconstruction.Reconstructor.RampFilter(pad, new Reconstruction.ReconstructionOptions());
-        var fe = new float[g.SlabLength];
-        var fa = new float[g.SlabLength];
-        Array.Fill(fa, float.NaN);
-        cpu.Backprojector.FilterBackproject(proj, filter, pad, cos, sin, weights, g, fe);
-        gpu.Backprojector.FilterBackproject(proj, filter, pad, cos, sin, weights, g, fa);
-        written = !fa.Any(float.IsNaN);
-        error = MaxRelativeError(fa, fe);
-        yield return new VerifyResult("filter + backproject", name, error, BackprojectionTolerance, written, written && error <= BackprojectionTolerance);
+        yield return Compare("filter + backproject", name, BackprojectionTolerance, g.SlabLength,
+            o => cpu.Backprojector.FilterBackproject(proj, filter, pad, cos, sin, weights, g, o),
+            o => gpu.Backprojector.FilterBackproject(proj, filter, pad, cos, sin, weights, g, o));
     }
 }
