@@ -63,16 +63,7 @@ internal sealed record BatchSettings(ServeSettings Run, SlurmOptions Slurm, int 
 
     public static BatchSettings Parse(string json, string? file)
     {
-        JsonObject obj;
-        try
-        {
-            obj = JsonNode.Parse(json) as JsonObject
-                  ?? throw new TomalignInputException(file, "is not a JSON object", "write the settings as { \"thickness\": 100, ... }");
-        }
-        catch (JsonException e)
-        {
-            throw new TomalignInputException(file, $"is not valid JSON ({e.Message})", "fix the JSON syntax of the settings");
-        }
+        var obj = Tomalign.Core.Pipeline.PipelineSpec.ParseObject(json, file);
         int retries = DefaultRetries;
         var slurm = new SlurmOptions();
         foreach (string key in obj.Select(p => p.Key).ToList())

@@ -201,16 +201,7 @@ public sealed record PipelineSpec
         ICollection<string>? given = null)
     {
         allowed ??= Fields;
-        JsonObject obj;
-        try
-        {
-            obj = JsonNode.Parse(json) as JsonObject
-                ?? throw new TomalignInputException(file, "is not a JSON object", "write the settings as { \"thickness\": 100, ... }");
-        }
-        catch (JsonException e)
-        {
-            throw new TomalignInputException(file, $"is not valid JSON ({e.Message})", "fix the JSON syntax of the settings");
-        }
+        var obj = ParseObject(json, file);
         var s = defaults ?? new PipelineSpec();
         foreach (var (key, node) in obj)
         {
@@ -266,6 +257,20 @@ public sealed record PipelineSpec
             }
         }
         return s;
+    }
+
+    /// <summary>Settings text as a JSON object; not JSON, or not an object, is an error naming <paramref name="file"/>.</summary>
+    public static JsonObject ParseObject(string json, string? file)
+    {
+        try
+        {
+            return JsonNode.Parse(json) as JsonObject
+                ?? throw new TomalignInputException(file, "is not a JSON object", "write the settings as { \"thickness\": 100, ... }");
+        }
+        catch (JsonException e)
+        {
+            throw new TomalignInputException(file, $"is not valid JSON ({e.Message})", "fix the JSON syntax of the settings");
+        }
     }
 
     /// <summary>Reads and validates a whole specification; errors name <paramref name="file"/> and the field.</summary>
