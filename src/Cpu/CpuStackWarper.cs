@@ -7,8 +7,9 @@ namespace Tomalign.Cpu;
 /// <summary>
 /// The managed stack warp: IStackWarper's definition, written independently of the ILGPU kernel
 /// (it is the kernel's test oracle). Rows of all views are spread over the thread pool.
-/// Arithmetic is single precision, like the kernel: source positions are computed relative to the
-/// centre as (B11·dx + B12·dy) + Cx with the inverse coefficients rounded to float once per view.
+/// Arithmetic is single precision, like the kernel, except the source positions: they are computed in double, as
+/// (B11·dx + B12·dy) + Cx with the inverse coefficients rounded to float once per view, so that the products are
+/// exact and the position is the kernel's bit for bit on any device (see WarpMath.SourceX).
 /// </summary>
 public sealed class CpuStackWarper : IStackWarper
 {
@@ -76,15 +77,15 @@ public sealed class CpuStackWarper : IStackWarper
                 for (int l = 0; l < bin; l++)
                 {
                     float dy = (j * bin + l) - _yc;
-                    float yTermX = c.B12 * dy, yTermY = c.B22 * dy;
+                    double yTermX = (double)c.B12 * dy, yTermY = (double)c.B22 * dy;
                     for (int k = 0; k < bin; k++)
                     {
                         float dx = (i * bin + k) - _xc;
-                        float sx = c.B11 * dx + yTermX + c.Cx;
-                        float sy = c.B21 * dx + yTermY + c.Cy;
-                        if (!(sx >= 0.0f && sx <= _lastX && sy >= 0.0f && sy <= _lastY)) { acc += c.Fill; continue; }
+                        double sx = (double)c.B11 * dx + yTermX + c.Cx;
+                        double sy = (double)c.B21 * dx + yTermY + c.Cy;
+                        if (!(sx >= 0.0 && sx <= _lastX && sy >= 0.0 && sy <= _lastY)) { acc += c.Fill; continue; }
                         int x0 = (int)sx, y0 = (int)sy;                 // non-negative: truncation = floor
-                        float tx = sx - x0, ty = sy - y0;
+                        float tx = (float)(sx - x0), ty = (float)(sy - y0);
                         int x1 = x0 < nx - 1 ? x0 + 1 : x0;
                         float* r0 = view + (long)y0 * nx;
                         float* r1 = y0 < _ny - 1 ? r0 + nx : r0;
@@ -110,15 +111,15 @@ public sealed class CpuStackWarper : IStackWarper
                 for (int l = 0; l < bin; l++)
                 {
                     float dy = (j * bin + l) - _yc;
-                    float yTermX = c.B12 * dy, yTermY = c.B22 * dy;
+                    double yTermX = (double)c.B12 * dy, yTermY = (double)c.B22 * dy;
                     for (int k = 0; k < bin; k++)
                     {
                         float dx = (i * bin + k) - _xc;
-                        float sx = c.B11 * dx + yTermX + c.Cx;
-                        float sy = c.B21 * dx + yTermY + c.Cy;
-                        if (!(sx >= 0.0f && sx <= _lastX && sy >= 0.0f && sy <= _lastY)) { acc += c.Fill; continue; }
+                        double sx = (double)c.B11 * dx + yTermX + c.Cx;
+                        double sy = (double)c.B21 * dx + yTermY + c.Cy;
+                        if (!(sx >= 0.0 && sx <= _lastX && sy >= 0.0 && sy <= _lastY)) { acc += c.Fill; continue; }
                         int x0 = (int)sx, y0 = (int)sy;
-                        float tx = sx - x0, ty = sy - y0;
+                        float tx = (float)(sx - x0), ty = (float)(sy - y0);
                         KeysWeights(tx, out float ax, out float bx, out float cx, out float dxw);
                         KeysWeights(ty, out float ay, out float by, out float cy, out float dyw);
                         int xm = Math.Max(x0 - 1, 0), xp = Math.Min(x0 + 1, nx - 1), xpp = Math.Min(x0 + 2, nx - 1);

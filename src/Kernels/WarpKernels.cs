@@ -23,24 +23,24 @@ internal readonly struct WarpShape
     public float Xc { get; }
     public float Yc { get; }
     public float InvBinArea { get; }
-    public float MaxX { get; }
-    public float MaxY { get; }
+    public double MaxX { get; }
+    public double MaxY { get; }
 }
 
-/// <summary>Samples one view of a stack at a position known to lie inside [0, NX−1]×[0, NY−1].</summary>
+/// <summary>
+/// Samples one view of a stack at a position known to lie inside [0, NX−1]×[0, NY−1], given as its pixel (ix, iy)
+/// and the fractions (fx, fy) ∈ [0, 1) past it.
+/// </summary>
 internal interface IWarpInterpolator
 {
-    float Sample(ArrayView<float> source, long viewOffset, int nx, int ny, float sx, float sy);
+    float Sample(ArrayView<float> source, long viewOffset, int nx, int ny, int ix, int iy, float fx, float fy);
 }
 
 /// <summary>Bilinear interpolation; the upper neighbour is clamped to the image.</summary>
 internal readonly struct LinearInterpolator : IWarpInterpolator
 {
-    public float Sample(ArrayView<float> source, long viewOffset, int nx, int ny, float sx, float sy)
+    public float Sample(ArrayView<float> source, long viewOffset, int nx, int ny, int ix, int iy, float fx, float fy)
     {
-        // sx, sy ≥ 0, so truncation is floor.
-        int ix = (int)sx, iy = (int)sy;
-        float fx = sx - ix, fy = sy - iy;
         int ix1 = WarpMath.Min(ix + 1, nx - 1), iy1 = WarpMath.Min(iy + 1, ny - 1);
         long row0 = viewOffset + (long)iy * nx, row1 = viewOffset + (long)iy1 * nx;
         float top = WarpMath.Lerp(source[row0 + ix], source[row0 + ix1], fx);
@@ -52,10 +52,8 @@ internal readonly struct LinearInterpolator : IWarpInterpolator
 /// <summary>Catmull-Rom cubic convolution (a = −0.5) over 4×4 neighbours clamped to the image.</summary>
 internal readonly struct CubicInterpolator : IWarpInterpolator
 {
-    public float Sample(ArrayView<float> source, long viewOffset, int nx, int ny, float sx, float sy)
+    public float Sample(ArrayView<float> source, long viewOffset, int nx, int ny, int ix, int iy, float fx, float fy)
     {
-        int ix = (int)sx, iy = (int)sy;
-        float fx = sx - ix, fy = sy - iy;
         float wx0 = WarpMath.CubicW0(fx), wx1 = WarpMath.CubicW1(fx), wx2 = WarpMath.CubicW2(fx), wx3 = WarpMath.CubicW3(fx);
         int x0 = WarpMath.Clamp(ix - 1, 0, nx - 1), x1 = ix;
         int x2 = WarpMath.Min(ix + 1, nx - 1), x3 = WarpMath.Min(ix + 2, nx - 1);
@@ -86,12 +84,16 @@ internal static class WarpMath
     public static float CubicW3(float t) => (0.5f * t - 0.5f) * t * t;
 
     /// <summary>
-    /// Source position of an unbinned aligned position (ox, oy), from the view's inverse transform
-    /// b = (B11, B12, B21, B22, Cx, Cy) with Cx = Ex + Xc, Cy = Ey + Yc (folded on the host in double).
-    /// Coordinates are taken relative to the centre, so a float keeps ≈1e-4 px even at 4096 px.
+    /// Source position of an unbinned aligned position at (dx, dy) from the centre, from the view's inverse transform
+    /// b = (B11, B12, B21, B22, Cx, Cy) with Cx = Ex + Xc, Cy = Ey + Yc (folded on the host in double, then rounded to
+    /// float once). Computed in double: each product of two floats is exact there, so (B11·dx + B12·dy) + Cx rounds
+    /// the same way whether or not a compiler contracts it into fused multiply-adds, and the position — which sets
+    /// the pixel and the interpolation weights — is the same bit for bit on every device and in the managed twin.
+    /// In float it would not be: the absolute position of a 1024-px image has an ulp of 1.2e-4 px, and a GPU's FMA
+    /// contraction moved it by that much (measured on an H200, 2026-12-04).
     /// </summary>
-    public static float SourceX(ArrayView<float> b, long o, float dx, float dy) => b[o] * dx + b[o + 1] * dy + b[o + 4];
-    public static float SourceY(ArrayView<float> b, long o, float dx, float dy) => b[o + 2] * dx + b[o + 3] * dy + b[o + 5];
+    public static double SourceX(ArrayView<float> b, long o, float dx, float dy) => (double)b[o] * dx + (double)b[o + 1] * dy + b[o + 4];
+    public static double SourceY(ArrayView<float> b, long o, float dx, float dy) => (double)b[o + 2] * dx + (double)b[o + 3] * dy + b[o + 5];
 }
 
 internal static class WarpKernels
@@ -122,10 +124,16 @@ internal static class WarpKernels
             for (int k = 0; k < shape.Bin; k++)
             {
                 float dx = (i * shape.Bin + k) - shape.Xc;
-                float sx = WarpMath.SourceX(inverse, coefficients, dx, dy);
-                float sy = WarpMath.SourceY(inverse, coefficients, dx, dy);
-                bool inside = sx >= 0.0f && sx <= shape.MaxX && sy >= 0.0f && sy <= shape.MaxY;
-                sum += inside ? interpolator.Sample(source, viewOffset, shape.Nx, shape.Ny, sx, sy) : fillValue;
+                double sx = WarpMath.SourceX(inverse, coefficients, dx, dy);
+                double sy = WarpMath.SourceY(inverse, coefficients, dx, dy);
+                bool inside = sx >= 0.0 && sx <= shape.MaxX && sy >= 0.0 && sy <= shape.MaxY;
+                if (inside)
+                {
+                    // sx, sy ≥ 0, so truncation is floor; sx − ix is exact in double.
+                    int ix = (int)sx, iy = (int)sy;
+                    sum += interpolator.Sample(source, viewOffset, shape.Nx, shape.Ny, ix, iy, (float)(sx - ix), (float)(sy - iy));
+                }
+                else sum += fillValue;
             }
         }
         destination[((long)z * shape.Nyo + j) * shape.Nxo + i] = shape.Bin == 1 ? sum : sum * shape.InvBinArea;

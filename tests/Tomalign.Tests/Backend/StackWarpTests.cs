@@ -26,7 +26,7 @@ public abstract class StackWarpTests
     protected abstract (int Nx, int Ny, int Nz) RandomSize { get; }
 
     /// <summary>Twin vs twin and ILGPU's CPU accelerator: 1e-5 (see KernelVerifier.WarpTolerance for why).</summary>
-    protected virtual double Tolerance => KernelVerifier.WarpTolerance(Backend.IsGpu, Math.Max(RandomSize.Nx, RandomSize.Ny));
+    protected virtual double Tolerance => KernelVerifier.WarpTolerance;
 
     private IStackWarper W => Backend.Warper;
 
