@@ -152,8 +152,12 @@ print("views", len(v), v[0][0], v[12][2])
         };
         var files = AlignmentExport.WriteTiltCom(s, dir.Path);
         string com = File.ReadAllText(Path.Combine(dir.Path, "ts.tilt.com"));
-        foreach (var line in new[] { "InputProjections ts.ali", "TILTFILE ts.tlt", "THICKNESS 80", "IMAGEBINNED 2", "FULLIMAGE 300 257", "XAXISTILT 2.50", "LOG 0.0", "PERPENDICULAR" })
+        // THICKNESS, OFFSET, SHIFT and FULLIMAGE in unbinned pixels (tilt divides them by IMAGEBINNED): 80 binned voxels are 160;
+        // the binned stack is 150 × 128, so FULLIMAGE 300 256 (not 257: tilt's centre row would be half a binned row off).
+        foreach (var line in new[] { "InputProjections ts.ali", "TILTFILE ts.tlt", "THICKNESS 160", "IMAGEBINNED 2", "FULLIMAGE 300 256", "XAXISTILT 2.50",
+                     "OFFSET 0.0 1", "SHIFT 0 -1", "RADIAL 0.35 0.0495", "LOG 0.0", "SCALE 0.0 -1.0", "PERPENDICULAR" })
             Assert.Contains(line + "\n", com);
+        Assert.DoesNotContain("FalloffIsTrueSigma", com);   // IMOD 4.8 refuses it ("Illegal option")
         Assert.DoesNotContain("\nEXCLUDELIST", com);   // ts.ali holds only the views aligned
 
         string input = File.ReadAllText(Path.Combine(dir.Path, "ts.input.tilt.com"));
@@ -168,6 +172,59 @@ print("views", len(v), v[0][0], v[12][2])
         Assert.Equal(Math.Round(s.Tilts[1], 2), tlt[0]);
         Assert.Equal(4, files.Count);
         Assert.Equal("1-3,7,9-10", AlignmentExport.ImodList([10, 1, 2, 3, 7, 9]));
+    }
+
+    /// <summary>
+    /// tilt.com's entries, read with the meaning IMOD's tilt gives them (tilt.f90 of IMOD 4.8: the tilt axis in the input at
+    /// column nxfull/2. + 0.5 + DELXX, the output's centre column iwidth/2 + 0.5 + DELXX + SHIFTX and centre row
+    /// ithick/2 + 0.5 + SHIFTZ, all 1-based, after dividing THICKNESS, OFFSET, SHIFT and FULLIMAGE by IMAGEBINNED, integer
+    /// divisions where tilt has them; a voxel of output row I at z = −(I − centre row), since tilt's sin β = −sin θ), put a
+    /// specimen point (x, z) where Tomalign's WBP puts it: column x + w/2, and in the Y-slice layout row t − 1 − (z + t/2),
+    /// 0-based; and its projection at tilt θ on the aligned stack's column x·cos θ + z·sin θ + w/2. Odd and even sizes and thicknesses.
+    /// </summary>
+    [Theory]
+    [InlineData(300, 257, 1, 51)]
+    [InlineData(300, 257, 2, 80)]
+    [InlineData(301, 256, 1, 64)]
+    [InlineData(512, 512, 4, 33)]
+    [InlineData(250, 250, 2, 75)]   // binned width 125: odd
+    public void TiltCom_EntriesMeanToTiltWhatTomalignsWbpDoes(int nx, int ny, int bin, int thickness)
+    {
+        using var dir = new MrcTempDir();
+        var s = Series(dir.Path, thickness, bin) with { Nx = nx, Ny = ny };
+        string com = AlignmentExport.TiltCom(s, "ts.ali", "ts.tlt", "ts_full_rec.mrc");
+        double[] Entry(string key) => com.Split('\n').Single(l => l.StartsWith(key + " ", StringComparison.Ordinal))[(key.Length + 1)..]
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(v => double.Parse(v, Inv)).ToArray();
+        int imageBinned = (int)Entry("IMAGEBINNED")[0];
+        Assert.Equal(bin, imageBinned);
+        int w = nx / bin, h = ny / bin;   // the aligned stack tilt reads (NAME.ali, binned)
+        // tilt's own arithmetic on its entries.
+        int ithick = (int)Entry("THICKNESS")[0] / imageBinned;
+        int nxfull = ((int)Entry("FULLIMAGE")[0] + imageBinned - 1) / imageBinned, nyfull = ((int)Entry("FULLIMAGE")[1] + imageBinned - 1) / imageBinned;
+        double axisXoffset = Entry("OFFSET")[1] / imageBinned, xoffset = Entry("SHIFT")[0] / imageBinned, yOffset = Entry("SHIFT")[1] / imageBinned;
+        Assert.Equal(0.0, Entry("OFFSET")[0]);
+        double xcenIn = nxfull / 2.0 + 0.5, xoffAdj = xoffset - (w / 2 - nxfull / 2);
+        double xcenOut = w / 2 + 0.5 + axisXoffset + xoffAdj, ycenOut = ithick / 2 + 0.5 + yOffset;
+        Assert.Equal(thickness, ithick);
+        Assert.Equal(h, nyfull);   // the slices tilt reconstructs are the stack's rows
+        foreach (var (x, z) in new[] { (0.0, 0.0), (17.3, -9.6), (-40.2, 12.25) })
+        {
+            // Tomalign: column x + w/2; Y-slice row t − 1 − (z + t/2) (0-based).
+            double ourColumn = x + w / 2.0, ourRow = thickness - 1 - (z + thickness / 2.0);
+            // tilt (1-based): the voxel of column j, row I is at x = j − xcenOut, z = −(I − ycenOut).
+            Assert.Equal(ourColumn, x + xcenOut - 1, 9);
+            Assert.Equal(ourRow, ycenOut - z - 1, 9);
+            foreach (double theta in new[] { -60.0, -12.5, 0, 33.0, 60 })
+            {
+                double c = Math.Cos(theta * Math.PI / 180), sBeta = -Math.Sin(theta * Math.PI / 180);
+                double j = ourColumn + 1, i = ourRow + 1;
+                double tiltColumn = (j - xcenOut) * c + (i - ycenOut) * sBeta + xcenIn + axisXoffset - 1;   // 0-based
+                Assert.Equal(x * c + z * Math.Sin(theta * Math.PI / 180) + w / 2.0, tiltColumn, 9);
+            }
+        }
+        // RADIAL: tilt's exp(−((ν − ν_c)/f)²) is Tomalign's exp(−(ν − ν_c)²/2σ²) with σ = 0.035.
+        Assert.Equal(0.35, Entry("RADIAL")[0]);
+        Assert.Equal(0.035, Entry("RADIAL")[1] / Math.Sqrt(2), 4);
     }
 
     [Fact]
