@@ -191,14 +191,21 @@ public static class AlignmentExport
             var xf = Enumerable.Repeat(Geometry.Xf.Identity, s.InputNz).ToArray();
             var tilts = new double[s.InputNz];
             foreach (var (view, tilt) in s.Excluded) if (view >= 0 && view < s.InputNz) tilts[view] = tilt;
-            for (int k = 0; k < map.Count; k++) { xf[map[k]] = s.Xf[k]; tilts[map[k]] = s.Tilts[k]; }
+            // For IMOD's newstack: about its centre, half a pixel below ours (Xf.Recentred), so that its aligned stack is ours.
+            for (int k = 0; k < map.Count; k++) { xf[map[k]] = s.Xf[k].Recentred(-0.5, -0.5); tilts[map[k]] = s.Tilts[k]; }
             WriteIfChanged(P(".input.xf"), f => ImodText.WriteXf(f, xf));
             WriteIfChanged(P(".input.tlt"), f => ImodText.WriteAngles(f, tilts));
             var excluded = s.Excluded.Select(e => e.View + 1).ToArray();
             string inputCom = P(".input.tilt.com");
             WriteIfChanged(inputCom, f => ImodText.WriteTextAtomically(f, TiltCom(s, P(".input.ali"), P(".input.tlt"), P(".input_full_rec.mrc"), excluded,
-                [$"for the user's stack {Path.GetFileName(input)}: first make its aligned stack with",
-                 $"  newstack -xform {s.Name}.input.xf -bin {s.Bin} {Path.GetFileName(input)} {s.Name}.input.ali"])));
+                s.Bin > 1
+                    ? [$"for the user's stack {Path.GetFileName(input)}: first make its aligned stack with (transform, then bin, as Tomalign does)",
+                       $"  newstack -xform {s.Name}.input.xf {Path.GetFileName(input)} {s.Name}.input.full.ali",
+                       $"  newstack -bin {s.Bin} {s.Name}.input.full.ali {s.Name}.input.ali",
+                       $"({s.Name}.input.xf is about IMOD's image centre, half a pixel below Tomalign's: it differs from {s.Name}.xf by that)"]
+                    : [$"for the user's stack {Path.GetFileName(input)}: first make its aligned stack with",
+                       $"  newstack -xform {s.Name}.input.xf {Path.GetFileName(input)} {s.Name}.input.ali",
+                       $"({s.Name}.input.xf is about IMOD's image centre, half a pixel below Tomalign's: it differs from {s.Name}.xf by that)"])));
             files.AddRange([P(".input.xf"), P(".input.tlt"), inputCom]);
         }
         return files;

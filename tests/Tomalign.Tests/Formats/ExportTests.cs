@@ -162,11 +162,20 @@ print("views", len(v), v[0][0], v[12][2])
 
         string input = File.ReadAllText(Path.Combine(dir.Path, "ts.input.tilt.com"));
         Assert.Contains("EXCLUDELIST 14\n", input);
-        Assert.Contains("newstack -xform ts.input.xf -bin 2 raw.st ts.input.ali", input);
+        Assert.Contains("newstack -xform ts.input.xf raw.st ts.input.full.ali\n#   newstack -bin 2 ts.input.full.ali ts.input.ali", input);
         var xf = ImodText.ReadXf(Path.Combine(dir.Path, "ts.input.xf"));
         var tlt = ImodText.ReadAngles(Path.Combine(dir.Path, "ts.input.tlt"));
         Assert.Equal(15, xf.Length);
-        Assert.Equal(s.Xf[0].Dx, xf[14].Dx, 3);
+        // ts.input.xf is for IMOD's newstack, whose centre is the 0-based pixel (NX/2 − 1/2, NY/2 − 1/2) (cubinterp: xcen = nx/2. + 0.5,
+        // 1-based): it moves every pixel of the raw view where ours (about (NX/2, NY/2)) does, to the precision of the file.
+        foreach (var (px, py) in new[] { (0.0, 0.0), (299.0, 256.0), (17.0, 203.0) })
+        {
+            var (ux, uy) = s.Xf[0].Apply(px, py, 300 / 2.0, 257 / 2.0);
+            var (ix, iy) = xf[14].Apply(px, py, 300 / 2.0 - 0.5, 257 / 2.0 - 0.5);
+            // The file keeps 3 decimals of the shift and 7 of the matrix: 0.002 px.
+            Assert.True(Math.Abs(ux - ix) < 2e-3 && Math.Abs(uy - iy) < 2e-3, $"pixel ({px}, {py}): ours ({ux:F4}, {uy:F4}), IMOD's ({ix:F4}, {iy:F4})");
+        }
+        Assert.True(Math.Abs(s.Xf[0].Dx - xf[14].Dx) + Math.Abs(s.Xf[0].Dy - xf[14].Dy) > 0.5, "the rotation is about 85°: the two centres' shifts differ by ½·(A − I)·(1, 1), about 0.95 px");
         Assert.Equal(Xf.Identity, xf[13]);
         Assert.Equal(62.0, tlt[13]);
         Assert.Equal(Math.Round(s.Tilts[1], 2), tlt[0]);
