@@ -17,8 +17,6 @@
 # Gaussian sigma (f = σ√2); tilt's axis and slab centre are half a pixel below Tomalign's (docs/FORMATS.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-T=$PWD/src/Cli/bin/Release/net10.0/tomalign
-PEERS=${PEERS:-$HOME/imod-peer}
 size=1024; views=61; thick=256; rounds=2; out=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -26,12 +24,9 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=$2; shift 2;; --out) out=$2; shift 2;; *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
-[ -x "$T" ] || { echo "no Release build at $T: run dotnet build Gpu.sln -c Release" >&2; exit 2; }
-[ -f "$PEERS/imod-env.sh" ] || { echo "no IMOD build at $PEERS: run ../shared/tools/build_imod.sh (see its header)" >&2; exit 2; }
+# shellcheck source=tools/imod-peer.sh
+source tools/imod-peer.sh
 [ -x /usr/bin/time ] || { echo "GNU time is missing: apt-get install time" >&2; exit 2; }
-# shellcheck disable=SC1091
-source "$PEERS/imod-env.sh"
-command -v tilt >/dev/null || { echo "IMOD's tilt is not on PATH after sourcing $PEERS/imod-env.sh" >&2; exit 2; }
 out=${out:-$(mktemp -d)}
 mkdir -p "$out"
 step=$(python3 -c "print(120/($views-1))")

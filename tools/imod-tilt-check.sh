@@ -20,8 +20,6 @@
 # Prints the correlation of every pair of volumes, and where the simulated beads are found in IMOD's volume.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-T=$PWD/src/Cli/bin/Release/net10.0/tomalign
-PEERS=${PEERS:-$HOME/imod-peer}
 size=512; views=61; thick=96; bin=2; out=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -29,11 +27,8 @@ while [ $# -gt 0 ]; do
     --bin) bin=$2; shift 2;; --out) out=$2; shift 2;; *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
-[ -x "$T" ] || { echo "no Release build at $T: run dotnet build Gpu.sln -c Release" >&2; exit 2; }
-[ -f "$PEERS/imod-env.sh" ] || { echo "no IMOD build at $PEERS: run ../shared/tools/build_imod.sh (see its header)" >&2; exit 2; }
-# shellcheck disable=SC1091
-source "$PEERS/imod-env.sh"
-command -v tilt >/dev/null || { echo "IMOD's tilt is not on PATH after sourcing $PEERS/imod-env.sh" >&2; exit 2; }
+# shellcheck source=tools/imod-peer.sh
+source tools/imod-peer.sh
 out=${out:-$(mktemp -d)}
 mkdir -p "$out"
 cd "$out"
