@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tomalign's WBP against IMOD's tilt on the same files (issue 18). IMOD is a peer only: no test depends on it.
 #
-#   tools/imod-tilt-check.sh [--size 512] [--views 61] [--thickness 96] [--bin 2] [--out DIR]
+#   [SIZE=512] [VIEWS=61] [THICKNESS=96] [BIN=2] tools/imod-tilt-check.sh [OUT]
 #
 # Needs a Release build (dotnet build Gpu.sln -c Release), IMOD's programs built by ../shared/tools/build_imod.sh
 # (PEERS, default $HOME/imod-peer, holds imod-env.sh) and Debian's python3-mrcfile (/usr/bin/python3).
@@ -20,13 +20,8 @@
 # Prints the correlation of every pair of volumes, and where the simulated beads are found in IMOD's volume.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-size=512; views=61; thick=96; bin=2; out=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --size) size=$2; shift 2;; --views) views=$2; shift 2;; --thickness) thick=$2; shift 2;;
-    --bin) bin=$2; shift 2;; --out) out=$2; shift 2;; *) echo "unknown option $1" >&2; exit 2;;
-  esac
-done
+size=${SIZE:-512} views=${VIEWS:-61} thick=${THICKNESS:-96} bin=${BIN:-2} out=${1:-}
+[ $# -le 1 ] || { echo "usage: [SIZE=512] [VIEWS=61] [THICKNESS=96] [BIN=2] tools/imod-tilt-check.sh [OUT]" >&2; exit 2; }
 # shellcheck source=tools/imod-peer.sh
 source tools/imod-peer.sh
 out=${out:-$(mktemp -d)}
