@@ -15,7 +15,7 @@
 # B. `tomalign run` on a simulated raw series (tilt axis 85°, --bin B, one view left out with --exclude-views):
 #    IMOD's tilt runs NAME.tilt.com as written (on NAME.ali, the tilt section of the file on its standard input);
 #    clip rotx (trimvol -rx) turns it into X-Y slices, compared with NAME.rec; and NAME.input.tilt.com on the user's
-#    stack through newstack -xform NAME.input.xf, then newstack -bin B (IMOD's own aligned stack, EXCLUDELIST of the view
+#    stack through newstack -linear -xform NAME.input.xf, then newstack -bin B (IMOD's own aligned stack, EXCLUDELIST of the view
 #    left out).
 # Prints the correlation of every pair of volumes, and where the simulated beads are found in IMOD's volume.
 set -euo pipefail
@@ -114,8 +114,8 @@ fi
 corr run/b.imod.xyz.rec run/b.rec "IMOD tilt with b.tilt.com (clip rotx) vs tomalign run's b.rec"
 if [ -f run/b.input.tilt.com ]; then
   cp b.mrc run/
-  # As b.input.tilt.com says: transform (b.input.xf is about IMOD's centre), then bin.
-  ( cd run && newstack -xform b.input.xf b.mrc b.input.full.ali > newstack.log 2>&1 \
+  # As b.input.tilt.com says: transform with linear interpolation (b.input.xf is about IMOD's centre), then bin.
+  ( cd run && newstack -linear -xform b.input.xf b.mrc b.input.full.ali > newstack.log 2>&1 \
       && if [ "$bin" -gt 1 ]; then newstack -bin "$bin" b.input.full.ali b.input.ali >> newstack.log 2>&1; else mv b.input.full.ali b.input.ali; fi \
       && run_tilt_com b.input.tilt.com \
       && clip rotx b.input_full_rec.mrc b.input.imod.xyz.rec > /dev/null )

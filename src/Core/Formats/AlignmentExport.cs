@@ -199,12 +199,12 @@ public static class AlignmentExport
             string inputCom = P(".input.tilt.com");
             WriteIfChanged(inputCom, f => ImodText.WriteTextAtomically(f, TiltCom(s, P(".input.ali"), P(".input.tlt"), P(".input_full_rec.mrc"), excluded,
                 s.Bin > 1
-                    ? [$"for the user's stack {Path.GetFileName(input)}: first make its aligned stack with (transform, then bin, as Tomalign does)",
-                       $"  newstack -xform {s.Name}.input.xf {Path.GetFileName(input)} {s.Name}.input.full.ali",
+                    ? [$"for the user's stack {Path.GetFileName(input)}: first make its aligned stack as Tomalign does (linear interpolation; transform, then bin)",
+                       $"  newstack -linear -xform {s.Name}.input.xf {Path.GetFileName(input)} {s.Name}.input.full.ali",
                        $"  newstack -bin {s.Bin} {s.Name}.input.full.ali {s.Name}.input.ali",
                        $"({s.Name}.input.xf is about IMOD's image centre, half a pixel below Tomalign's: it differs from {s.Name}.xf by that)"]
-                    : [$"for the user's stack {Path.GetFileName(input)}: first make its aligned stack with",
-                       $"  newstack -xform {s.Name}.input.xf {Path.GetFileName(input)} {s.Name}.input.ali",
+                    : [$"for the user's stack {Path.GetFileName(input)}: first make its aligned stack as Tomalign does (linear interpolation)",
+                       $"  newstack -linear -xform {s.Name}.input.xf {Path.GetFileName(input)} {s.Name}.input.ali",
                        $"({s.Name}.input.xf is about IMOD's image centre, half a pixel below Tomalign's: it differs from {s.Name}.xf by that)"])));
             files.AddRange([P(".input.xf"), P(".input.tlt"), inputCom]);
         }

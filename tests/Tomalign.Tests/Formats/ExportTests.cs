@@ -162,7 +162,7 @@ print("views", len(v), v[0][0], v[12][2])
 
         string input = File.ReadAllText(Path.Combine(dir.Path, "ts.input.tilt.com"));
         Assert.Contains("EXCLUDELIST 14\n", input);
-        Assert.Contains("newstack -xform ts.input.xf raw.st ts.input.full.ali\n#   newstack -bin 2 ts.input.full.ali ts.input.ali", input);
+        Assert.Contains("newstack -linear -xform ts.input.xf raw.st ts.input.full.ali\n#   newstack -bin 2 ts.input.full.ali ts.input.ali", input);
         var xf = ImodText.ReadXf(Path.Combine(dir.Path, "ts.input.xf"));
         var tlt = ImodText.ReadAngles(Path.Combine(dir.Path, "ts.input.tlt"));
         Assert.Equal(15, xf.Length);
