@@ -231,6 +231,17 @@ print("views", len(v), v[0][0], v[12][2])
                 Assert.Equal(x * c + z * Math.Sin(theta * Math.PI / 180) + w / 2.0, tiltColumn, 9);
             }
         }
+        // XAXISTILT α: tilt's sinAlpha = −sin α, cosAlpha = cos α; a voxel yy rows from the slice centre and at tilt's zz projects
+        // to column … + yy·sinAlpha·sinBeta + zz·cosAlpha·sinBeta and row yy·cosAlpha − zz·sinAlpha (about the centres): with
+        // zz = −z that is Tomalign's depth yy·sin φ + z·cos φ along sin θ, and row yy·cos φ − z·sin φ, for φ = α.
+        double alpha = Entry("XAXISTILT")[0] * Math.PI / 180, phi = s.XAxisTilts![0] * Math.PI / 180;
+        foreach (var (yy, z, theta) in new[] { (12.0, -7.5, 40.0), (-30.0, 15.25, -55.0) })
+        {
+            double sinBeta = -Math.Sin(theta * Math.PI / 180), sinAlpha = -Math.Sin(alpha), cosAlpha = Math.Cos(alpha), zz = -z;
+            double tiltDepthTerm = yy * sinAlpha * sinBeta + zz * cosAlpha * sinBeta, tiltRow = yy * cosAlpha - zz * sinAlpha;
+            Assert.Equal((yy * Math.Sin(phi) + z * Math.Cos(phi)) * Math.Sin(theta * Math.PI / 180), tiltDepthTerm, 2);
+            Assert.Equal(yy * Math.Cos(phi) - z * Math.Sin(phi), tiltRow, 2);
+        }
         // RADIAL: tilt's exp(−((ν − ν_c)/f)²) is Tomalign's exp(−(ν − ν_c)²/2σ²) with σ = 0.035.
         Assert.Equal(0.35, Entry("RADIAL")[0]);
         Assert.Equal(0.035, Entry("RADIAL")[1] / Math.Sqrt(2), 4);
