@@ -18,7 +18,7 @@ internal static partial class Commands
     private static Command Coarse(TextWriter stdout, TextWriter stderr)
     {
         var d = new CoarseAlignOptions();
-        var stack = new Argument<string>("STACK") { Description = "The raw tilt series, MRC (.mrc/.st)." };
+        var stack = new Argument<string>("STACK") { Description = "The raw tilt series, MRC (.mrc/.st) or a multi-page TIFF stack (.tif, as SerialEM writes it)." };
         var angles = new Option<string>("--angles") { Description = "Tilt angles, one per view (.rawtlt/.tlt); optional with --mdoc, an mdoc beside the stack, or angles in the MRC extended header." };
         var mdoc = MdocOption();
         var axis = new Option<string>("--tilt-axis") { Description = "Tilt-axis angle in the raw image, degrees counter-clockwise from +Y (IMOD's rotation angle), or auto: searched by the coarse correlation (modulo 180°).", Required = true };

@@ -117,7 +117,7 @@ internal static partial class Commands
 
     private static Command Info(TextWriter stdout, TextWriter stderr)
     {
-        var file = new Argument<string>("FILE") { Description = "An MRC file (.mrc, .st, .ali, .rec)." };
+        var file = new Argument<string>("FILE") { Description = "An MRC file (.mrc, .st, .ali, .rec) or a multi-page TIFF stack." };
         var noStats = new Option<bool>("--no-stats") { Description = "Header only: skip reading the data for statistics." };
         var angles = new Option<string?>("--angles") { Description = "The series' angle file (.rawtlt/.tlt): checks one angle per view and prints the tilt range." };
         var mdoc = MdocOption();
@@ -203,7 +203,7 @@ internal static partial class Commands
 
     private static Command Apply(TextWriter stdout, TextWriter stderr)
     {
-        var stack = new Argument<string>("STACK") { Description = "The raw (or prealigned) stack, MRC." };
+        var stack = new Argument<string>("STACK") { Description = "The raw (or prealigned) stack, MRC or a multi-page TIFF stack." };
         var xf = new Option<string>("--xf") { Description = "Transforms raw → aligned, one IMOD .xf line per view (.xf, .prexg, .tltxf), or AreTomo's .aln (its dark views left as they are).", Required = true };
         var bin = new Option<int>("--bin") { Description = "Bin the output by N (mean of N×N).", DefaultValueFactory = _ => 1 };
         var interp = new Option<string>("--interpolation") { Description = "linear (default) or cubic.", DefaultValueFactory = _ => "linear" };

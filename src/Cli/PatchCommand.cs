@@ -38,7 +38,7 @@ internal static partial class Commands
     private static Command Patch(TextWriter stdout, TextWriter stderr)
     {
         var d = new PatchTrackOptions();
-        var stack = new Argument<string>("STACK") { Description = "The tilt series, MRC: the raw stack with --prexg, or an already prealigned stack without it." };
+        var stack = new Argument<string>("STACK") { Description = "The tilt series, MRC or a multi-page TIFF stack: the raw stack with --prexg, or an already prealigned stack without it." };
         var angles = new Option<string>("--angles") { Description = "Tilt angles, one per view (.rawtlt/.tlt); optional with --mdoc, an mdoc beside the stack, or angles in the MRC extended header." };
         var mdoc = MdocOption();
         var prexg = new Option<string?>("--prexg") { Description = "Coarse alignment of the raw stack (from `tomalign coarse`); the stack is prealigned with it in memory." };

@@ -15,7 +15,7 @@ internal static partial class Commands
     private static Command Reconstruct(TextWriter stdout, TextWriter stderr)
     {
         var d = new ReconstructionOptions();
-        var aligned = new Argument<string>("ALIGNED") { Description = "The aligned stack (MRC, tilt axis along Y: `tomalign apply` with the final .xf)." };
+        var aligned = new Argument<string>("ALIGNED") { Description = "The aligned stack (MRC or a multi-page TIFF stack, tilt axis along Y: `tomalign apply` with the final .xf)." };
         var angles = new Option<string>("--angles") { Description = "Tilt angles, one per view (the solved .tlt); or --mdoc for the nominal ones." };
         var mdoc = MdocOption();
         var thickness = new Option<int>("--thickness") { Description = "Volume thickness in (binned) voxels.", Required = true };

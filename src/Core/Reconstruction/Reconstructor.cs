@@ -9,7 +9,10 @@ namespace Tomalign.Core.Reconstruction;
 
 public enum ReconstructionMethod { Wbp, Sirt }
 
-/// <summary>Output layout: XYZ (sections are Z levels; IMOD tilt + trimvol -rx), or IMOD tilt's own (sections are Y rows, each X × Z).</summary>
+/// <summary>
+/// Output layout: XYZ (sections are Z levels, z increasing towards the source; IMOD tilt + trimvol -rx), or IMOD tilt's own
+/// (sections are Y rows, each X × Z with its rows in the reverse order of z: row I is z index Thickness − 1 − I, as IMOD's tilt writes them).
+/// </summary>
 public enum VolumeLayout { Xyz, ImodYSlices }
 
 /// <summary>Options of <see cref="Reconstructor"/> (IMOD tilt's names where they exist).</summary>
@@ -311,7 +314,15 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
             }
             else
             {
-                writer.WriteSections(s.Y0 - yFirst, rows, slab);
+                // IMOD tilt's own layout: section r is Y row r, and its rows run from the top of the specimen (the largest z,
+                // towards the source) down: IMOD's tilt backprojects row I at z = −(I − centre), so trimvol -rx (clip rotx, output
+                // Z = NY − 1 − row) gives the XYZ layout back.
+                var flipped = new float[slab.Length];
+                for (int r = 0; r < rows; r++)
+                    for (int z = 0; z < thickness; z++)
+                        slab.AsSpan((int)(((long)r * thickness + z) * width), width)
+                            .CopyTo(flipped.AsSpan((int)(((long)r * thickness + (thickness - 1 - z)) * width), width));
+                writer.WriteSections(s.Y0 - yFirst, rows, flipped);
             }
             tWrite += sw.Elapsed.TotalSeconds;
             AfterSlabWritten?.Invoke(s.Index);
