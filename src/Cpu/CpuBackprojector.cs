@@ -29,8 +29,8 @@ public sealed class CpuBackprojector(int maxThreads = 0, IFft2D? fft = null) : I
     /// <summary>
     /// The row filter (twin of RowFilterKernels: PadRows, the forward FFT, WeightSpectrum, the inverse, CropRows) on
     /// <paramref name="count"/> lines of <paramref name="width"/>. With the managed FFT, two lines at a time as the real and
-    /// imaginary parts of one complex transform (the filter is real and even, so the two stay apart), in double, on all
-    /// threads; with another <see cref="IFft2D"/>, through its batched real transforms in batches of at most 256 MiB.
+    /// imaginary parts of one complex transform (the filter is real and even, so the two stay apart), in double, one such
+    /// pair in each lane of a <see cref="System.Numerics.Vector{T}"/> (FftPlan1D's lane transform), on all threads; with another <see cref="IFft2D"/>, through its batched real transforms in batches of at most 256 MiB.
     /// </summary>
     public void FilterRows(ReadOnlySpan<float> lines, int count, int width, ReadOnlySpan<float> filter, int pad, Span<float> output)
     {
@@ -56,38 +56,49 @@ public sealed class CpuBackprojector(int maxThreads = 0, IFft2D? fft = null) : I
         // The full spectrum's weights: filter[k] for k ≤ pad/2, filter[pad − k] above (a real filter of a real line).
         var h = new double[pad];
         for (int k = 0; k < pad; k++) h[k] = filter[k <= pad / 2 ? k : pad - k];
+        // Vector<double>.Count transforms at once, lane l holding lines 2l (real part) and 2l + 1 (imaginary part) of the group.
+        int lanes = System.Numerics.Vector<double>.Count, perGroup = 2 * lanes;
         fixed (float* src = lines)
         {
             var srcP = (nint)src;
-            Parallel.For(0, (count + 1) / 2, _parallel, () => new double[4 * pad], (pair, _, s) =>
+            Parallel.For(0, (count + perGroup - 1) / perGroup, _parallel, () => new double[4 * pad * lanes], (group, _, s) =>
             {
-                var zr = s.AsSpan(0, pad); var zi = s.AsSpan(pad, pad);
-                int l0 = 2 * pair;
-                bool two = l0 + 1 < count;
-                var a = new ReadOnlySpan<float>((float*)srcP + (long)l0 * width, width);
-                Pad(a, zr, width, right);
-                if (two) Pad(new ReadOnlySpan<float>((float*)srcP + (long)(l0 + 1) * width, width), zi, width, right);
-                else zi.Clear();
-                plan.Forward(zr, zi, s.AsSpan(2 * pad, pad), s.AsSpan(3 * pad, pad));
-                // Weight, then the inverse as conj(forward(conj(·))): the real part is line l0 filtered, the imaginary part line l0+1.
-                for (int k = 0; k < pad; k++) { zr[k] *= h[k]; zi[k] = -(zi[k] * h[k]); }
-                plan.Forward(zr, zi, s.AsSpan(2 * pad, pad), s.AsSpan(3 * pad, pad));
-                var outA = output.Row(l0);
-                for (int x = 0; x < width; x++) outA[x] = (float)zr[x];
-                if (two)
+                var zr = s.AsSpan(0, pad * lanes); var zi = s.AsSpan(pad * lanes, pad * lanes);
+                int first = group * perGroup;
+                for (int l = 0; l < lanes; l++)
                 {
-                    var outB = output.Row(l0 + 1);
-                    for (int x = 0; x < width; x++) outB[x] = (float)-zi[x];
+                    Pad(Line(first + 2 * l), zr, l, lanes, width, right);
+                    Pad(Line(first + 2 * l + 1), zi, l, lanes, width, right);
+                }
+                var vr = MemoryMarshal.Cast<double, System.Numerics.Vector<double>>(zr);
+                var vi = MemoryMarshal.Cast<double, System.Numerics.Vector<double>>(zi);
+                var tr = MemoryMarshal.Cast<double, System.Numerics.Vector<double>>(s.AsSpan(2 * pad * lanes, pad * lanes));
+                var ti = MemoryMarshal.Cast<double, System.Numerics.Vector<double>>(s.AsSpan(3 * pad * lanes, pad * lanes));
+                plan.Forward(vr, vi, tr, ti);
+                // Weight, then the inverse as conj(forward(conj(·))): the real part is the even line filtered, the imaginary part the odd one.
+                for (int k = 0; k < pad; k++) { vr[k] *= h[k]; vi[k] = -(vi[k] * h[k]); }
+                plan.Forward(vr, vi, tr, ti);
+                for (int l = 0; l < lanes; l++)
+                {
+                    int la = first + 2 * l, lb = la + 1;
+                    if (la < count) { var o = output.Row(la); for (int x = 0; x < width; x++) o[x] = (float)zr[x * lanes + l]; }
+                    if (lb < count) { var o = output.Row(lb); for (int x = 0; x < width; x++) o[x] = (float)-zi[x * lanes + l]; }
                 }
                 return s;
+
+                ReadOnlySpan<float> Line(int l) => l < count ? new ReadOnlySpan<float>((float*)srcP + (long)l * width, width) : default;
             }, static _ => { });
         }
 
-        static void Pad(ReadOnlySpan<float> line, Span<double> dst, int width, int right)
+        // Lane l of a padded line: the line, then the right half of the extra with its last value, the rest with its
+        // first (RowFilterKernels.PadRows); zeros for no line.
+        static void Pad(ReadOnlySpan<float> line, Span<double> dst, int l, int lanes, int width, int right)
         {
-            for (int x = 0; x < width; x++) dst[x] = line[x];
-            dst.Slice(width, right).Fill(line[^1]);
-            dst[(width + right)..].Fill(line[0]);
+            int pad = dst.Length / lanes;
+            if (line.IsEmpty) { for (int x = 0; x < pad; x++) dst[x * lanes + l] = 0; return; }
+            for (int x = 0; x < width; x++) dst[x * lanes + l] = line[x];
+            for (int x = width; x < width + right; x++) dst[x * lanes + l] = line[^1];
+            for (int x = width + right; x < pad; x++) dst[x * lanes + l] = line[0];
         }
     }
 
