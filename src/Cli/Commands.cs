@@ -210,9 +210,10 @@ internal static partial class Commands
         interp.AcceptOnlyFromAmong("linear", "cubic");
         var mode = new Option<string>("--mode") { Description = "Output mode: float32 (2, default) or float16 (12).", DefaultValueFactory = _ => "float32" };
         var output = new Option<string>("--out", "-o") { Description = "The aligned stack to write (MRC). Written whole or not at all.", Required = true };
+        var excludeViews = ExcludeViewsOption("left out of the aligned stack, as newstack -exclude (which counts from 0); the other views keep their order, so give `reconstruct` their angles, or keep every view here and use `reconstruct --exclude-views`.");
         var device = DeviceOption();
         var cmd = new Command("apply", "Warp every view by its transform, with optional binning (IMOD newstack -xform): the aligned stack.")
-        { stack, xf, bin, interp, mode, output, device };
+        { stack, xf, bin, interp, mode, excludeViews, output, device };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             string input = p.GetValue(stack)!, xfPath = p.GetValue(xf)!, outPath = p.GetValue(output)!;
@@ -230,6 +231,11 @@ internal static partial class Commands
                 Interpolation = p.GetValue(interp) == "cubic" ? Interpolation.Cubic : Interpolation.Linear,
                 OutputMode = ParseMode(p.GetValue(mode)!),
             };
+            int viewCount;
+            using (var r = MrcReader.Open(input)) viewCount = r.Nz;
+            int[] excluded = ExcludedViews(p.GetValue(excludeViews), viewCount);
+            options = options with { ExcludedViews = excluded };
+            ReportExcluded(report, excluded);
             var result = report.Stage("apply", () =>
                 new ApplyTransforms(backend, ctx.Log).Run(input, transforms, xfPath, outPath, options, ctx.Progress("apply")));
             report.Outputs.Add(Path.GetFullPath(outPath));

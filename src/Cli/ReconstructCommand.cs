@@ -34,11 +34,12 @@ internal static partial class Commands
         var layout = new Option<string>("--layout") { Description = "xyz (default: sections are Z, as tilt + trimvol -rx) or imod (tilt's slice-per-Y layout).", DefaultValueFactory = _ => "xyz" };
         var mode = new Option<string>("--mode") { Description = "Output mode: float32 (2, default) or float16 (12).", DefaultValueFactory = _ => "float32" };
         var output = new Option<string>("--out", "-o") { Description = "The volume to write (MRC). Written whole or not at all.", Required = true };
+        var excludeViews = ExcludeViewsOption("not backprojected, as tilt's EXCLUDELIST (the stack and the angles still have every view).");
         var device = DeviceOption();
         var cmd = new Command("reconstruct",
             "Reconstruct a tomogram from an aligned stack by weighted backprojection (IMOD tilt) or SIRT, streamed by slabs of Y rows " +
             "so that neither the stack nor the volume is held whole; writes the volume and OUT.reconstruct.json.")
-        { aligned, angles, mdoc, thickness, method, iterations, relaxation, positivity, bin, width, slices, xTilt, zShift, radial, hamming, log, layout, mode, output, device };
+        { aligned, angles, mdoc, thickness, method, iterations, relaxation, positivity, bin, width, slices, xTilt, zShift, radial, hamming, log, layout, mode, excludeViews, output, device };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             string input = p.GetValue(aligned)!, anglesPath = p.GetValue(angles) ?? "", outPath = p.GetValue(output)!;
@@ -85,6 +86,9 @@ internal static partial class Commands
             var tilts = anglesPath.Length > 0 || p.GetValue(mdoc) is null
                 ? SeriesMetadata.Resolve(input, anglesPath, null, views).Tilts
                 : SeriesMetadata.Resolve(input, null, p.GetValue(mdoc), views).Tilts;
+            int[] excluded = ExcludedViews(p.GetValue(excludeViews), views);
+            options = options with { ExcludedViews = excluded };
+            ReportExcluded(report, excluded);
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;
             report.DeviceMemory = backend.DeviceMemory;
