@@ -260,23 +260,28 @@ public sealed class CpuBackprojector(int maxThreads = 0, IFft2D? fft = null) : I
     private static unsafe Vector512<float> Sample1(Vector512<float> xx, Vector512<float> c, Vector512<float> ds, Vector512<float> xc,
         Vector512<float> lo, Vector512<float> hi, float* row, Vector512<int> one, bool last)
     {
-        var u = Avx512F.Add(Avx512F.Add(Avx512F.Multiply(xx, c), ds), xc);
-        u = Avx512F.Min(Avx512F.Max(u, lo), hi);
-        var fl = Vector512.Floor(u);
-        var fu = Avx512F.Subtract(u, fl);
-        var k = Avx512F.ConvertToVector512Int32WithTruncation(fl);
-        int b = Math.Clamp(last ? k.GetElement(15) : k.ToScalar(), -2, (int)hi.ToScalar());
-        var idx = Avx512F.Subtract(k, Vector512.Create(b));
-        var p0 = Avx512F.LoadVector512(row + b); var p1 = Avx512F.LoadVector512(row + b + 16);
-        var a0 = Avx512F.PermuteVar16x32x2(p0, idx, p1);
-        var a1 = Avx512F.PermuteVar16x32x2(p0, Avx512F.Add(idx, one), p1);
-        return Avx512F.Add(a0, Avx512F.Multiply(Avx512F.Subtract(a1, a0), fu));
+        var (fu, idx, idx1, b) = Window(xx, c, ds, xc, lo, hi, one, last);
+        return Lerp(row, b, idx, idx1, fu);
     }
 
     /// <summary>Sample1 on rows A and B at row fraction f: a + (b − a)·f, as the kernel's Sample2.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe Vector512<float> Sample2(Vector512<float> xx, Vector512<float> c, Vector512<float> ds, Vector512<float> xc,
         Vector512<float> lo, Vector512<float> hi, float* rowA, float* rowB, Vector512<float> f, Vector512<int> one, bool last)
+    {
+        var (fu, idx, idx1, b) = Window(xx, c, ds, xc, lo, hi, one, last);
+        var va = Lerp(rowA, b, idx, idx1, fu);
+        var vb = Lerp(rowB, b, idx, idx1, fu);
+        return Avx512F.Add(va, Avx512F.Multiply(Avx512F.Subtract(vb, va), f));
+    }
+
+    /// <summary>
+    /// u = xx·c + ds + xc clamped to [lo, hi] for 16 voxels: its fraction, the neighbours' indices in the 32-sample window
+    /// and the window's base in the row.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<float> Fraction, Vector512<int> Index, Vector512<int> Next, int Base) Window(Vector512<float> xx,
+        Vector512<float> c, Vector512<float> ds, Vector512<float> xc, Vector512<float> lo, Vector512<float> hi, Vector512<int> one, bool last)
     {
         var u = Avx512F.Add(Avx512F.Add(Avx512F.Multiply(xx, c), ds), xc);
         u = Avx512F.Min(Avx512F.Max(u, lo), hi);
@@ -285,16 +290,17 @@ public sealed class CpuBackprojector(int maxThreads = 0, IFft2D? fft = null) : I
         var k = Avx512F.ConvertToVector512Int32WithTruncation(fl);
         int b = Math.Clamp(last ? k.GetElement(15) : k.ToScalar(), -2, (int)hi.ToScalar());
         var idx = Avx512F.Subtract(k, Vector512.Create(b));
-        var idx1 = Avx512F.Add(idx, one);
-        var pa0 = Avx512F.LoadVector512(rowA + b); var pa1 = Avx512F.LoadVector512(rowA + b + 16);
-        var pb0 = Avx512F.LoadVector512(rowB + b); var pb1 = Avx512F.LoadVector512(rowB + b + 16);
-        var a0 = Avx512F.PermuteVar16x32x2(pa0, idx, pa1);
-        var a1 = Avx512F.PermuteVar16x32x2(pa0, idx1, pa1);
-        var b0 = Avx512F.PermuteVar16x32x2(pb0, idx, pb1);
-        var b1 = Avx512F.PermuteVar16x32x2(pb0, idx1, pb1);
-        var va = Avx512F.Add(a0, Avx512F.Multiply(Avx512F.Subtract(a1, a0), fu));
-        var vb = Avx512F.Add(b0, Avx512F.Multiply(Avx512F.Subtract(b1, b0), fu));
-        return Avx512F.Add(va, Avx512F.Multiply(Avx512F.Subtract(vb, va), f));
+        return (fu, idx, Avx512F.Add(idx, one), b);
+    }
+
+    /// <summary>row[k] + (row[k + 1] − row[k])·fu for the 16 voxels, k = base + index, from two loads and two permutes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe Vector512<float> Lerp(float* row, int b, Vector512<int> idx, Vector512<int> idx1, Vector512<float> fu)
+    {
+        var p0 = Avx512F.LoadVector512(row + b); var p1 = Avx512F.LoadVector512(row + b + 16);
+        var a0 = Avx512F.PermuteVar16x32x2(p0, idx, p1);
+        var a1 = Avx512F.PermuteVar16x32x2(p0, idx1, p1);
+        return Avx512F.Add(a0, Avx512F.Multiply(Avx512F.Subtract(a1, a0), fu));
     }
 
     public void Project(ReadOnlySpan<float> slab, ReadOnlySpan<float> cosines, ReadOnlySpan<float> sines, SlabGeometry g, Span<float> projections)
