@@ -11,7 +11,9 @@
 #   WBP   IMOD:     tilt -InputProjections S -OutputFile R -TILTFILE T -THICKNESS N -RADIAL 0.35,0.0495 -OFFSET 0,0.5 -SHIFT 0,Z -MODE 2
 #         Tomalign: tomalign reconstruct S --angles T --thickness N --radial 0.35,0.035 --layout imod --device cpu
 #   on one simulated stack of SIZE²×VIEWS (tilt axis along Y, so it is an aligned stack for both programs).
-# Prints wall seconds and peak resident memory (GNU time) of each, the ratio, and the correlation of the two volumes
+# Prints wall seconds, CPU seconds (user + system) and peak resident memory (GNU time) of each, the ratios of the
+# medians (wall: the one that counts on an idle machine; CPU: the fair one on a loaded machine, where `tilt` runs on one
+# core and Tomalign on all of them, so CPU/cores bounds what Tomalign's wall time would be idle), and the correlation of the two volumes
 # (the same layout, so they should agree closely; Debian python3-mrcfile, /usr/bin/python3). The stack is simulated once; nothing is written outside DIR.
 # RADIAL/OFFSET/SHIFT as NAME.tilt.com writes them (Z = −0.5 for an even N): tilt's fall-off is exp(−(d/f)²), Tomalign's a
 # Gaussian sigma (f = σ√2); tilt's axis and slab centre are half a pixel below Tomalign's (docs/FORMATS.md).
@@ -40,32 +42,38 @@ cores=$(nproc)
 echo "machine: $cores cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "IMOD: $(tilt 2>&1 </dev/null | grep -m1 -i 'version' || echo 'tilt (version not printed)')"
 run_imod() {
-  /usr/bin/time -f "%e %M" -o "$out/time.imod" tilt -InputProjections "$out/s.mrc" -OutputFile "$out/imod.rec" \
+  /usr/bin/time -f "%e %M %U %S" -o "$out/time.imod" tilt -InputProjections "$out/s.mrc" -OutputFile "$out/imod.rec" \
     -TILTFILE "$out/s.rawtlt" -THICKNESS "$thick" -RADIAL 0.35,0.0495 -OFFSET 0,0.5 -SHIFT "0,$zshift" -MODE 2 > "$out/imod.log" 2>&1
-  read -r s m < "$out/time.imod"; echo "$s $m"
+  read -r s m u y < "$out/time.imod"; echo "$s $m $u $y"
 }
 run_tomalign() {
-  /usr/bin/time -f "%e %M" -o "$out/time.tomalign" "$T" reconstruct "$out/s.mrc" --angles "$out/s.rawtlt" --thickness "$thick" \
+  /usr/bin/time -f "%e %M %U %S" -o "$out/time.tomalign" "$T" reconstruct "$out/s.mrc" --angles "$out/s.rawtlt" --thickness "$thick" \
     --radial 0.35,0.035 --layout imod --device cpu --out "$out/tomalign.rec" -q > "$out/tomalign.log" 2>&1
-  read -r s m < "$out/time.tomalign"; echo "$s $m"
+  read -r s m u y < "$out/time.tomalign"; echo "$s $m $u $y"
 }
-printf '%-6s %-9s %10s %12s\n' round program wall_s peak_rss_MB
+rm -f "$out/times.txt"
+printf '%-6s %-9s %10s %10s %12s\n' round program wall_s cpu_s peak_rss_MB
 for r in $(seq 1 "$rounds"); do
   if [ $((r % 2)) -eq 1 ]; then order="tomalign imod"; else order="imod tomalign"; fi
   for p in $order; do
-    read -r s m <<< "$(run_$p)"
-    printf '%-6s %-9s %10s %12s\n' "$r" "$p" "$s" "$((m / 1024))"
-    echo "$p $s $m" >> "$out/times.txt"
+    read -r s m u y <<< "$(run_$p)"
+    c=$(python3 -c "print(f'{$u + $y:.2f}')")
+    printf '%-6s %-9s %10s %10s %12s\n' "$r" "$p" "$s" "$c" "$((m / 1024))"
+    echo "$p $s $m $c" >> "$out/times.txt"
   done
 done
-/usr/bin/python3 - "$out" <<'EOF'
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+/usr/bin/python3 - "$out" "$cores" <<'EOF'
 import sys, statistics, mrcfile, numpy as np
-out = sys.argv[1]
-t = {}
+out, cores = sys.argv[1], int(sys.argv[2])
+t, c = {}, {}
 for line in open(f"{out}/times.txt"):
-    p, s, m = line.split(); t.setdefault(p, []).append(float(s))
+    p, s, m, cpu = line.split(); t.setdefault(p, []).append(float(s)); c.setdefault(p, []).append(float(cpu))
 ti, tt = statistics.median(t["imod"]), statistics.median(t["tomalign"])
+ci, ct = statistics.median(c["imod"]), statistics.median(c["tomalign"])
 print(f"median wall: IMOD tilt {ti:.2f} s, tomalign reconstruct {tt:.2f} s; tomalign/IMOD = {tt/ti:.2f} (issue 17 asks <= 0.5)")
+print(f"median CPU:  IMOD tilt {ci:.2f} s, tomalign reconstruct {ct:.2f} s on {cores} cores; "
+      f"(tomalign CPU / {cores}) / IMOD CPU = {ct/cores/ci:.2f} (the wall ratio an idle machine gives at best)")
 with mrcfile.open(f"{out}/imod.rec", permissive=True) as a, mrcfile.open(f"{out}/tomalign.rec", permissive=True) as b:
     x, y = a.data.astype(np.float64).ravel(), b.data.astype(np.float64).ravel()
     print(f"volumes {a.data.shape} and {b.data.shape}; correlation {np.corrcoef(x, y)[0,1]:.4f}" if x.size == y.size

@@ -18,6 +18,7 @@ public static class Program
         // Not a benchmark: the markerless-accuracy study (docs/MARKERLESS.md).
         if (args.Length > 0 && args[0] == "markerless-study") { MarkerlessStudy.Run(); return; }
         if (args.Length > 0 && args[0] == "patch-zoo") { PatchZooStudy.Run(args); return; }
+        if (args.Length > 0 && args[0] == "wbp-throughput") { WbpThroughput.Run(args); return; }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }

@@ -55,6 +55,8 @@ public sealed record ReconstructionOptions
     /// <summary>
     /// Host memory for one slab's projections and volume (bytes); slabs of Y rows are sized to fit. While one slab is
     /// computed, the next one's rows are read ahead and the previous one is written, so up to about twice this is held.
+    /// On the managed CPU path at most <see cref="Reconstructor.CpuSlabBytes"/> is used: its speed does not depend on
+    /// the slab size, so it keeps slabs small (memory, and less of the first read and the last write left unoverlapped).
     /// </summary>
     public long SlabMemoryBytes { get; init; } = 1L << 30;
 
@@ -97,6 +99,9 @@ public sealed record ReconstructionSummary(int Nx, int Ny, int Nz, int Slabs, in
 public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = null)
 {
     private readonly IComputeBackend _backend = backend ?? throw new ArgumentNullException(nameof(backend));
+
+    /// <summary>The most host memory for one slab on a backend without device memory (the managed CPU path): 256 MiB.</summary>
+    public const long CpuSlabBytes = 256L << 20;
     private readonly ILogger _log = logger ?? NullLogger.Instance;
 
     /// <summary>Test seam: called on the writing task after each slab (its index) is written.</summary>
@@ -228,7 +233,8 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
         int pad = FftSize.NextGood(2 * width);
         float[] filter = o.Method == ReconstructionMethod.Wbp ? RampFilter(pad, o) : [];
         int sirtMargin = o.Method == ReconstructionMethod.Sirt ? SirtBox.Margin(new SlabGeometry(width, 1, views, thickness, o.ZShift), cos, sin) : 0;
-        int rowsPerSlab = RowsPerSlab(width, height, views, thickness, pad, o.Method, o.SlabMemoryBytes, _backend.WorkingMemoryBytes, sirtMargin);
+        long slabBytes = _backend.WorkingMemoryBytes is null ? Math.Min(o.SlabMemoryBytes, CpuSlabBytes) : o.SlabMemoryBytes;
+        int rowsPerSlab = RowsPerSlab(width, height, views, thickness, pad, o.Method, slabBytes, _backend.WorkingMemoryBytes, sirtMargin);
         int slabs = (height + rowsPerSlab - 1) / rowsPerSlab;
         _log.LogInformation("reconstruct: {Method} of {Views} views into {W}×{H}×{T} (bin {Bin}), {Slabs} slab(s) of {Rows} rows on {Backend}, from {Source}",
             o.Method, views, width, height, thickness, bin, slabs, rowsPerSlab, _backend.Name, FromFile(source) ? "the file" : "memory");
@@ -252,13 +258,14 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
         // Reads a slab's rows of every view, binned (and −ln'd with --log); a NaN or infinite pixel is an input error.
         // Runs on a background task, one slab ahead of the computation.
         double tRead = 0, tWrite = 0;
+        BufferRing projBuffers = new(), slabBuffers = new();
         int rowsPerRead = Math.Max(1, (1 << 20) / (bin * source.Nx));
         float[] ReadSlab(Slab s)
         {
             var sw = System.Diagnostics.Stopwatch.StartNew();
             var g = s.Geometry;
             int inRows = g.ProjectionRows;
-            var proj = new float[g.ProjectionLength];
+            var proj = projBuffers.Rent(g.ProjectionLength);
             var scratch = FromFile(source) ? new float[(long)Math.Min(rowsPerRead, inRows) * bin * source.Nx] : [];
             for (int i = 0; i < views; i++)
             {
@@ -271,6 +278,14 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
                         int r = r0 + rr;
                         var block = rowBuf.Slice(rr * bin * source.Nx, bin * source.Nx);
                         var dst = proj.AsSpan((int)(((long)i * inRows + r) * width), width);
+                        if (bin == 1 && !o.Log)
+                        {
+                            // Unbinned: the row as it is (what the sum of one pixel divided by 1 gives), checked for NaN and ∞.
+                            block.Slice(x0, width).CopyTo(dst);
+                            if (!AllFinite(dst))
+                                throw new TomalignInputException(alignedPath, $"view {i} has NaN or infinite pixels near row {s.In0 + r}", "replace or remove the bad view");
+                            continue;
+                        }
                         for (int x = 0; x < width; x++)
                         {
                             double sum = 0;
@@ -300,6 +315,12 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
         // Writes a computed slab (its rows of every Z section, or its Y sections); runs on a background task.
         void WriteSlab(Slab s, float[] slab)
         {
+            try { WriteSlabRows(s, slab); }
+            finally { slabBuffers.Return(slab); }
+        }
+
+        void WriteSlabRows(Slab s, float[] slab)
+        {
             var sw = System.Diagnostics.Stopwatch.StartNew();
             int rows = s.Rows;
             if (o.Layout == VolumeLayout.Xyz)
@@ -316,11 +337,12 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
             {
                 // IMOD tilt's own layout: section r is Y row r, and its rows run from the top of the specimen (the largest z,
                 // towards the source) down: IMOD's tilt backprojects row I at z = −(I − centre), so trimvol -rx (clip rotx, output
-                // Z = NY − 1 − row) gives the XYZ layout back.
-                var flipped = new float[slab.Length];
+                // Z = NY − 1 − row) gives the XYZ layout back. (The slab buffer is reused and may be longer than this slab.)
+                var computed = slab.AsSpan(0, (int)s.Geometry.SlabLength);
+                var flipped = new float[computed.Length];
                 for (int r = 0; r < rows; r++)
                     for (int z = 0; z < thickness; z++)
-                        slab.AsSpan((int)(((long)r * thickness + z) * width), width)
+                        computed.Slice((int)(((long)r * thickness + z) * width), width)
                             .CopyTo(flipped.AsSpan((int)(((long)r * thickness + (thickness - 1 - z)) * width), width));
                 writer.WriteSections(s.Y0 - yFirst, rows, flipped);
             }
@@ -354,12 +376,14 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
                 }
 
                 var g = s.Geometry;
-                var slab = new float[g.SlabLength];
+                // Two volume and two projection buffers go round (one computed or read, one written or being read).
+                var slab = slabBuffers.Rent(g.SlabLength);
+                var projSpan = proj.AsSpan(0, (int)g.ProjectionLength);
                 if (o.Method == ReconstructionMethod.Wbp)
                 {
                     // The row filter and the backprojection in one backend call (on a device the filtered rows stay there).
                     t0 = clock.Elapsed.TotalSeconds;
-                    _backend.Backprojector.FilterBackproject(proj, filter, pad, cos, sin, weights, g, slab);
+                    _backend.Backprojector.FilterBackproject(projSpan, filter, pad, cos, sin, weights, g, slab.AsSpan(0, (int)g.SlabLength));
                     tProject += clock.Elapsed.TotalSeconds - t0;
                 }
                 else
@@ -368,10 +392,11 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
                     // Progress and the cancellation check after every iteration: one slab of SIRT can take minutes.
                     int slabIndex = sIdx;
                     // The whole iteration is one backend call: on a device the slab and the projections stay there throughout.
-                    _backend.Backprojector.Sirt(proj, cos, sin, g, new SirtSettings(o.Iterations, (float)o.Relaxation, o.Positivity), slab,
+                    _backend.Backprojector.Sirt(projSpan, cos, sin, g, new SirtSettings(o.Iterations, (float)o.Relaxation, o.Positivity), slab.AsSpan(0, (int)g.SlabLength),
                         it => progress?.Report((slabIndex + (it + 1.0) / o.Iterations) / slabs * 0.999), cancel);
                     tProject += clock.Elapsed.TotalSeconds - t0;
                 }
+                projBuffers.Return(proj);
 
                 // At most one slab is being written while the next is computed.
                 t0 = clock.Elapsed.TotalSeconds;
@@ -416,6 +441,54 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
         if (w < 2 || h < 1)
             throw new TomalignInputException(stack, $"binning {bin} leaves {w}×{h} pixels of its {nx}×{ny} views",
                 $"use a smaller --bin (at most {Math.Max(1, Math.Min(nx / 2, ny))} for these views)");
+    }
+
+    /// <summary>Whether every value is finite (x − x is 0 for a finite x, NaN for NaN and ±∞).</summary>
+    private static bool AllFinite(ReadOnlySpan<float> values)
+    {
+        var bad = System.Numerics.Vector<float>.Zero;
+        int n = System.Numerics.Vector<float>.Count, k = 0;
+        for (; k + n <= values.Length; k += n)
+        {
+            var v = new System.Numerics.Vector<float>(values[k..]);
+            bad |= System.Numerics.Vector.Subtract(v, v);
+        }
+        if (!System.Numerics.Vector.EqualsAll(bad, System.Numerics.Vector<float>.Zero)) return false;
+        for (; k < values.Length; k++)
+            if (!float.IsFinite(values[k])) return false;
+        return true;
+    }
+
+    /// <summary>
+    /// The projection and volume buffers of a reconstruction, handed round between the reading, computing and writing
+    /// tasks instead of allocated per slab (no page faults and no zeroing after the first slabs): Rent gives a returned
+    /// array at least as long, or a new one (uninitialised: every element of a slab's buffers is written before it is read).
+    /// </summary>
+    private sealed class BufferRing
+    {
+        private readonly List<float[]> _free = [];
+
+        public float[] Rent(long length)
+        {
+            lock (_free)
+            {
+                int best = -1;
+                for (int k = 0; k < _free.Count; k++)
+                    if (_free[k].LongLength >= length && (best < 0 || _free[k].LongLength < _free[best].LongLength)) best = k;
+                if (best >= 0)
+                {
+                    var a = _free[best];
+                    _free.RemoveAt(best);
+                    return a;
+                }
+            }
+            return GC.AllocateUninitializedArray<float>(checked((int)length));
+        }
+
+        public void Return(float[] array)
+        {
+            lock (_free) _free.Add(array);
+        }
     }
 
     /// <summary>Waits for a task to end, ignoring its error (whoever awaits it later sees that).</summary>
