@@ -43,7 +43,10 @@ public sealed class ServeStopAndCancelTests
     public async Task AGracefulStopEndsALongSirtCleanlyWithinTheGracePeriod()
     {
         using var folders = new ServeFolders();
-        var serve = await InProcessServe.StartAsync(folders, EndlessSirt, graceSeconds: 4);
+        // Grace 12 s: the stage is cancelled after 9 s and has the last quarter, 3 s, to stop and clean up. With a grace of
+        // 4 s (1 s to clean up) the job was abandoned under the load of the whole suite on two cores (seen in a clean-clone
+        // CI run and by a helper at load 52); the behaviour asserted is the same, the machine's speed is not.
+        var serve = await InProcessServe.StartAsync(folders, EndlessSirt, graceSeconds: 12);
         Stopwatch clock;
         try
         {
@@ -57,9 +60,8 @@ public sealed class ServeStopAndCancelTests
             await serve.DisposeAsync();
         }
         // The stage was cancelled once most of the grace period had passed: the job stopped (it was abandoned, its SIRT running on).
-        // (The serve log goes with every failure: a failure seen once in a clean-clone CI run, under the load of the whole
-        // suite, could not be reproduced alone and left nothing to read.)
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(12), $"the stop took {clock.Elapsed.TotalSeconds:F1} s; serve log:\n{serve.Log}");
+        // (The serve log goes with every failure.)
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"the stop took {clock.Elapsed.TotalSeconds:F1} s; serve log:\n{serve.Log}");
         Assert.False(serve.Log.Contains("abandoned"), $"the job was abandoned; serve log:\n{serve.Log}");
         Assert.True(serve.Log.Contains("stopped by the shutdown, queued again"), $"the job was not queued again; serve log:\n{serve.Log}");
         using (var store = JobStore.Open(Path.Combine(folders.Out, ServeService.DatabaseName)))
