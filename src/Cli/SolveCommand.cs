@@ -109,7 +109,9 @@ internal static partial class Commands
             {
                 var localSolution = report.Stage("local", () => new LocalAligner(ctx.Log).Solve(input, result, local.Parse(p)));
                 string localPath = Path.Combine(dir, root + "local.xf");
-                Tomalign.Core.Geometry.LocalAlignmentFile.From(localSolution, p.GetValue(pixel)).Write(localPath);
+                // IMOD's tilt scales the areas by this pixel size over its input's (LOCALSCALE): 0 (no scaling) unless --pixel-size was given.
+                double localPixel = p.GetResult(pixel) is { Implicit: false } ? p.GetValue(pixel) : 0;
+                Tomalign.Core.Geometry.LocalAlignmentFile.From(localSolution, localPixel).Write(localPath);
                 report.Outputs.Add(Path.GetFullPath(localPath));
                 report.Results["local"] = LocalReport.Json(localSolution);
                 report.Results["localResidualMean"] = localSolution.MeanResidual;

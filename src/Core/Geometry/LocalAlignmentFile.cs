@@ -41,7 +41,8 @@ public sealed class LocalAlignmentFile
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     /// <summary>The file of a local solution (<see cref="Solve.LocalSolution"/>): per area and view the local geometry against the global one.</summary>
-    public static LocalAlignmentFile From(Solve.LocalSolution s, double pixelSizeAngstrom = 1)
+    /// <param name="refinement">per view, a transform that follows the global one in the aligned stack (the axis-profile refinement): it follows each area's too.</param>
+    public static LocalAlignmentFile From(Solve.LocalSolution s, double pixelSizeAngstrom = 1, IReadOnlyList<Xf>? refinement = null)
     {
         ArgumentNullException.ThrowIfNull(s);
         int nv = s.Global.Length;
@@ -54,7 +55,11 @@ public sealed class LocalAlignmentFile
             DeltaXTilt = null,
             ZFactors = zf ? s.Areas.Select(a => a.Views.Select(v => v.ZFactors()).ToArray()).ToArray() : null,
             // The area's aligned image → its raw position (local model) → the globally aligned stack (global model).
-            Transforms = s.Areas.Select(a => a.Views.Select((v, i) => Xf.Product(v.AlignedToRaw(), s.Global[i].RawToAligned())).ToArray()).ToArray(),
+            Transforms = s.Areas.Select(a => a.Views.Select((v, i) =>
+            {
+                var f = Xf.Product(v.AlignedToRaw(), s.Global[i].RawToAligned());
+                return refinement is null ? f : Xf.Product(f, refinement[i]);
+            }).ToArray()).ToArray(),
         };
     }
 
