@@ -68,8 +68,11 @@ internal sealed class PipelineRun(PipelineSpec spec, PipelineContext context, IC
     public AlignmentOutcome Alignment() => new(P(".prexg"), P(".fid"), P(".xf"), P(".tlt"),
         Solve ?? throw new InvalidOperationException("the solve has not run"), Coarse, Tilts, TiltAxis, Nx, Ny)
     {
-        Landmarks = Observations, Beads = Beads, Patches = Patches, CoarseStrengths = CoarseStrengths,
+        Landmarks = Observations, Beads = Beads, Patches = Patches, CoarseStrengths = CoarseStrengths, Local = Local,
     };
+
+    /// <summary>The local alignments solved in this run (--local; null when reused or not asked for).</summary>
+    public LocalSolution? Local { get; set; }
 }
 
 /// <summary>
@@ -318,7 +321,7 @@ internal sealed class RefineStage : PipelineStage
         if (spec.Local)
         {
             // Local alignments on top of the global solution; each area's transforms are followed by the refinement, as the views' are.
-            var local = report.Stage("local", () => new LocalAligner(run.Log).Solve(run.SolveInput!, result, new LocalOptions()));
+            var local = run.Local = report.Stage("local", () => new LocalAligner(run.Log).Solve(run.SolveInput!, result, new LocalOptions()));
             // The stack's pixel size, which IMOD's tilt compares with its input's to scale the areas (LOCALSCALE); 0 when the header has none.
             double pixel;
             using (var r = MrcReader.Open(spec.Stack)) pixel = r.Header.PixelSizeX;

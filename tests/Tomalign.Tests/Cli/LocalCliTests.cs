@@ -62,6 +62,10 @@ public sealed class LocalCliTests(ITestOutputHelper output)
         using var rec = MrcReader.Open(Path.Combine(outDir, "w.rec"));
         Assert.Equal((256, 256, 40), (rec.Nx, rec.Ny, rec.Nz));
         Assert.Contains("\"residualLocalMean\"", File.ReadAllText(Path.Combine(outDir, "w.run.json")), StringComparison.Ordinal);
+        // The residual map of the areas in the HTML report: one cell per area.
+        string html = File.ReadAllText(Path.Combine(outDir, "w.run.html"));
+        Assert.Contains("id=\"local-map\"", html, StringComparison.Ordinal);
+        Assert.Equal(file.Areas, html.Split("<td style=\"background:rgb(255,").Length - 1);
         Assert.Equal("2.00000", File.ReadLines(Path.Combine(outDir, "wlocal.xf")).First().Split(' ', StringSplitOptions.RemoveEmptyEntries)[7]);
     }
 }
