@@ -8,15 +8,15 @@
 # no test depends on it.
 #
 # What runs, per round (Tomalign first in odd rounds, IMOD first in even ones):
-#   WBP   IMOD:     tilt -InputProjections S -OutputFile R -TILTFILE T -THICKNESS N -RADIAL 0.35,0.035 -MODE 2
+#   WBP   IMOD:     tilt -InputProjections S -OutputFile R -TILTFILE T -THICKNESS N -RADIAL 0.35,0.0495 -OFFSET 0,0.5 -SHIFT 0,Z -MODE 2
 #         Tomalign: tomalign reconstruct S --angles T --thickness N --radial 0.35,0.035 --layout imod --device cpu
 #   on one simulated stack of SIZE²×VIEWS (tilt axis along Y, so it is an aligned stack for both programs).
 # Prints wall seconds and peak resident memory (GNU time) of each, the ratio, and the correlation of the two volumes
 # (the same layout, so they should agree closely; Debian python3-mrcfile, /usr/bin/python3). The stack is simulated once; nothing is written outside DIR.
+# RADIAL/OFFSET/SHIFT as NAME.tilt.com writes them (Z = −0.5 for an even N): tilt's fall-off is exp(−(d/f)²), Tomalign's a
+# Gaussian sigma (f = σ√2); tilt's axis and slab centre are half a pixel below Tomalign's (docs/FORMATS.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-T=$PWD/src/Cli/bin/Release/net10.0/tomalign
-PEERS=${PEERS:-$HOME/imod-peer}
 size=1024; views=61; thick=256; rounds=2; out=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -24,15 +24,13 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=$2; shift 2;; --out) out=$2; shift 2;; *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
-[ -x "$T" ] || { echo "no Release build at $T: run dotnet build Gpu.sln -c Release" >&2; exit 2; }
-[ -f "$PEERS/imod-env.sh" ] || { echo "no IMOD build at $PEERS: run ../shared/tools/build_imod.sh (see its header)" >&2; exit 2; }
+# shellcheck source=tools/imod-peer.sh
+source tools/imod-peer.sh
 [ -x /usr/bin/time ] || { echo "GNU time is missing: apt-get install time" >&2; exit 2; }
-# shellcheck disable=SC1091
-source "$PEERS/imod-env.sh"
-command -v tilt >/dev/null || { echo "IMOD's tilt is not on PATH after sourcing $PEERS/imod-env.sh" >&2; exit 2; }
 out=${out:-$(mktemp -d)}
 mkdir -p "$out"
 step=$(python3 -c "print(120/($views-1))")
+zshift=$(python3 -c "print(-0.5 if $thick % 2 == 0 else 0)")
 if [ ! -f "$out/s.mrc" ]; then
   echo "simulating ${size}²×${views} (tilt axis along Y) in $out ..."
   "$T" simulate --out "$out" --name s --size "$size" --tilt-step "$step" --tilt-axis 0 --drift 0 --rotation-jitter 0 \
@@ -43,7 +41,7 @@ echo "machine: $cores cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2
 echo "IMOD: $(tilt 2>&1 </dev/null | grep -m1 -i 'version' || echo 'tilt (version not printed)')"
 run_imod() {
   /usr/bin/time -f "%e %M" -o "$out/time.imod" tilt -InputProjections "$out/s.mrc" -OutputFile "$out/imod.rec" \
-    -TILTFILE "$out/s.rawtlt" -THICKNESS "$thick" -RADIAL 0.35,0.035 -MODE 2 > "$out/imod.log" 2>&1
+    -TILTFILE "$out/s.rawtlt" -THICKNESS "$thick" -RADIAL 0.35,0.0495 -OFFSET 0,0.5 -SHIFT "0,$zshift" -MODE 2 > "$out/imod.log" 2>&1
   read -r s m < "$out/time.imod"; echo "$s $m"
 }
 run_tomalign() {

@@ -18,7 +18,7 @@ internal static partial class Commands
     private static Command Coarse(TextWriter stdout, TextWriter stderr)
     {
         var d = new CoarseAlignOptions();
-        var stack = new Argument<string>("STACK") { Description = "The raw tilt series, MRC (.mrc/.st)." };
+        var stack = new Argument<string>("STACK") { Description = "The raw tilt series, MRC (.mrc/.st) or a multi-page TIFF stack (.tif, as SerialEM writes it)." };
         var angles = new Option<string>("--angles") { Description = "Tilt angles, one per view (.rawtlt/.tlt); optional with --mdoc, an mdoc beside the stack, or angles in the MRC extended header." };
         var mdoc = MdocOption();
         var axis = new Option<string>("--tilt-axis") { Description = "Tilt-axis angle in the raw image, degrees counter-clockwise from +Y (IMOD's rotation angle), or auto: searched by the coarse correlation (modulo 180°).", Required = true };
@@ -34,12 +34,13 @@ internal static partial class Commands
         var maxShift = new Option<double>("--max-shift") { Description = "Largest shift between neighbours, unbinned pixels; 0: no limit.", DefaultValueFactory = _ => 0 };
         var name = new Option<string?>("--name") { Description = "Base name of the outputs (default: the stack's name)." };
         var output = new Option<string>("--out", "-o") { Description = "Folder for NAME.prexf, NAME.prexg and NAME.coarse.json.", Required = true };
+        var excludeViews = ExcludeViewsOption("not correlated, as tiltxcorr's SkipViews; each gets the identity line in NAME.prexf and the chain is bridged across it (NAME.prexg still has one line per view).");
         var device = DeviceOption();
         var cmd = new Command("coarse",
             "Coarse alignment by cross-correlation of neighbouring views with cosine stretch (IMOD tiltxcorr): writes NAME.prexf " +
             "(line i aligns view i to view i−1), NAME.prexg (every view to the view nearest zero tilt; use it with `tomalign apply`) " +
             "and NAME.coarse.json with the peak strength of every pair.")
-        { stack, angles, mdoc, axis, bin, sigma1, radius2, sigma2, exclude, clip, minSnr, cumulative, maxShift, name, output, device };
+        { stack, angles, mdoc, axis, bin, sigma1, radius2, sigma2, exclude, clip, minSnr, cumulative, maxShift, excludeViews, name, output, device };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             string input = p.GetValue(stack)!, anglesPath = p.GetValue(angles) ?? "", dir = p.GetValue(output)!;
@@ -66,6 +67,11 @@ internal static partial class Commands
             var report = new RunReport("coarse", Environment.GetCommandLineArgs().Skip(1)) { Cancel = Cancellation };
             report.Inputs.AddRange(InputPaths(input, anglesPath, p.GetValue(mdoc)));
             var (data, tilts) = report.Stage("read", () => ReadSeries(input, anglesPath, ctx.Progress("read"), p.GetValue(mdoc), ctx, report));
+            int[] excluded = ExcludedViews(p.GetValue(excludeViews), data.Nz);
+            if (data.Nz - excluded.Length < 2)
+                throw new TomalignInputException(input, $"only {data.Nz - excluded.Length} of its {data.Nz} views are left after --exclude-views", "exclude fewer views");
+            options = options with { SkipViews = excluded };
+            ReportExcluded(report, excluded);
             int effectiveBin = binning > 0 ? binning : CoarseAligner.AutoBin(data.Nx, data.Ny, options.AutoBinTargetPixels);
             if (data.Nx / effectiveBin < 8 || data.Ny / effectiveBin < 8)
                 throw new TomalignInputException(input, $"views of {data.Nx}×{data.Ny} binned by {effectiveBin} are too small to correlate (under 8 pixels)",

@@ -117,7 +117,7 @@ internal static partial class Commands
 
     private static Command Info(TextWriter stdout, TextWriter stderr)
     {
-        var file = new Argument<string>("FILE") { Description = "An MRC file (.mrc, .st, .ali, .rec)." };
+        var file = new Argument<string>("FILE") { Description = "An MRC file (.mrc, .st, .ali, .rec) or a multi-page TIFF stack." };
         var noStats = new Option<bool>("--no-stats") { Description = "Header only: skip reading the data for statistics." };
         var angles = new Option<string?>("--angles") { Description = "The series' angle file (.rawtlt/.tlt): checks one angle per view and prints the tilt range." };
         var mdoc = MdocOption();
@@ -203,16 +203,17 @@ internal static partial class Commands
 
     private static Command Apply(TextWriter stdout, TextWriter stderr)
     {
-        var stack = new Argument<string>("STACK") { Description = "The raw (or prealigned) stack, MRC." };
+        var stack = new Argument<string>("STACK") { Description = "The raw (or prealigned) stack, MRC or a multi-page TIFF stack." };
         var xf = new Option<string>("--xf") { Description = "Transforms raw → aligned, one IMOD .xf line per view (.xf, .prexg, .tltxf), or AreTomo's .aln (its dark views left as they are).", Required = true };
         var bin = new Option<int>("--bin") { Description = "Bin the output by N (mean of N×N).", DefaultValueFactory = _ => 1 };
         var interp = new Option<string>("--interpolation") { Description = "linear (default) or cubic.", DefaultValueFactory = _ => "linear" };
         interp.AcceptOnlyFromAmong("linear", "cubic");
         var mode = new Option<string>("--mode") { Description = "Output mode: float32 (2, default) or float16 (12).", DefaultValueFactory = _ => "float32" };
         var output = new Option<string>("--out", "-o") { Description = "The aligned stack to write (MRC). Written whole or not at all.", Required = true };
+        var excludeViews = ExcludeViewsOption("left out of the aligned stack, as newstack -exclude (which counts from 0); the other views keep their order, so give `reconstruct` their angles, or keep every view here and use `reconstruct --exclude-views`.");
         var device = DeviceOption();
         var cmd = new Command("apply", "Warp every view by its transform, with optional binning (IMOD newstack -xform): the aligned stack.")
-        { stack, xf, bin, interp, mode, output, device };
+        { stack, xf, bin, interp, mode, excludeViews, output, device };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             string input = p.GetValue(stack)!, xfPath = p.GetValue(xf)!, outPath = p.GetValue(output)!;
@@ -230,6 +231,11 @@ internal static partial class Commands
                 Interpolation = p.GetValue(interp) == "cubic" ? Interpolation.Cubic : Interpolation.Linear,
                 OutputMode = ParseMode(p.GetValue(mode)!),
             };
+            int viewCount;
+            using (var r = MrcReader.Open(input)) viewCount = r.Nz;
+            int[] excluded = ExcludedViews(p.GetValue(excludeViews), viewCount);
+            options = options with { ExcludedViews = excluded };
+            ReportExcluded(report, excluded);
             var result = report.Stage("apply", () =>
                 new ApplyTransforms(backend, ctx.Log).Run(input, transforms, xfPath, outPath, options, ctx.Progress("apply")));
             report.Outputs.Add(Path.GetFullPath(outPath));

@@ -38,7 +38,7 @@ internal static partial class Commands
     private static Command Patch(TextWriter stdout, TextWriter stderr)
     {
         var d = new PatchTrackOptions();
-        var stack = new Argument<string>("STACK") { Description = "The tilt series, MRC: the raw stack with --prexg, or an already prealigned stack without it." };
+        var stack = new Argument<string>("STACK") { Description = "The tilt series, MRC or a multi-page TIFF stack: the raw stack with --prexg, or an already prealigned stack without it." };
         var angles = new Option<string>("--angles") { Description = "Tilt angles, one per view (.rawtlt/.tlt); optional with --mdoc, an mdoc beside the stack, or angles in the MRC extended header." };
         var mdoc = MdocOption();
         var prexg = new Option<string?>("--prexg") { Description = "Coarse alignment of the raw stack (from `tomalign coarse`); the stack is prealigned with it in memory." };
@@ -50,12 +50,13 @@ internal static partial class Commands
         var pieceOverlap = new Option<int>("--piece-overlap") { Description = "Views shared by consecutive pieces.", DefaultValueFactory = _ => d.PieceOverlap };
         var name = new Option<string?>("--name") { Description = "Base name of the outputs (default: the stack's name)." };
         var output = new Option<string>("--out", "-o") { Description = "Folder for NAME.fid, NAME.fid.txt and NAME.patch.json.", Required = true };
+        var excludeViews = ExcludeViewsOption("not tracked, as tiltxcorr's SkipViews: NAME.fid has no points on them (leave them out of the tomogram too).");
         var device = DeviceOption();
         var cmd = new Command("patch",
             "Markerless landmarks by patch tracking (IMOD tiltxcorr -SizeOfPatchesXandY): a grid of patches on the view nearest zero tilt, " +
             "followed view by view with cosine-stretched correlation, cut into overlapping pieces; writes NAME.fid (IMOD model, " +
             "prealigned-stack coordinates, z = view) for `tomalign solve --model NAME.fid --prexg ...`.")
-        { stack, angles, mdoc, prexg, axis, size, overlap, bin, piece, pieceOverlap, name, output, device };
+        { stack, angles, mdoc, prexg, axis, size, overlap, bin, piece, pieceOverlap, excludeViews, name, output, device };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             string input = p.GetValue(stack)!, anglesPath = p.GetValue(angles) ?? "", dir = p.GetValue(output)!;
@@ -76,21 +77,24 @@ internal static partial class Commands
             report.Device = backend.Description;
             data = PrealignIfAsked(p.GetValue(prexg), input, data, backend, report);
             CheckPatchGrid(input, data.Nx, data.Ny, options, "use a smaller --patch-size or --bin for views this size");
-            var result = report.Stage("track", () => new PatchTracker(backend.PairCorrelator, ctx.Log).Track(data, tilts, options, ctx.Progress("patch")));
+            int[] excluded = ExcludedViews(p.GetValue(excludeViews), data.Nz);
+            var (kept, keptTilts, views) = KeepViews(data, tilts, excluded, input);
+            var result = report.Stage("track", () => new PatchTracker(backend.PairCorrelator, ctx.Log).Track(kept, keptTilts, options, ctx.Progress("patch")));
             if (result.Landmarks == 0)
                 throw new TomalignInputException(input, "no patch could be tracked over enough views",
                     "check --tilt-axis and the .prexg (the stack must be prealigned), or try larger patches");
 
             Directory.CreateDirectory(dir);
-            string fid = WriteLandmarks(result.Observations, data, dir, baseName, report);
+            string fid = WriteLandmarks(ToWholeStack(result.Observations, views), data, dir, baseName, report);
             report.Warnings.AddRange(result.Warnings);
+            ReportExcluded(report, excluded);
             report.Results["patches"] = result.Patches;
             report.Results["featurelessPatches"] = result.FeaturelessPatches;
             report.Results["landmarks"] = result.Landmarks;
             report.Results["observations"] = result.Observations.Count;
             report.Results["patchSize"] = result.PatchSize;
             report.Results["bin"] = result.Bin;
-            report.Results["referenceView"] = result.ReferenceView;
+            report.Results["referenceView"] = views[result.ReferenceView];
             report.Results["medianPeakStrength"] = result.MedianStrength;
             report.Results["weakPatches"] = result.WeakPatches;
             report.Results["medianPeakSnr"] = result.MedianPeakSnr;

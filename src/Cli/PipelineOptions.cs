@@ -10,7 +10,7 @@ namespace Tomalign.Cli;
 /// </summary>
 internal sealed class PipelineOptions
 {
-    public Argument<string> Stack { get; } = new("STACK") { Description = "The raw tilt series, MRC (.mrc/.st)." };
+    public Argument<string> Stack { get; } = new("STACK") { Description = "The raw tilt series, MRC (.mrc/.st) or a multi-page TIFF stack (.tif, as SerialEM writes it)." };
     public Option<string> Angles { get; } = new("--angles") { Description = "Nominal tilt angles, one per view (.rawtlt). Optional when --mdoc is given, an mdoc lies beside the stack (STACK.mdoc or NAME.mdoc), or the MRC extended header (FEI1/FEI2, SerialEM) holds the angles." };
     public Option<string?> Mdoc { get; } = Commands.MdocOption();
     public Option<string> TiltAxis { get; } = new("--tilt-axis") { Description = "Tilt-axis angle in the raw image, degrees counter-clockwise from +Y (IMOD's rotation angle), or auto: searched by the coarse correlation (modulo 180°), or mdoc: the mdoc's (or extended header's) \"Tilt axis angle\" (the default when not given)." };

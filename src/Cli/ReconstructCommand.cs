@@ -15,7 +15,7 @@ internal static partial class Commands
     private static Command Reconstruct(TextWriter stdout, TextWriter stderr)
     {
         var d = new ReconstructionOptions();
-        var aligned = new Argument<string>("ALIGNED") { Description = "The aligned stack (MRC, tilt axis along Y: `tomalign apply` with the final .xf)." };
+        var aligned = new Argument<string>("ALIGNED") { Description = "The aligned stack (MRC or a multi-page TIFF stack, tilt axis along Y: `tomalign apply` with the final .xf)." };
         var angles = new Option<string>("--angles") { Description = "Tilt angles, one per view (the solved .tlt); or --mdoc for the nominal ones." };
         var mdoc = MdocOption();
         var thickness = new Option<int>("--thickness") { Description = "Volume thickness in (binned) voxels.", Required = true };
@@ -35,11 +35,12 @@ internal static partial class Commands
         var mode = new Option<string>("--mode") { Description = "Output mode: float32 (2, default) or float16 (12).", DefaultValueFactory = _ => "float32" };
         var localXf = new Option<string?>("--local-xf") { Description = "Local alignments (IMOD's NAMElocal.xf, from solve --local; tilt's LOCALFILE): each voxel is backprojected through the transforms of the nearest local areas. WBP only; --angles must be the solved .tlt and --x-axis-tilt the solved one." };
         var output = new Option<string>("--out", "-o") { Description = "The volume to write (MRC). Written whole or not at all.", Required = true };
+        var excludeViews = ExcludeViewsOption("not backprojected, as tilt's EXCLUDELIST (the stack and the angles still have every view).");
         var device = DeviceOption();
         var cmd = new Command("reconstruct",
             "Reconstruct a tomogram from an aligned stack by weighted backprojection (IMOD tilt) or SIRT, streamed by slabs of Y rows " +
             "so that neither the stack nor the volume is held whole; writes the volume and OUT.reconstruct.json.")
-        { aligned, angles, mdoc, thickness, method, iterations, relaxation, positivity, bin, width, slices, xTilt, zShift, radial, hamming, log, layout, mode, localXf, output, device };
+        { aligned, angles, mdoc, thickness, method, iterations, relaxation, positivity, bin, width, slices, xTilt, zShift, radial, hamming, log, layout, mode, excludeViews, localXf, output, device };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             string input = p.GetValue(aligned)!, anglesPath = p.GetValue(angles) ?? "", outPath = p.GetValue(output)!;
@@ -86,6 +87,9 @@ internal static partial class Commands
             var tilts = anglesPath.Length > 0 || p.GetValue(mdoc) is null
                 ? SeriesMetadata.Resolve(input, anglesPath, null, views).Tilts
                 : SeriesMetadata.Resolve(input, null, p.GetValue(mdoc), views).Tilts;
+            int[] excluded = ExcludedViews(p.GetValue(excludeViews), views);
+            options = options with { ExcludedViews = excluded };
+            ReportExcluded(report, excluded);
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;
             report.DeviceMemory = backend.DeviceMemory;

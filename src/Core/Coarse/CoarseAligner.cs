@@ -29,6 +29,11 @@ public sealed record CoarseAlignOptions
     public static BandPassFilter AutomaticFilter { get; } = new(0.03, 0.25, 0.05);
     public bool ExcludeCentralPeak { get; init; }
     /// <summary>
+    /// Views (0-based) not correlated at all, as tiltxcorr's SkipViews: treated as blank views are — their .prexf line is the
+    /// identity and the chain is bridged across them (the next view is correlated with the last one used).
+    /// </summary>
+    public IReadOnlyList<int> SkipViews { get; init; } = [];
+    /// <summary>
     /// Damping of high-contrast points (gold beads, hot pixels) before correlating: each binned view
     /// is smoothed by a Gaussian of <see cref="DampSmoothingPixels"/> and clipped to median ± this
     /// many robust SDs (1.4826·MAD) of the smoothed view; 0: off (plain tiltxcorr); null: automatic —
@@ -200,14 +205,22 @@ public sealed class CoarseAligner
         var (b0data, b0nx, b0ny) = Binned(firstBin);
         if (b0nx < 8 || b0ny < 8) throw new ArgumentException($"binning {firstBin} leaves {b0nx}×{b0ny} pixels, too few to correlate");
         var firstStats = ViewStatisticsCalculator.Compute(b0data, b0nx, b0ny, nz);
-        var blank = FindBlankViews(firstStats, options);
+        foreach (int v in options.SkipViews)
+            if (v < 0 || v >= nz) throw new ArgumentException($"skipped view {v} is not a view of the {nz}");
+        var blank = FindBlankViews(firstStats, options).Where(v => !options.SkipViews.Contains(v)).ToList();
+        foreach (int v in options.SkipViews.Distinct().Order())
+        {
+            string w = $"view {v} (1-based {v + 1}, tilt {tiltDegrees[v]:F1}°) is skipped as asked (--exclude-views): identity transform, the chain bridged across it";
+            warnings.Add(w);
+            _logger.LogInformation("{Warning}", w);
+        }
         foreach (int v in blank)
         {
             string w = $"view {v} (tilt {tiltDegrees[v]:F1}°) is nearly blank (mean {firstStats[v].Mean:G4}, SD {firstStats[v].StdDev:G4}); it gets an identity transform and is skipped";
             warnings.Add(w);
             _logger.LogWarning("{Warning}", w);
         }
-        var isBlank = FlagBlank(nz, blank);
+        var isBlank = FlagBlank(nz, blank.Concat(options.SkipViews).Distinct().ToList());
         var good = Enumerable.Range(0, nz).Where(v => !isBlank[v]).ToArray();
         int referenceView = ReferenceView(tiltDegrees, isBlank);
 
@@ -404,7 +417,7 @@ public sealed class CoarseAligner
             }
 
         var trustedViews = Connected(obsPairs, obsTrusted, referenceView, nz);
-        foreach (int v in blank) trustedViews[v] = false;
+        for (int v = 0; v < nz; v++) if (isBlank[v]) trustedViews[v] = false;   // blank and skipped views
         foreach (var r in results.Take(pairs1.Count).Where(r => !r.Trusted))
         {
             string how = r.Interpolated ? "its shift is interpolated from the neighbouring pairs" : "it is bridged by a second-neighbour pair";

@@ -51,6 +51,30 @@ public sealed record ExportSeries
 }
 
 /// <summary>
+/// The entries of a tilt.com that make IMOD's tilt place voxels as Tomalign's WBP does. Tomalign (0-based pixel indices):
+/// the tilt axis is the column w/2 of the aligned (binned, w wide) stack, a voxel at column i, z index k is at x = i − w/2,
+/// z = k − t/2 (t the thickness), and it projects to column x·cos θ + z·sin θ + w/2. IMOD's tilt (tilt.f90; 1-based
+/// columns): the axis is the column nxfull/2 + 0.5 + DELXX/bin (OFFSET's second value: "cutting the X-axis at NX/2. + DELXX"),
+/// the output's centre the column int(w/2) + 0.5 + DELXX/bin + SHIFTX/bin, its centre row int(t/2) + 0.5 + SHIFTZ/bin, and
+/// it backprojects the output row I at z = −(I − centre row) (sin β = −sin θ). So DELXX = bin/2, SHIFTX = (w/2 − int(w/2))·bin,
+/// SHIFTZ = (t/2 − int(t/2) − 1/2)·bin, THICKNESS = t·bin (tilt divides THICKNESS, OFFSET, SHIFT and FULLIMAGE by IMAGEBINNED),
+/// FULLIMAGE = (w·bin, h·bin) so that tilt's nxfull is the aligned stack's width. RADIAL: tilt's fall-off is exp(−(d/f)²),
+/// Tomalign's exp(−d²/2σ²): f = σ·√2. Not matched: tilt's slice centre (Y) is nyfull/2 − 1/2 (0-based) where Tomalign's is
+/// h/2; it only matters with an x-axis tilt φ (a voxel's projection moves by at most ½·sin φ·sin θ pixel).
+/// </summary>
+public readonly record struct TiltComGeometry(int ThicknessUnbinned, double AxisOffsetUnbinned, double ShiftXUnbinned, double ShiftZUnbinned,
+    int FullNx, int FullNy, double RadialCutoff, double RadialFalloff)
+{
+    /// <summary>The entries for series <paramref name="s"/> and Tomalign's filter (<paramref name="radialCutoff"/>, Gaussian sigma <paramref name="radialFalloff"/>).</summary>
+    public static TiltComGeometry For(ExportSeries s, double radialCutoff = 0.35, double radialFalloff = 0.035)
+    {
+        int b = Math.Max(1, s.Bin), w = s.Nx / b, h = s.Ny / b, t = s.Thickness;
+        return new TiltComGeometry(t * b, 0.5 * b, (w / 2.0 - w / 2) * b, (t / 2.0 - t / 2 - 0.5) * b, w * b, h * b,
+            radialCutoff, radialFalloff * Math.Sqrt(2));
+    }
+}
+
+/// <summary>
 /// Files for the next programs, from an alignment (docs/FORMATS.md has the conventions):
 /// <list type="bullet">
 /// <item>IMOD: NAME.tilt.com (tilt run on NAME.ali reproduces our WBP: size, thickness, binning, orientation, x-axis tilt,
@@ -77,31 +101,40 @@ public static class AlignmentExport
 
     // ------------------------------------------------------------------ IMOD
 
-    /// <summary>The tilt.com text for an aligned stack <paramref name="aligned"/> with angles <paramref name="tlt"/>.</summary>
+    /// <summary>
+    /// The tilt.com text for an aligned stack <paramref name="aligned"/> (binned by <see cref="ExportSeries.Bin"/>, as `run`
+    /// writes NAME.ali) with angles <paramref name="tlt"/>. IMOD's tilt (4.8 and later) with it puts every voxel where
+    /// Tomalign's WBP puts it (docs/FORMATS.md, "IMOD: NAME.tilt.com"); what each entry means to tilt is in <see cref="TiltComGeometry"/>.
+    /// </summary>
     public static string TiltCom(ExportSeries s, string aligned, string tlt, string output, IReadOnlyList<int>? excludeOneBased = null, IEnumerable<string>? comments = null)
     {
+        var g = TiltComGeometry.For(s);
         var sb = new StringBuilder();
         sb.Append("# Command file to run Tilt, written by Tomalign: IMOD's tilt with these files reproduces Tomalign's WBP tomogram\n");
-        sb.Append("# (IMOD writes Y slices; 'trimvol -rx' turns them into Tomalign's X-Y slices).\n");
+        sb.Append("# (IMOD writes Y slices, each X × Z from the top of the specimen down, as tomalign reconstruct --layout imod;\n");
+        sb.Append("# 'trimvol -rx' turns them into Tomalign's X-Y slices, --layout xyz). OFFSET and SHIFT put the tilt axis and the\n");
+        sb.Append("# slab centre on Tomalign's (the pixel NX/2, counted from 0, not IMOD's NX/2 − 0.5); RADIAL's fall-off is Tomalign's\n");
+        sb.Append("# Gaussian sigma × √2 (tilt's exp(−(d/falloff)²)). THICKNESS, OFFSET and SHIFT are in unbinned pixels (IMAGEBINNED divides them).\n");
         if (s.ThicknessGuessed) sb.Append("# THICKNESS is a placeholder (the alignment ran without --thickness): set it to the specimen's.\n");
         foreach (var c in comments ?? []) sb.Append("# ").Append(c).Append('\n');
-        if (s.Log) sb.Append("# LOG: Tomalign reconstructs -ln(value); should IMOD's densities come out inverted against Tomalign's, set SCALE 0.0 -1.0.\n");
+        if (s.Log) sb.Append("# LOG: tilt reconstructs log10(value), Tomalign −ln(value): SCALE 0.0 -1.0 gives Tomalign's sign (the scale of densities differs anyway).\n");
         sb.Append("$setenv IMOD_OUTPUT_FORMAT MRC\n");
         sb.Append("$tilt -StandardInput\n");
         sb.Append("InputProjections ").Append(Path.GetFileName(aligned)).Append('\n');
         sb.Append("OutputFile ").Append(Path.GetFileName(output)).Append('\n');
         sb.Append(string.Create(Inv, $"IMAGEBINNED {s.Bin}\n"));
         sb.Append("TILTFILE ").Append(Path.GetFileName(tlt)).Append('\n');
-        sb.Append(string.Create(Inv, $"THICKNESS {s.Thickness}\n"));
-        sb.Append("RADIAL 0.35 0.035\n");
-        sb.Append("FalloffIsTrueSigma 1\n");
+        sb.Append(string.Create(Inv, $"THICKNESS {g.ThicknessUnbinned}\n"));
+        sb.Append(string.Create(Inv, $"RADIAL {g.RadialCutoff:0.####} {g.RadialFalloff:0.####}\n"));
         double xtilt = s.XAxisTilts is { Count: > 0 } xt ? xt.Average() : 0;
         sb.Append(string.Create(Inv, $"XAXISTILT {xtilt:F2}\n"));
+        sb.Append(string.Create(Inv, $"OFFSET 0.0 {g.AxisOffsetUnbinned:0.###}\n"));
+        sb.Append(string.Create(Inv, $"SHIFT {g.ShiftXUnbinned:0.###} {g.ShiftZUnbinned:0.###}\n"));
         if (s.Log) sb.Append("LOG 0.0\n");
-        sb.Append("SCALE 0.0 1.0\n");
+        sb.Append(s.Log ? "SCALE 0.0 -1.0\n" : "SCALE 0.0 1.0\n");
         sb.Append("PERPENDICULAR\n");
         sb.Append("MODE 2\n");
-        sb.Append(string.Create(Inv, $"FULLIMAGE {s.Nx} {s.Ny}\n"));
+        sb.Append(string.Create(Inv, $"FULLIMAGE {g.FullNx} {g.FullNy}\n"));
         sb.Append("SUBSETSTART 0 0\n");
         sb.Append("AdjustOrigin\n");
         if (excludeOneBased is { Count: > 0 }) sb.Append("EXCLUDELIST ").Append(ImodList(excludeOneBased)).Append('\n');
@@ -158,14 +191,21 @@ public static class AlignmentExport
             var xf = Enumerable.Repeat(Geometry.Xf.Identity, s.InputNz).ToArray();
             var tilts = new double[s.InputNz];
             foreach (var (view, tilt) in s.Excluded) if (view >= 0 && view < s.InputNz) tilts[view] = tilt;
-            for (int k = 0; k < map.Count; k++) { xf[map[k]] = s.Xf[k]; tilts[map[k]] = s.Tilts[k]; }
+            // For IMOD's newstack: about its centre, half a pixel below ours (Xf.Recentred), so that its aligned stack is ours.
+            for (int k = 0; k < map.Count; k++) { xf[map[k]] = s.Xf[k].Recentred(-0.5, -0.5); tilts[map[k]] = s.Tilts[k]; }
             WriteIfChanged(P(".input.xf"), f => ImodText.WriteXf(f, xf));
             WriteIfChanged(P(".input.tlt"), f => ImodText.WriteAngles(f, tilts));
             var excluded = s.Excluded.Select(e => e.View + 1).ToArray();
             string inputCom = P(".input.tilt.com");
             WriteIfChanged(inputCom, f => ImodText.WriteTextAtomically(f, TiltCom(s, P(".input.ali"), P(".input.tlt"), P(".input_full_rec.mrc"), excluded,
-                [$"for the user's stack {Path.GetFileName(input)}: first make its aligned stack with",
-                 $"  newstack -xform {s.Name}.input.xf -bin {s.Bin} {Path.GetFileName(input)} {s.Name}.input.ali"])));
+                s.Bin > 1
+                    ? [$"for the user's stack {Path.GetFileName(input)}: first make its aligned stack as Tomalign does (linear interpolation; transform, then bin)",
+                       $"  newstack -linear -xform {s.Name}.input.xf {Path.GetFileName(input)} {s.Name}.input.full.ali",
+                       $"  newstack -bin {s.Bin} {s.Name}.input.full.ali {s.Name}.input.ali",
+                       $"({s.Name}.input.xf is about IMOD's image centre, half a pixel below Tomalign's: it differs from {s.Name}.xf by that)"]
+                    : [$"for the user's stack {Path.GetFileName(input)}: first make its aligned stack as Tomalign does (linear interpolation)",
+                       $"  newstack -linear -xform {s.Name}.input.xf {Path.GetFileName(input)} {s.Name}.input.ali",
+                       $"({s.Name}.input.xf is about IMOD's image centre, half a pixel below Tomalign's: it differs from {s.Name}.xf by that)"])));
             files.AddRange([P(".input.xf"), P(".input.tlt"), inputCom]);
         }
         return files;

@@ -9,17 +9,23 @@ namespace Tomalign.Core.Formats;
 /// Reads an MRC2014 file section by section with positioned reads, converting any supported mode
 /// (0 signed/unsigned, 1, 2, 6, 12; either byte order) to float. Never loads the file whole unless
 /// <see cref="ReadAll"/> is asked. Reads are positioned and use no shared buffer, so different threads
-/// may read different sections of one reader at the same time.
+/// may read different sections of one reader at the same time. A multi-page TIFF stack (<see cref="TiffStack"/>) is
+/// read the same way, one page decoded at a time, so every command that takes a stack takes one.
 /// </summary>
 public sealed class MrcReader : IDisposable
 {
     private readonly SafeFileHandle _handle;
+    /// <summary>The TIFF stack behind this reader, when the file is one (null for an MRC file).</summary>
+    private readonly TiffStack? _tiff;
 
-    private MrcReader(string path, SafeFileHandle handle, MrcHeader header, long fileLength)
+    private MrcReader(string path, SafeFileHandle handle, MrcHeader header, long fileLength, TiffStack? tiff = null)
     {
-        Path = path; _handle = handle; Header = header; FileLength = fileLength;
-        TrailingBytes = fileLength - header.DataOffset - header.DataBytes;
+        Path = path; _handle = handle; Header = header; FileLength = fileLength; _tiff = tiff;
+        TrailingBytes = tiff is null ? fileLength - header.DataOffset - header.DataBytes : 0;
     }
+
+    /// <summary>True when the file is a TIFF stack (its <see cref="Header"/> describes the pixels; the file has no MRC header).</summary>
+    public bool IsTiff => _tiff is not null;
 
     public string Path { get; }
     public MrcHeader Header { get; }
@@ -51,6 +57,11 @@ public sealed class MrcReader : IDisposable
             long length = RandomAccess.GetLength(handle);
             var magic = new byte[(int)Math.Min(8, length)];
             if (magic.Length > 0) ReadExactly(handle, magic, 0, path);
+            if (IsTiffSignature(magic))
+            {
+                var tiff = TiffStack.Open(path);
+                return new MrcReader(path, handle, tiff.Header(), length, tiff);
+            }
             if (OtherFormat(magic, path) is { } other)
                 throw new TomalignInputException(path, $"is {other.What}, not an MRC file", other.Fix);
             if (length < MrcHeader.Size)
@@ -71,15 +82,17 @@ public sealed class MrcReader : IDisposable
     }
 
     /// <summary>
-    /// What a file is when its first bytes are another format's signature (TIFF, the usual mistake: a camera's or
-    /// SerialEM's frames, or a stack saved as TIFF), with the fix; null when they could start an MRC header.
+    /// What a file is when its first bytes are another format's signature (PNG, JPEG, HDF5, compressed files; a TIFF is
+    /// read, <see cref="IsTiffSignature"/>), with the fix; null when they could start an MRC header.
     /// </summary>
+    internal static bool IsTiffSignature(ReadOnlySpan<byte> b) =>
+        b.Length >= 4 && ((b[0] == 0x49 && b[1] == 0x49 && b[2] == 0x2A && b[3] == 0x00) || (b[0] == 0x4D && b[1] == 0x4D && b[2] == 0x00 && b[3] == 0x2A)
+                          || (b[0] == 0x49 && b[1] == 0x49 && b[2] == 0x2B && b[3] == 0x00) || (b[0] == 0x4D && b[1] == 0x4D && b[2] == 0x00 && b[3] == 0x2B));
+
     internal static (string What, string Fix)? OtherFormat(ReadOnlySpan<byte> b, string path)
     {
         string name = System.IO.Path.GetFileName(path), mrc = System.IO.Path.ChangeExtension(name, ".mrc");
         static bool Starts(ReadOnlySpan<byte> b, ReadOnlySpan<byte> sig) => b.Length >= sig.Length && b[..sig.Length].SequenceEqual(sig);
-        if (Starts(b, [0x49, 0x49, 0x2A, 0x00]) || Starts(b, [0x4D, 0x4D, 0x00, 0x2A]) || Starts(b, [0x49, 0x49, 0x2B, 0x00]) || Starts(b, [0x4D, 0x4D, 0x00, 0x2B]))
-            return ("a TIFF file", $"convert it to MRC first, e.g. with IMOD: tif2mrc {name} {mrc} (or EMAN2's e2proc2d.py)");
         if (Starts(b, [0x89, 0x50, 0x4E, 0x47]))
             return ("a PNG image", "give the tilt series as an MRC stack (IMOD's tif2mrc and newstack convert images)");
         if (Starts(b, [0xFF, 0xD8, 0xFF]))
@@ -170,6 +183,7 @@ public sealed class MrcReader : IDisposable
 
     private void ReadPixels(long firstPixel, Span<float> destination)
     {
+        if (_tiff is not null) { _tiff.ReadPixels(firstPixel, destination); return; }
         var h = Header;
         int bpp = h.BytesPerPixel;
         long offset = h.DataOffset + firstPixel * bpp;
@@ -218,6 +232,7 @@ public sealed class MrcReader : IDisposable
     public byte[] ReadExtendedHeader()
     {
         ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
+        if (_tiff is not null) return [];
         var ext = new byte[Header.ExtendedHeaderBytes];
         ReadExactly(_handle, ext, MrcHeader.Size, Path);
         return ext;
@@ -263,5 +278,9 @@ public sealed class MrcReader : IDisposable
         }
     }
 
-    public void Dispose() => _handle.Dispose();
+    public void Dispose()
+    {
+        _tiff?.Dispose();
+        _handle.Dispose();
+    }
 }

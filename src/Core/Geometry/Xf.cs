@@ -27,6 +27,14 @@ public readonly record struct Xf(double A11, double A12, double A21, double A22,
 
     public double Determinant => A11 * A22 - A12 * A21;
 
+    /// <summary>
+    /// The same mapping of pixels written about a centre moved by (<paramref name="dxc"/>, <paramref name="dyc"/>):
+    /// DX' = DX + (A − I)·(dxc, dyc). IMOD's newstack and tilt put the centre half a pixel below Tomalign's pixel NX/2 (0-based
+    /// column NX/2 − 1/2: cubinterp's xcen = nx/2. + 0.5, 1-based), so an .xf for IMOD's programs is <c>Recentred(−0.5, −0.5)</c>.
+    /// </summary>
+    public Xf Recentred(double dxc, double dyc) =>
+        this with { Dx = Dx + (A11 - 1) * dxc + A12 * dyc, Dy = Dy + A21 * dxc + (A22 - 1) * dyc };
+
     /// <summary>The inverse transform (maps output back to input), about the same centre.</summary>
     public Xf Inverse()
     {

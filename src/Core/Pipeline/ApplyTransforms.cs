@@ -12,6 +12,8 @@ public sealed record ApplyOptions
     public int Bin { get; init; } = 1;
     public Interpolation Interpolation { get; init; } = Interpolation.Linear;
     public MrcMode OutputMode { get; init; } = MrcMode.Float32;
+    /// <summary>Views of the input (0-based) left out of the aligned stack, as newstack -exclude; the others keep their order.</summary>
+    public IReadOnlyList<int> ExcludedViews { get; init; } = [];
     /// <summary>Upper bound of host memory for one chunk of views (input + output).</summary>
     public long ChunkBytes { get; init; } = 512L << 20;
 }
@@ -140,21 +142,34 @@ public sealed class ApplyTransforms
         if (nxo < 1 || nyo < 1)
             throw new TomalignInputException(null, $"binning by {options.Bin} leaves no pixel of a {h.Nx}×{h.Ny} view", "use a smaller --bin");
         // The copied header's per-axis pixel sizes override PixelSizeAngstrom: bin X and Y there (Z is the view index).
+        int[] keep = KeptViews(h.Nz, options);
+        if (keep.Length == 0)
+            throw new TomalignInputException(inputPath, $"every one of its {h.Nz} views is excluded", "exclude fewer views");
+        string left = keep.Length == h.Nz ? "" : $", views {string.Join(",", options.ExcludedViews.Order().Select(v => v + 1))} left out";
         var writeOptions = MrcWriter.CopyHeaderOptions(h) with
         {
             PixelSizeAngstrom = h.PixelSizeX * options.Bin,
             PixelSizeX = h.PixelSizeX * options.Bin,
             PixelSizeY = h.PixelSizeY * options.Bin,
-            Labels = [.. h.Labels.Take(8), $"tomalign apply: {Path.GetFileName(transformsPath)}, bin {options.Bin}"],
+            Labels = [.. h.Labels.Take(8), $"tomalign apply: {Path.GetFileName(transformsPath)}, bin {options.Bin}{left}"],
             ExtendedHeader = null,
         };
-        return (new Result(nxo, nyo, h.Nz, h.PixelSizeX * options.Bin), writeOptions);
+        return (new Result(nxo, nyo, keep.Length, h.PixelSizeX * options.Bin), writeOptions);
+    }
+
+    /// <summary>The input views written, in order: all but <see cref="ApplyOptions.ExcludedViews"/>.</summary>
+    internal static int[] KeptViews(int nz, ApplyOptions options)
+    {
+        if (options.ExcludedViews.Any(v => v < 0 || v >= nz))
+            throw new TomalignInputException(null, $"excluded views must be within 1…{nz} (1-based)", "give views of this stack");
+        var skip = options.ExcludedViews.ToHashSet();
+        return Enumerable.Range(0, nz).Where(v => !skip.Contains(v)).ToArray();
     }
 
     private static int ChunkViews(MrcHeader h, Result r, ApplyOptions options)
     {
         long viewIn = (long)h.Nx * h.Ny, viewOut = (long)r.Nx * r.Ny;
-        return (int)Math.Clamp(options.ChunkBytes / (4 * (viewIn + viewOut)), 1, h.Nz);
+        return (int)Math.Clamp(options.ChunkBytes / (4 * (viewIn + viewOut)), 1, Math.Max(1, r.Nz));
     }
 
     /// <summary>Reads the raw stack by chunks of views and warps each chunk into <paramref name="target"/>, then tells <paramref name="done"/>.</summary>
@@ -168,22 +183,26 @@ public sealed class ApplyTransforms
         var src = new float[chunk * viewIn];
         var fill = new float[chunk];
         var xfs = new Xf[chunk];
+        int[] keep = KeptViews(h.Nz, options);
+        bool all = keep.Length == h.Nz;
         _log.LogInformation("Warping {Nz} views of {Nx}×{Ny} → {Nxo}×{Nyo} on {Backend}, {Chunk} views at a time",
-            h.Nz, h.Nx, h.Ny, r.Nx, r.Ny, _backend.Name, chunk);
-        for (int z0 = 0; z0 < h.Nz; z0 += chunk)
+            keep.Length, h.Nx, h.Ny, r.Nx, r.Ny, _backend.Name, chunk);
+        for (int z0 = 0; z0 < keep.Length; z0 += chunk)
         {
-            int n = Math.Min(chunk, h.Nz - z0);
+            int n = Math.Min(chunk, keep.Length - z0);
             var s = src.AsSpan(0, (int)(n * viewIn));
-            reader.ReadSections(z0, n, s);
+            if (all) reader.ReadSections(z0, n, s);
+            else
+                for (int k = 0; k < n; k++) reader.ReadSections(keep[z0 + k], 1, s.Slice((int)(k * viewIn), (int)viewIn));
             for (int k = 0; k < n; k++)
             {
-                fill[k] = ViewMean(s.Slice((int)(k * viewIn), (int)viewIn), reader.Path, z0 + k);
-                xfs[k] = transforms[z0 + k];
+                fill[k] = ViewMean(s.Slice((int)(k * viewIn), (int)viewIn), reader.Path, keep[z0 + k]);
+                xfs[k] = transforms[keep[z0 + k]];
             }
             var d = target(z0, n);
             _backend.Warper.Warp(s, h.Nx, h.Ny, n, xfs.AsSpan(0, n), fill.AsSpan(0, n), warp, d);
             done(z0, n, d);
-            progress?.Report((double)(z0 + n) / h.Nz);
+            progress?.Report((double)(z0 + n) / keep.Length);
         }
     }
 

@@ -58,6 +58,20 @@ public sealed class LocalReconstructor(IComputeBackend backend, ILogger? logger 
             ?? throw new TomalignInputException(null, $"the {_backend.Name} backend has no local-alignment backprojection", "use --device cpu with --local-xf");
         for (int i = 0; i < views; i++)
             if (!(Math.Abs(tiltDegrees[i]) < 89)) throw new TomalignInputException(null, $"tilt {tiltDegrees[i]}° of view {i} cannot be reconstructed", "give tilts within ±89°");
+        // Views left out (tilt's EXCLUDELIST): neither read nor backprojected nor counted in the weights, as in the plain WBP.
+        var skip = o.ExcludedViews.ToHashSet();
+        if (skip.Any(v => v < 0 || v >= views))
+            throw new TomalignInputException(null, $"excluded views must be within 1…{views} (1-based)", "give views of this stack");
+        int[] keep = Enumerable.Range(0, views).Where(v => !skip.Contains(v)).ToArray();
+        if (keep.Length < 2)
+            throw new TomalignInputException(name, $"only {keep.Length} of its {views} views are left to reconstruct", "exclude fewer views");
+        if (keep.Length < views)
+        {
+            var all = read;
+            read = (z, y0, rows, dst) => all(keep[z], y0, rows, dst);
+            tiltDegrees = keep.Select(v => tiltDegrees[v]).ToArray();
+            views = keep.Length;
+        }
         int bin = o.Bin;
         Reconstructor.CheckBinning(name, nx, ny, bin);
         int fullWidth = nx / bin, fullHeight = ny / bin;
@@ -93,7 +107,7 @@ public sealed class LocalReconstructor(IComputeBackend backend, ILogger? logger 
             int y0 = yFirst + sIdx * rowsPerSlab, rows = Math.Min(rowsPerSlab, yLast + 1 - y0);
             var t0 = clock.Elapsed.TotalSeconds;
             // Column table in binned pixels of the whole stack (u from column 0, v from row 0), then the band of rows it reaches.
-            var columns = LocalColumns.Table(local, tiltDegrees, o.XAxisTiltDegrees, nx, ny, bin, x0, width, y0, rows);
+            var columns = LocalColumns.Table(local, tiltDegrees, o.XAxisTiltDegrees, nx, ny, bin, x0, width, y0, rows, keep);
             double vMin = double.MaxValue, vMax = double.MinValue;
             for (long c = 0; c < columns.Length; c += 4)
             {
@@ -127,7 +141,16 @@ public sealed class LocalReconstructor(IComputeBackend backend, ILogger? logger 
                     writer.WriteRows(z, y0 - yFirst, rows, rowsOfZ);
                 }
             }
-            else writer.WriteSections(y0 - yFirst, rows, slab);
+            else
+            {
+                // IMOD tilt's layout, as the plain WBP writes it: each Y section's rows from the top of the specimen down.
+                var flipped = new float[slab.Length];
+                for (int r = 0; r < rows; r++)
+                    for (int z = 0; z < thickness; z++)
+                        slab.AsSpan((int)(((long)r * thickness + z) * width), width)
+                            .CopyTo(flipped.AsSpan((int)(((long)r * thickness + (thickness - 1 - z)) * width), width));
+                writer.WriteSections(y0 - yFirst, rows, flipped);
+            }
             tIo += clock.Elapsed.TotalSeconds - t0;
             progress?.Report((sIdx + 1.0) / slabs * 0.999);
         }
@@ -171,25 +194,26 @@ public static class LocalColumns
     /// whole binned stack, from 0) = Uf + Uz·Z and v (a row, from 0) = Vf + Vz·Z for the voxel at binned depth Z from the centre.
     /// The file's transforms are in unbinned pixels of the <paramref name="nx"/> × <paramref name="ny"/> aligned stack.
     /// </summary>
+    /// <param name="views">the file's view of each of <paramref name="tiltDegrees"/> (views left out removed); null: the same index.</param>
     public static float[] Table(LocalAlignmentFile local, IReadOnlyList<double> tiltDegrees, double xTiltDegrees, int nx, int ny, int bin,
-        int x0, int width, int y0, int rows)
+        int x0, int width, int y0, int rows, IReadOnlyList<int>? views = null)
     {
         ArgumentNullException.ThrowIfNull(local);
         ArgumentNullException.ThrowIfNull(tiltDegrees);
-        int views = tiltDegrees.Count;
+        int count = tiltDegrees.Count;
         int fullWidth = nx / bin, fullHeight = ny / bin;
         double xc = fullWidth / 2.0, yc = fullHeight / 2.0;
-        var t = new float[4L * rows * width * views];
+        var t = new float[4L * rows * width * count];
         Parallel.For(0, rows, r =>
         {
             double y = (y0 + r - yc) * bin;
             for (int x = 0; x < width; x++)
             {
                 double xx = (x0 + x - xc) * bin;
-                long o = 4L * ((long)r * width + x) * views;
-                for (int i = 0; i < views; i++)
+                long o = 4L * ((long)r * width + x) * count;
+                for (int i = 0; i < count; i++)
                 {
-                    var (uf, uz, vf, vz) = local.Column(i, xx, y, tiltDegrees[i], xTiltDegrees, nx, ny);
+                    var (uf, uz, vf, vz) = local.Column(views?[i] ?? i, xx, y, tiltDegrees[i], xTiltDegrees, nx, ny);
                     t[o + 4 * i] = (float)(uf / bin + xc);
                     t[o + 4 * i + 1] = (float)uz;
                     t[o + 4 * i + 2] = (float)(vf / bin + yc);

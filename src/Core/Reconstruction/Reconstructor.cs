@@ -9,12 +9,20 @@ namespace Tomalign.Core.Reconstruction;
 
 public enum ReconstructionMethod { Wbp, Sirt }
 
-/// <summary>Output layout: XYZ (sections are Z levels; IMOD tilt + trimvol -rx), or IMOD tilt's own (sections are Y rows, each X × Z).</summary>
+/// <summary>
+/// Output layout: XYZ (sections are Z levels, z increasing towards the source; IMOD tilt + trimvol -rx), or IMOD tilt's own
+/// (sections are Y rows, each X × Z with its rows in the reverse order of z: row I is z index Thickness − 1 − I, as IMOD's tilt writes them).
+/// </summary>
 public enum VolumeLayout { Xyz, ImodYSlices }
 
 /// <summary>Options of <see cref="Reconstructor"/> (IMOD tilt's names where they exist).</summary>
 public sealed record ReconstructionOptions
 {
+    /// <summary>
+    /// Views of the aligned stack (0-based) left out of the tomogram, as IMOD tilt's EXCLUDELIST: they are neither
+    /// backprojected nor counted in the other views' weights. The tilt angles are still given for every view.
+    /// </summary>
+    public IReadOnlyList<int> ExcludedViews { get; init; } = [];
     /// <summary>Volume thickness in (binned) voxels.</summary>
     public int Thickness { get; init; } = 100;
     public ReconstructionMethod Method { get; init; } = ReconstructionMethod.Wbp;
@@ -158,6 +166,21 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
             stack.Data.AsSpan((int)(((long)z * stack.Ny + firstY) * stack.Nx), rows * stack.Nx);
     }
 
+    /// <summary>The views <paramref name="keep"/> of another source, in that order (views left out of the tomogram).</summary>
+    private sealed class SubsetRows(IRowSource inner, int[] keep) : IRowSource
+    {
+        public IRowSource Inner => inner;
+        public string Name => inner.Name;
+        public int Nx => inner.Nx;
+        public int Ny => inner.Ny;
+        public int Nz => keep.Length;
+        public double PixelSizeX => inner.PixelSizeX;
+        public ReadOnlySpan<float> Rows(int z, int firstY, int rows, float[] scratch) => inner.Rows(keep[z], firstY, rows, scratch);
+    }
+
+    /// <summary>True when the rows are read from a file (into a scratch buffer), not taken from memory.</summary>
+    private static bool FromFile(IRowSource s) => s is FileRows || s is SubsetRows { Inner: FileRows };
+
     /// <summary>One slab: output rows Y0 … Y0+Rows−1, seeing input rows In0 … In0+Geometry.ProjectionRows−1 (binned).</summary>
     private readonly record struct Slab(int Index, int Y0, int Rows, int In0, SlabGeometry Geometry);
 
@@ -165,10 +188,22 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
         IProgress<double>? progress, CancellationToken cancel, Action? beforeCommit)
     {
         string alignedPath = source.Name;
-        int views = source.Nz;
-        if (tiltDegrees.Count != views)
-            throw new TomalignInputException(alignedPath, $"has {views} views but {tiltDegrees.Count} tilt angles were given",
+        if (tiltDegrees.Count != source.Nz)
+            throw new TomalignInputException(alignedPath, $"has {source.Nz} views but {tiltDegrees.Count} tilt angles were given",
                 "give the .tlt of this aligned stack (one angle per view)");
+        if (o.ExcludedViews.Count > 0)
+        {
+            var skip = o.ExcludedViews.ToHashSet();
+            if (skip.Any(v => v < 0 || v >= source.Nz))
+                throw new TomalignInputException(null, $"excluded views must be within 1…{source.Nz} (1-based)", "give views of this stack");
+            int[] keep = Enumerable.Range(0, source.Nz).Where(v => !skip.Contains(v)).ToArray();
+            if (keep.Length < 2)
+                throw new TomalignInputException(alignedPath, $"only {keep.Length} of its {source.Nz} views are left to reconstruct", "exclude fewer views");
+            _log.LogInformation("reconstruct: views {Views} (1-based) left out", string.Join(",", o.ExcludedViews.Order().Select(v => v + 1)));
+            source = new SubsetRows(source, keep);
+            tiltDegrees = keep.Select(v => tiltDegrees[v]).ToArray();
+        }
+        int views = source.Nz;
         int bin = o.Bin;
         int fullWidth = source.Nx / bin, fullHeight = source.Ny / bin;
         CheckBinning(alignedPath, source.Nx, source.Ny, bin);
@@ -196,7 +231,7 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
         int rowsPerSlab = RowsPerSlab(width, height, views, thickness, pad, o.Method, o.SlabMemoryBytes, _backend.WorkingMemoryBytes, sirtMargin);
         int slabs = (height + rowsPerSlab - 1) / rowsPerSlab;
         _log.LogInformation("reconstruct: {Method} of {Views} views into {W}×{H}×{T} (bin {Bin}), {Slabs} slab(s) of {Rows} rows on {Backend}, from {Source}",
-            o.Method, views, width, height, thickness, bin, slabs, rowsPerSlab, _backend.Name, source is MemoryRows ? "memory" : "the file");
+            o.Method, views, width, height, thickness, bin, slabs, rowsPerSlab, _backend.Name, FromFile(source) ? "the file" : "memory");
 
         Slab Plan(int sIdx)
         {
@@ -224,7 +259,7 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
             var g = s.Geometry;
             int inRows = g.ProjectionRows;
             var proj = new float[g.ProjectionLength];
-            var scratch = source is FileRows ? new float[(long)Math.Min(rowsPerRead, inRows) * bin * source.Nx] : [];
+            var scratch = FromFile(source) ? new float[(long)Math.Min(rowsPerRead, inRows) * bin * source.Nx] : [];
             for (int i = 0; i < views; i++)
             {
                 for (int r0 = 0; r0 < inRows; r0 += rowsPerRead)
@@ -279,7 +314,15 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
             }
             else
             {
-                writer.WriteSections(s.Y0 - yFirst, rows, slab);
+                // IMOD tilt's own layout: section r is Y row r, and its rows run from the top of the specimen (the largest z,
+                // towards the source) down: IMOD's tilt backprojects row I at z = −(I − centre), so trimvol -rx (clip rotx, output
+                // Z = NY − 1 − row) gives the XYZ layout back.
+                var flipped = new float[slab.Length];
+                for (int r = 0; r < rows; r++)
+                    for (int z = 0; z < thickness; z++)
+                        slab.AsSpan((int)(((long)r * thickness + z) * width), width)
+                            .CopyTo(flipped.AsSpan((int)(((long)r * thickness + (thickness - 1 - z)) * width), width));
+                writer.WriteSections(s.Y0 - yFirst, rows, flipped);
             }
             tWrite += sw.Elapsed.TotalSeconds;
             AfterSlabWritten?.Invoke(s.Index);

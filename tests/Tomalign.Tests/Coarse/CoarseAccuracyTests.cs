@@ -19,17 +19,20 @@ public class CoarseAccuracyTests
     private readonly ITestOutputHelper _output;
     public CoarseAccuracyTests(ITestOutputHelper output) => _output = output;
 
-    internal static double ResidualRms(SimulatedSeries sim, IReadOnlyList<Xf> prexg, out double rawRms)
+    /// <param name="skip">views left out of the measure (views the alignment was told to skip).</param>
+    internal static double ResidualRms(SimulatedSeries sim, IReadOnlyList<Xf> prexg, out double rawRms, IReadOnlyCollection<int>? skip = null)
     {
-        int nz = sim.Raw.Nz;
+        var views = Enumerable.Range(0, sim.Raw.Nz).Where(i => skip is null || !skip.Contains(i)).ToArray();
+        int n = views.Length;
         var toReference = sim.AligningTransforms[sim.ReferenceView].Inverse();
-        var rx = new double[nz]; var ry = new double[nz]; var s = new double[nz];
-        for (int i = 0; i < nz; i++)
+        var rx = new double[n]; var ry = new double[n]; var s = new double[n];
+        for (int k = 0; k < n; k++)
         {
+            int i = views[k];
             var truth = Xf.Product(sim.AligningTransforms[i], toReference);
-            rx[i] = prexg[i].Dx - truth.Dx;
-            ry[i] = prexg[i].Dy - truth.Dy;
-            s[i] = Math.Sin(sim.NominalTilts[i] * Math.PI / 180);
+            rx[k] = prexg[i].Dx - truth.Dx;
+            ry[k] = prexg[i].Dy - truth.Dy;
+            s[k] = Math.Sin(sim.NominalTilts[i] * Math.PI / 180);
         }
         rawRms = Math.Sqrt(rx.Zip(ry, (a, b) => a * a + b * b).Average());
         double[] Remove(double[] r)

@@ -152,22 +152,99 @@ print("views", len(v), v[0][0], v[12][2])
         };
         var files = AlignmentExport.WriteTiltCom(s, dir.Path);
         string com = File.ReadAllText(Path.Combine(dir.Path, "ts.tilt.com"));
-        foreach (var line in new[] { "InputProjections ts.ali", "TILTFILE ts.tlt", "THICKNESS 80", "IMAGEBINNED 2", "FULLIMAGE 300 257", "XAXISTILT 2.50", "LOG 0.0", "PERPENDICULAR" })
+        // THICKNESS, OFFSET, SHIFT and FULLIMAGE in unbinned pixels (tilt divides them by IMAGEBINNED): 80 binned voxels are 160;
+        // the binned stack is 150 × 128, so FULLIMAGE 300 256 (not 257: tilt's centre row would be half a binned row off).
+        foreach (var line in new[] { "InputProjections ts.ali", "TILTFILE ts.tlt", "THICKNESS 160", "IMAGEBINNED 2", "FULLIMAGE 300 256", "XAXISTILT 2.50",
+                     "OFFSET 0.0 1", "SHIFT 0 -1", "RADIAL 0.35 0.0495", "LOG 0.0", "SCALE 0.0 -1.0", "PERPENDICULAR" })
             Assert.Contains(line + "\n", com);
+        Assert.DoesNotContain("FalloffIsTrueSigma", com);   // IMOD 4.8 refuses it ("Illegal option")
         Assert.DoesNotContain("\nEXCLUDELIST", com);   // ts.ali holds only the views aligned
 
         string input = File.ReadAllText(Path.Combine(dir.Path, "ts.input.tilt.com"));
         Assert.Contains("EXCLUDELIST 14\n", input);
-        Assert.Contains("newstack -xform ts.input.xf -bin 2 raw.st ts.input.ali", input);
+        Assert.Contains("newstack -linear -xform ts.input.xf raw.st ts.input.full.ali\n#   newstack -bin 2 ts.input.full.ali ts.input.ali", input);
         var xf = ImodText.ReadXf(Path.Combine(dir.Path, "ts.input.xf"));
         var tlt = ImodText.ReadAngles(Path.Combine(dir.Path, "ts.input.tlt"));
         Assert.Equal(15, xf.Length);
-        Assert.Equal(s.Xf[0].Dx, xf[14].Dx, 3);
+        // ts.input.xf is for IMOD's newstack, whose centre is the 0-based pixel (NX/2 − 1/2, NY/2 − 1/2) (cubinterp: xcen = nx/2. + 0.5,
+        // 1-based): it moves every pixel of the raw view where ours (about (NX/2, NY/2)) does, to the precision of the file.
+        foreach (var (px, py) in new[] { (0.0, 0.0), (299.0, 256.0), (17.0, 203.0) })
+        {
+            var (ux, uy) = s.Xf[0].Apply(px, py, 300 / 2.0, 257 / 2.0);
+            var (ix, iy) = xf[14].Apply(px, py, 300 / 2.0 - 0.5, 257 / 2.0 - 0.5);
+            // The file keeps 3 decimals of the shift and 7 of the matrix: 0.002 px.
+            Assert.True(Math.Abs(ux - ix) < 2e-3 && Math.Abs(uy - iy) < 2e-3, $"pixel ({px}, {py}): ours ({ux:F4}, {uy:F4}), IMOD's ({ix:F4}, {iy:F4})");
+        }
+        Assert.True(Math.Abs(s.Xf[0].Dx - xf[14].Dx) + Math.Abs(s.Xf[0].Dy - xf[14].Dy) > 0.5, "the rotation is about 85°: the two centres' shifts differ by ½·(A − I)·(1, 1), about 0.95 px");
         Assert.Equal(Xf.Identity, xf[13]);
         Assert.Equal(62.0, tlt[13]);
         Assert.Equal(Math.Round(s.Tilts[1], 2), tlt[0]);
         Assert.Equal(4, files.Count);
         Assert.Equal("1-3,7,9-10", AlignmentExport.ImodList([10, 1, 2, 3, 7, 9]));
+    }
+
+    /// <summary>
+    /// tilt.com's entries, read with the meaning IMOD's tilt gives them (tilt.f90 of IMOD 4.8: the tilt axis in the input at
+    /// column nxfull/2. + 0.5 + DELXX, the output's centre column iwidth/2 + 0.5 + DELXX + SHIFTX and centre row
+    /// ithick/2 + 0.5 + SHIFTZ, all 1-based, after dividing THICKNESS, OFFSET, SHIFT and FULLIMAGE by IMAGEBINNED, integer
+    /// divisions where tilt has them; a voxel of output row I at z = −(I − centre row), since tilt's sin β = −sin θ), put a
+    /// specimen point (x, z) where Tomalign's WBP puts it: column x + w/2, and in the Y-slice layout row t − 1 − (z + t/2),
+    /// 0-based; and its projection at tilt θ on the aligned stack's column x·cos θ + z·sin θ + w/2. Odd and even sizes and thicknesses.
+    /// </summary>
+    [Theory]
+    [InlineData(300, 257, 1, 51)]
+    [InlineData(300, 257, 2, 80)]
+    [InlineData(301, 256, 1, 64)]
+    [InlineData(512, 512, 4, 33)]
+    [InlineData(250, 250, 2, 75)]   // binned width 125: odd
+    public void TiltCom_EntriesMeanToTiltWhatTomalignsWbpDoes(int nx, int ny, int bin, int thickness)
+    {
+        using var dir = new MrcTempDir();
+        var s = Series(dir.Path, thickness, bin) with { Nx = nx, Ny = ny };
+        string com = AlignmentExport.TiltCom(s, "ts.ali", "ts.tlt", "ts_full_rec.mrc");
+        double[] Entry(string key) => com.Split('\n').Single(l => l.StartsWith(key + " ", StringComparison.Ordinal))[(key.Length + 1)..]
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(v => double.Parse(v, Inv)).ToArray();
+        int imageBinned = (int)Entry("IMAGEBINNED")[0];
+        Assert.Equal(bin, imageBinned);
+        int w = nx / bin, h = ny / bin;   // the aligned stack tilt reads (NAME.ali, binned)
+        // tilt's own arithmetic on its entries.
+        int ithick = (int)Entry("THICKNESS")[0] / imageBinned;
+        int nxfull = ((int)Entry("FULLIMAGE")[0] + imageBinned - 1) / imageBinned, nyfull = ((int)Entry("FULLIMAGE")[1] + imageBinned - 1) / imageBinned;
+        double axisXoffset = Entry("OFFSET")[1] / imageBinned, xoffset = Entry("SHIFT")[0] / imageBinned, yOffset = Entry("SHIFT")[1] / imageBinned;
+        Assert.Equal(0.0, Entry("OFFSET")[0]);
+        double xcenIn = nxfull / 2.0 + 0.5, xoffAdj = xoffset - (w / 2 - nxfull / 2);
+        double xcenOut = w / 2 + 0.5 + axisXoffset + xoffAdj, ycenOut = ithick / 2 + 0.5 + yOffset;
+        Assert.Equal(thickness, ithick);
+        Assert.Equal(h, nyfull);   // the slices tilt reconstructs are the stack's rows
+        foreach (var (x, z) in new[] { (0.0, 0.0), (17.3, -9.6), (-40.2, 12.25) })
+        {
+            // Tomalign: column x + w/2; Y-slice row t − 1 − (z + t/2) (0-based).
+            double ourColumn = x + w / 2.0, ourRow = thickness - 1 - (z + thickness / 2.0);
+            // tilt (1-based): the voxel of column j, row I is at x = j − xcenOut, z = −(I − ycenOut).
+            Assert.Equal(ourColumn, x + xcenOut - 1, 9);
+            Assert.Equal(ourRow, ycenOut - z - 1, 9);
+            foreach (double theta in new[] { -60.0, -12.5, 0, 33.0, 60 })
+            {
+                double c = Math.Cos(theta * Math.PI / 180), sBeta = -Math.Sin(theta * Math.PI / 180);
+                double j = ourColumn + 1, i = ourRow + 1;
+                double tiltColumn = (j - xcenOut) * c + (i - ycenOut) * sBeta + xcenIn + axisXoffset - 1;   // 0-based
+                Assert.Equal(x * c + z * Math.Sin(theta * Math.PI / 180) + w / 2.0, tiltColumn, 9);
+            }
+        }
+        // XAXISTILT α: tilt's sinAlpha = −sin α, cosAlpha = cos α; a voxel yy rows from the slice centre and at tilt's zz projects
+        // to column … + yy·sinAlpha·sinBeta + zz·cosAlpha·sinBeta and row yy·cosAlpha − zz·sinAlpha (about the centres): with
+        // zz = −z that is Tomalign's depth yy·sin φ + z·cos φ along sin θ, and row yy·cos φ − z·sin φ, for φ = α.
+        double alpha = Entry("XAXISTILT")[0] * Math.PI / 180, phi = s.XAxisTilts![0] * Math.PI / 180;
+        foreach (var (yy, z, theta) in new[] { (12.0, -7.5, 40.0), (-30.0, 15.25, -55.0) })
+        {
+            double sinBeta = -Math.Sin(theta * Math.PI / 180), sinAlpha = -Math.Sin(alpha), cosAlpha = Math.Cos(alpha), zz = -z;
+            double tiltDepthTerm = yy * sinAlpha * sinBeta + zz * cosAlpha * sinBeta, tiltRow = yy * cosAlpha - zz * sinAlpha;
+            Assert.Equal((yy * Math.Sin(phi) + z * Math.Cos(phi)) * Math.Sin(theta * Math.PI / 180), tiltDepthTerm, 2);
+            Assert.Equal(yy * Math.Cos(phi) - z * Math.Sin(phi), tiltRow, 2);
+        }
+        // RADIAL: tilt's exp(−((ν − ν_c)/f)²) is Tomalign's exp(−(ν − ν_c)²/2σ²) with σ = 0.035.
+        Assert.Equal(0.35, Entry("RADIAL")[0]);
+        Assert.Equal(0.035, Entry("RADIAL")[1] / Math.Sqrt(2), 4);
     }
 
     [Fact]

@@ -51,6 +51,43 @@ public class MrcRealFilesTests
         Assert.Null(r.Header.StatisticsContradiction(r.ComputeStatistics(), path));
     }
 
+    /// <summary>
+    /// The 2015 IMOD stack is held out; mode-0 files of both of IMOD's conventions, built here byte by byte, are
+    /// reconstructed (`reconstruct`'s path) exactly as float stacks of the values IMOD reads from them: the IMOD stamp with
+    /// flags 0 → the bytes unsigned (16 … 224); with flags 1 → signed; no stamp and a negative header minimum (mrcfile) →
+    /// signed. The same bytes read the other way would give another tomogram (checked: it differs). Measured against IMOD
+    /// 4.8.2's tilt on such files by tools/imod-tilt-check.sh (docs/FORMATS.md).
+    /// </summary>
+    [Theory]
+    [InlineData(0, false)]    // IMOD stamp, flags 0: unsigned
+    [InlineData(1, true)]     // IMOD stamp, flags 1: signed
+    [InlineData(-1, true)]    // no stamp, header minimum −93: signed (its own header says so)
+    public void Mode0_BothConventions_ReconstructAsTheValuesImodReads(int imodFlags, bool signed)
+    {
+        using var dir = new MrcTempDir();
+        const int nx = 40, ny = 12, nz = 5;
+        var data = Bytes(nx * ny * nz);
+        float Read(byte v) => signed ? (sbyte)v : v;
+        float dmin = signed ? data.Min(v => (float)(sbyte)v) : data.Min(), dmax = signed ? data.Max(v => (float)(sbyte)v) : data.Max();
+        MrcCraft.Write(dir.File("mode0.st"), Header(nx, ny, nz, 0, imodFlags, dmin, dmax, (float)data.Average(v => Read(v))), data);
+        var expected = new ImageStack(nx, ny, nz);
+        var wrong = new ImageStack(nx, ny, nz);
+        for (int i = 0; i < data.Length; i++) { expected.Data[i] = Read(data[i]); wrong.Data[i] = signed ? data[i] : (sbyte)data[i]; }
+        MrcWriter.WriteStack(dir.File("expected.mrc"), expected);
+        MrcWriter.WriteStack(dir.File("wrong.mrc"), wrong);
+        double[] tilts = [-50, -25, 0, 25, 50];
+        var o = new Core.Reconstruction.ReconstructionOptions { Thickness = 8 };
+        float[] Rec(string name)
+        {
+            new Core.Reconstruction.Reconstructor(new Cpu.CpuBackend()).Run(dir.File(name), tilts, dir.File(name + ".rec"), o);
+            using var r = MrcReader.Open(dir.File(name + ".rec"));
+            return r.ReadAll().Data;
+        }
+        var got = Rec("mode0.st");
+        Assert.Equal(Rec("expected.mrc"), got);
+        Assert.NotEqual(Rec("wrong.mrc"), got);
+    }
+
     [Fact]
     public void Mode0_SignedFlagContradictedByTheHeaderStatistics_IsWarned()
     {

@@ -38,13 +38,14 @@ public sealed class LocalReconstructionTests(IlgpuCpuFixture fixture)
 
     /// <summary>
     /// Identity local alignments reconstruct what the plain WBP does (same voxels, centre, binning, width, slices, z shift and
-    /// x-axis tilt, IMOD layout), to float rounding: the local path's geometry is the plain one's.
+    /// x-axis tilt, IMOD layout, views left out), to float rounding: the local path's geometry is the plain one's.
     /// </summary>
     [Theory]
-    [InlineData(1, 0.0, 0, false)]
-    [InlineData(2, 0.0, 0, true)]
-    [InlineData(1, 6.0, 30, false)]
-    public void IdentityLocalAlignmentsReconstructAsThePlainWbp(int bin, double xTilt, int width, bool imodLayout)
+    [InlineData(1, 0.0, 0, false, false)]
+    [InlineData(2, 0.0, 0, true, false)]
+    [InlineData(1, 6.0, 30, false, false)]
+    [InlineData(1, 0.0, 0, true, true)]
+    public void IdentityLocalAlignmentsReconstructAsThePlainWbp(int bin, double xTilt, int width, bool imodLayout, bool exclude)
     {
         using var dir = new TempDir();
         int seed = Random.Shared.Next();
@@ -57,6 +58,7 @@ public sealed class LocalReconstructionTests(IlgpuCpuFixture fixture)
         {
             Thickness = 10, Bin = bin, XAxisTiltDegrees = xTilt, Width = width, ZShift = 1.5f, SlabMemoryBytes = 60_000,
             Slices = bin == 1 ? (3, 20) : null, Layout = imodLayout ? VolumeLayout.ImodYSlices : VolumeLayout.Xyz,
+            ExcludedViews = exclude ? [1, 5] : [],
         };
         new Reconstructor(new CpuBackend()).Run(dir.File("a.ali"), tilts, dir.File("plain.rec"), o);
         new LocalReconstructor(new CpuBackend()).Run(dir.File("a.ali"), tilts, Uniform(48, 24, 7, _ => Xf.Identity), dir.File("local.rec"), o);

@@ -176,24 +176,34 @@ public sealed class ReconstructionAccuracyTests(ITestOutputHelper output)
         return (s, path, s.TrueTilts);
     }
 
-    [Fact]
-    public void BeadsComeBackWhereTheyAre()
+    /// <summary>
+    /// Simulated beads (off centre, on both surfaces) come back at their true (x, y, z): in the XYZ layout at voxel
+    /// (x + w/2, y + h/2, z + t/2); in IMOD tilt's Y-slice layout in section y + h/2, column x + w/2, row t − 1 − (z + t/2)
+    /// (IMOD's tilt writes each slice from the top of the specimen down: it backprojects row I at z = −(I − centre)).
+    /// </summary>
+    [Theory]
+    [InlineData(VolumeLayout.Xyz)]
+    [InlineData(VolumeLayout.ImodYSlices)]
+    public void BeadsComeBackWhereTheyAre(VolumeLayout layout)
     {
         using var dir = new TempDir();
         var (s, aligned, tilts) = AlignedSeries(dir, blobs: 0, seed: 3);
         string rec = dir.File("rec.mrc");
-        new Reconstructor(new CpuBackend()).Run(aligned, tilts, rec, new ReconstructionOptions { Thickness = Thickness, Log = true, SlabMemoryBytes = 200_000 });
+        new Reconstructor(new CpuBackend()).Run(aligned, tilts, rec, new ReconstructionOptions { Thickness = Thickness, Log = true, SlabMemoryBytes = 200_000, Layout = layout });
         using var reader = MrcReader.Open(rec);
-        Assert.Equal((N, N, Thickness), (reader.Nx, reader.Ny, reader.Nz));
+        bool imod = layout == VolumeLayout.ImodYSlices;
+        Assert.Equal(imod ? (N, Thickness, N) : (N, N, Thickness), (reader.Nx, reader.Ny, reader.Nz));
         var vol = reader.ReadAll();
         var zs = new HashSet<int>();
         foreach (var b in s.Beads)
         {
             double ex = b.X + N / 2.0, ey = b.Y + N / 2.0, ez = b.Z + Thickness / 2.0;
-            var (cx, cy, cz) = Centroid(vol, ex, ey, ez, 4);
-            double err = Math.Sqrt((cx - ex) * (cx - ex) + (cy - ey) * (cy - ey) + (cz - ez) * (cz - ez));
-            output.WriteLine($"bead at ({ex:F2}, {ey:F2}, {ez:F2}): found ({cx:F2}, {cy:F2}, {cz:F2}), error {err:F3} voxel");
-            Assert.True(err < 0.5, $"bead at ({ex:F2}, {ey:F2}, {ez:F2}) reconstructed at ({cx:F2}, {cy:F2}, {cz:F2})");
+            // Where the layout keeps voxel (ex, ey, ez): (column, row, section) of the file.
+            var (fx, fy, fz) = imod ? (ex, Thickness - 1 - ez, ey) : (ex, ey, ez);
+            var (cx, cy, cz) = Centroid(vol, fx, fy, fz, 4);
+            double err = Math.Sqrt((cx - fx) * (cx - fx) + (cy - fy) * (cy - fy) + (cz - fz) * (cz - fz));
+            output.WriteLine($"{layout}: bead at ({b.X:F2}, {b.Y:F2}, {b.Z:F2}), expected in the file at ({fx:F2}, {fy:F2}, {fz:F2}): found ({cx:F2}, {cy:F2}, {cz:F2}), error {err:F3} voxel");
+            Assert.True(err < 0.5, $"{layout}: bead at ({fx:F2}, {fy:F2}, {fz:F2}) of the file reconstructed at ({cx:F2}, {cy:F2}, {cz:F2})");
             zs.Add((int)Math.Round(ez));
         }
         Assert.True(zs.Count >= 2, "beads at one height only: the test would not catch a mirrored z");

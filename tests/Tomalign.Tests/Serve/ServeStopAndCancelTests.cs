@@ -57,19 +57,21 @@ public sealed class ServeStopAndCancelTests
             await serve.DisposeAsync();
         }
         // The stage was cancelled once most of the grace period had passed: the job stopped (it was abandoned, its SIRT running on).
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(12), $"the stop took {clock.Elapsed.TotalSeconds:F1} s");
-        Assert.DoesNotContain("abandoned", serve.Log);
-        Assert.Contains("stopped by the shutdown, queued again", serve.Log);
+        // (The serve log goes with every failure: a failure seen once in a clean-clone CI run, under the load of the whole
+        // suite, could not be reproduced alone and left nothing to read.)
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(12), $"the stop took {clock.Elapsed.TotalSeconds:F1} s; serve log:\n{serve.Log}");
+        Assert.False(serve.Log.Contains("abandoned"), $"the job was abandoned; serve log:\n{serve.Log}");
+        Assert.True(serve.Log.Contains("stopped by the shutdown, queued again"), $"the job was not queued again; serve log:\n{serve.Log}");
         using (var store = JobStore.Open(Path.Combine(folders.Out, ServeService.DatabaseName)))
         {
             var job = store.List().Single();
-            Assert.Equal(JobStates.Queued, job.State);
+            Assert.True(job.State == JobStates.Queued, $"job {job.State}, not queued; serve log:\n{serve.Log}");
             Assert.Equal(1, job.Attempts);
         }
         string dir = Path.Combine(folders.Out, "alpha");
         Assert.False(File.Exists(Path.Combine(dir, "alpha.rec")));
-        Assert.True(File.Exists(Path.Combine(dir, "alpha.ali")), "the aligned stack, for the resume, is missing");
-        Assert.Empty(Leftovers(dir));
+        Assert.True(File.Exists(Path.Combine(dir, "alpha.ali")), $"the aligned stack, for the resume, is missing; serve log:\n{serve.Log}");
+        Assert.True(Leftovers(dir).Length == 0, $"left over: {string.Join(", ", Leftovers(dir))}; serve log:\n{serve.Log}");
     }
 
     [Theory]
