@@ -62,6 +62,8 @@ public sealed class LocalCliTests(ITestOutputHelper output)
         using var rec = MrcReader.Open(Path.Combine(outDir, "w.rec"));
         Assert.Equal((256, 256, 40), (rec.Nx, rec.Ny, rec.Nz));
         Assert.Contains("\"residualLocalMean\"", File.ReadAllText(Path.Combine(outDir, "w.run.json")), StringComparison.Ordinal);
+        // NAME.tilt.com hands the local file to IMOD's tilt.
+        Assert.Contains("LOCALFILE wlocal.xf", File.ReadAllText(Path.Combine(outDir, "w.tilt.com")), StringComparison.Ordinal);
         // The residual map of the areas in the HTML report: one cell per area.
         string html = File.ReadAllText(Path.Combine(outDir, "w.run.html"));
         Assert.Contains("id=\"local-map\"", html, StringComparison.Ordinal);
