@@ -44,6 +44,11 @@ internal sealed class PipelineOptions
         Description = "Level the specimen: offset every tilt angle so that the plane of the solved landmarks is flat in the tomogram " +
                       "(tiltalign's angle offset; the x-axis tilt that would level it about X is reported, not applied).",
     };
+    public Option<bool> Local { get; } = new("--local")
+    {
+        Description = "Local alignments after the solve (tiltalign LocalAlignments, etomo's usual settings: areas of 700 px overlapping by half, " +
+                      "at least 8 landmarks and 3 per surface): NAMElocal.xf (IMOD tilt's LOCALFILE)" ,
+    };
     public Option<string> AxisProfiles { get; } = new("--axis-profiles")
     {
         Description = "After the solve, refine each view's rotation, magnification and shift along the tilt axis against the view nearest 0° " +
@@ -82,8 +87,8 @@ internal sealed class PipelineOptions
     {
         command.Add(Stack);
         foreach (var o in Reconstructs
-            ? new Option[] { Angles, Mdoc, TiltAxis, Markerless, BeadDiameter, Beads, LightBeads, Thickness, Method, Iterations, Bin, Log, ExcludeViews, Rotation, Tilt, Mag, XStretch, Skew, Distortion, TiltPrior, Level, AxisProfiles, Resume, TwoSurfaces, Name, Output, Device }
-            : [Angles, Mdoc, TiltAxis, Markerless, BeadDiameter, Beads, LightBeads, ExcludeViews, Rotation, Tilt, Mag, XStretch, Skew, Distortion, TiltPrior, Level, AxisProfiles, Resume, TwoSurfaces, Name, Output, Device])
+            ? new Option[] { Angles, Mdoc, TiltAxis, Markerless, BeadDiameter, Beads, LightBeads, Thickness, Method, Iterations, Bin, Log, ExcludeViews, Rotation, Tilt, Mag, XStretch, Skew, Distortion, TiltPrior, Level, Local, AxisProfiles, Resume, TwoSurfaces, Name, Output, Device }
+            : [Angles, Mdoc, TiltAxis, Markerless, BeadDiameter, Beads, LightBeads, ExcludeViews, Rotation, Tilt, Mag, XStretch, Skew, Distortion, TiltPrior, Level, Local, AxisProfiles, Resume, TwoSurfaces, Name, Output, Device])
             command.Add(o);
     }
 
@@ -111,6 +116,7 @@ internal sealed class PipelineOptions
         TiltPrior = p.GetValue(TiltPrior)!,
         ExcludeViews = p.GetValue(ExcludeViews),
         Level = p.GetValue(Level),
+        Local = p.GetValue(Local),
         AxisProfiles = p.GetValue(AxisProfiles)!,
         Thickness = Reconstructs ? p.GetValue(Thickness) : null,
         Method = Reconstructs ? p.GetValue(Method)! : "wbp",

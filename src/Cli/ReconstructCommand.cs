@@ -33,13 +33,14 @@ internal static partial class Commands
         var log = new Option<bool>("--log") { Description = "Reconstruct −ln(value): for stacks of transmitted intensity (IMOD tilt -LOG)." };
         var layout = new Option<string>("--layout") { Description = "xyz (default: sections are Z, as tilt + trimvol -rx) or imod (tilt's slice-per-Y layout).", DefaultValueFactory = _ => "xyz" };
         var mode = new Option<string>("--mode") { Description = "Output mode: float32 (2, default) or float16 (12).", DefaultValueFactory = _ => "float32" };
+        var localXf = new Option<string?>("--local-xf") { Description = "Local alignments (IMOD's NAMElocal.xf, from solve --local; tilt's LOCALFILE): each voxel is backprojected through the transforms of the nearest local areas. WBP only; --angles must be the solved .tlt and --x-axis-tilt the solved one." };
         var output = new Option<string>("--out", "-o") { Description = "The volume to write (MRC). Written whole or not at all.", Required = true };
         var excludeViews = ExcludeViewsOption("not backprojected, as tilt's EXCLUDELIST (the stack and the angles still have every view).");
         var device = DeviceOption();
         var cmd = new Command("reconstruct",
             "Reconstruct a tomogram from an aligned stack by weighted backprojection (IMOD tilt) or SIRT, streamed by slabs of Y rows " +
             "so that neither the stack nor the volume is held whole; writes the volume and OUT.reconstruct.json.")
-        { aligned, angles, mdoc, thickness, method, iterations, relaxation, positivity, bin, width, slices, xTilt, zShift, radial, hamming, log, layout, mode, excludeViews, output, device };
+        { aligned, angles, mdoc, thickness, method, iterations, relaxation, positivity, bin, width, slices, xTilt, zShift, radial, hamming, log, layout, mode, excludeViews, localXf, output, device };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             string input = p.GetValue(aligned)!, anglesPath = p.GetValue(angles) ?? "", outPath = p.GetValue(output)!;
@@ -92,8 +93,13 @@ internal static partial class Commands
             using var backend = Backends.Create(ParseDevice(p.GetValue(device)!), ctx);
             report.Device = backend.Description;
             report.DeviceMemory = backend.DeviceMemory;
-            var summary = report.Stage("reconstruct", () =>
-                new Reconstructor(backend, ctx.Log).Run(input, tilts, outPath, options, ctx.Progress("reconstruct"), Cancellation));
+            var localPath = p.GetValue(localXf);
+            if (localPath is not null) report.Inputs.Add(Path.GetFullPath(localPath));
+            var local = localPath is null ? null : Tomalign.Core.Geometry.LocalAlignmentFile.Read(localPath, views);
+            var summary = report.Stage("reconstruct", () => local is null
+                ? new Reconstructor(backend, ctx.Log).Run(input, tilts, outPath, options, ctx.Progress("reconstruct"), Cancellation)
+                : new LocalReconstructor(backend, ctx.Log).Run(input, tilts, local, outPath, options, ctx.Progress("reconstruct"), Cancellation));
+            if (local is not null) report.Results["localAreas"] = new[] { local.NumberX, local.NumberY };
             report.Outputs.Add(Path.GetFullPath(outPath));
             report.Results["method"] = options.Method.ToString().ToLowerInvariant();
             report.Results["size"] = new[] { summary.Nx, summary.Ny, summary.Nz };

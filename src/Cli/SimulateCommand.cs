@@ -31,6 +31,7 @@ internal static partial class Commands
         var texture = new Option<double>("--texture") { Description = "Mean blob amplitude (specimen texture contrast, absorption per pixel at a blob centre); 0: no texture.", DefaultValueFactory = _ => d.BlobDensity };
         var beadDensity = new Option<double>("--bead-density") { Description = "Bead absorption per pixel of path (contrast of the gold).", DefaultValueFactory = _ => d.BeadDensity };
         var slabDensity = new Option<double>("--slab-density") { Description = "Uniform absorption of the slab per pixel of path.", DefaultValueFactory = _ => d.SlabDensity };
+        var localWarp = new Option<double>("--local-warp") { Description = "A known local warp: projections move by up to 2× this many pixels at the field's corners at the largest tilt, by a local rotation and scale that change across the field (x² − y², 2xy); 0: none.", DefaultValueFactory = _ => 0 };
         var oneSurface = new Option<bool>("--one-surface") { Description = "All beads on the top surface (default: alternating top and bottom)." };
         var style = new Option<string>("--style") { Description = "Style of series (what makes it hard): " + string.Join(", ", SimulationZoo.Styles.Select(s => s.Name)) +
             ". The other options, where given, override the style's values.", DefaultValueFactory = _ => "default" };
@@ -39,7 +40,7 @@ internal static partial class Commands
             "Simulate a tilt series with known truth: textured slab with gold beads, projected analytically, with shot noise and " +
             "per-view shift, rotation, magnification and tilt errors. Writes NAME.mrc, NAME.rawtlt (nominal), and the truth: " +
             "NAME.truth.tlt, NAME.truth.xf (aligns the raw stack), NAME.beads.txt, NAME.truth.json (NAME.xf and NAME.tlt are left to `align`).")
-        { output, name, size, tiltMin, tiltMax, tiltStep, axis, thickness, beads, beadRadius, blobs, dose, pixel, drift, rotJitter, magJitter, tiltError, texture, beadDensity, slabDensity, oneSurface, style, seed };
+        { output, name, size, tiltMin, tiltMax, tiltStep, axis, thickness, beads, beadRadius, blobs, dose, pixel, drift, rotJitter, magJitter, tiltError, texture, beadDensity, slabDensity, localWarp, oneSurface, style, seed };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             string dir = p.GetValue(output)!, baseName = p.GetValue(name)!;
@@ -58,6 +59,7 @@ internal static partial class Commands
                 ShiftWalkSigmaPixels = p.GetValue(drift) ?? scaled.ShiftWalkSigmaPixels,
                 RotationJitterDegrees = Pick(rotJitter, scaled.RotationJitterDegrees), MagnificationJitter = Pick(magJitter, scaled.MagnificationJitter),
                 TiltErrorDegrees = Pick(tiltError, scaled.TiltErrorDegrees), BlobDensity = Pick(texture, scaled.BlobDensity),
+                LocalWarpPixels = Pick(localWarp, scaled.LocalWarpPixels),
                 BeadDensity = Pick(beadDensity, scaled.BeadDensity), SlabDensity = Pick(slabDensity, scaled.SlabDensity),
                 TwoSurfaces = p.GetValue(oneSurface) ? false : scaled.TwoSurfaces,
             };

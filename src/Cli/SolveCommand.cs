@@ -26,6 +26,7 @@ internal static partial class Commands
         var skew = new Option<string?>("--skew") { Description = "Skew variables (tiltalign SkewOption), as --xstretch." };
         var distortion = new Option<bool>("--distortion") { Description = "Solve X-stretch and skew as tiltalign usually does (etomo's XStretchOption 3 / SkewOption 3): --xstretch grouped:7:1.5 (blocks of 7 views on average, smaller at high tilt as cos(tilt)^1.5) --skew linear:11; either option given overrides its part." };
         var leaveOut = new Option<bool>("--leave-one-out") { Description = "Also solve once without each landmark and report its left-out residual (tiltalign -LeaveOutResidual, per landmark): ROOT.leaveout.txt and leaveOneOut in ROOT.solve.json." };
+        var local = LocalOptions();
         var axis = TiltAxisOption("Starting tilt-axis angle, degrees counter-clockwise from +Y (IMOD's rotation angle, tiltalign RotationAngle).");
         var reference = new Option<int?>("--reference-view") { Description = "0-based view whose tilt and magnification fix the gauge; default: the view nearest zero tilt." };
         var xtilt = new Option<double>("--x-axis-tilt") { Description = "Fixed x-axis tilt (degrees), written to ROOT.xtilt.", DefaultValueFactory = _ => 0 };
@@ -43,7 +44,7 @@ internal static partial class Commands
             "Bundle adjustment of a tilt series from tracked landmarks (IMOD tiltalign): per-view rotation, tilt, magnification " +
             "and shift, 3-D landmark positions. Writes ROOT.tltxf, ROOT.xf (with --prexg), ROOT.tlt, ROOT.xtilt, ROOT.resid, " +
             "ROOTfid.xyz, ROOT.solve.txt and ROOT.solve.json.")
-        { model, angles, mdoc, size, prexg, rotation, tilt, mag, xstretch, skew, distortion, leaveOut, axis, reference, xtilt, robust, wholeTracks, sds, drop, minViews, level, pixel, name, output, device };
+        { model, angles, mdoc, size, prexg, rotation, tilt, mag, xstretch, skew, distortion, leaveOut, local.Local, local.Size, local.Overlap, local.Min, axis, reference, xtilt, robust, wholeTracks, sds, drop, minViews, level, pixel, name, output, device };
         SetBody(cmd, stdout, stderr, (p, ctx) =>
         {
             string modelPath = p.GetValue(model)!, anglesPath = p.GetValue(angles) ?? "", dir = p.GetValue(output)!;
@@ -104,6 +105,20 @@ internal static partial class Commands
                 report.Outputs.Add(Path.GetFullPath(looPath));
                 report.Results["leaveOneOut"] = loo;
             }
+            if (p.GetValue(local.Local))
+            {
+                var localSolution = report.Stage("local", () => new LocalAligner(ctx.Log).Solve(input, result, local.Parse(p)));
+                string localPath = Path.Combine(dir, root + "local.xf");
+                // IMOD's tilt scales the areas by this pixel size over its input's (LOCALSCALE): 0 (no scaling) unless --pixel-size was given.
+                double localPixel = p.GetResult(pixel) is { Implicit: false } ? p.GetValue(pixel) : 0;
+                Tomalign.Core.Geometry.LocalAlignmentFile.From(localSolution, localPixel).Write(localPath);
+                report.Outputs.Add(Path.GetFullPath(localPath));
+                report.Results["local"] = LocalReport.Json(localSolution);
+                report.Results["localResidualMean"] = localSolution.MeanResidual;
+                report.Warnings.AddRange(localSolution.Notes);
+                ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"Local alignments: {localSolution.NumberX} × {localSolution.NumberY} areas, residual local mean {localSolution.MeanResidual:F3} px (range {localSolution.Areas.Min(a => a.Residual.Mean):F3} to {localSolution.Areas.Max(a => a.Residual.Mean):F3}): {localPath}"));
+            }
             // NAME.solve.json, as every command's report is NAME.COMMAND.json: the solve's own record (what align writes
             // there too) with the command's report (command line, device, stages, inputs, outputs) beside it.
             report.Outputs.Add(Path.GetFullPath(files.Report));
@@ -115,6 +130,34 @@ internal static partial class Commands
         });
         return cmd;
     }
+
+    /// <summary>--local and its settings (tiltalign's local options), shared by solve, align and run.</summary>
+    internal sealed class LocalCliOptions
+    {
+        public Option<bool> Local { get; } = new("--local") { Description = "Also solve local alignments (tiltalign LocalAlignments): overlapping areas of the field, each with its own rotation, tilt and magnification changes and shifts from the global solution; writes ROOTlocal.xf (IMOD tilt's LOCALFILE) and the areas in the JSON report." };
+        public Option<string> Size { get; } = new("--local-size") { Description = "Target size X,Y of the local areas in pixels (tiltalign TargetPatchSizeXandY).", DefaultValueFactory = _ => "700,700" };
+        public Option<double> Overlap { get; } = new("--local-overlap") { Description = "Fractional overlap of neighbouring local areas (tiltalign MinSizeOrOverlapXandY).", DefaultValueFactory = _ => 0.5 };
+        public Option<string> Min { get; } = new("--local-min") { Description = "Fewest landmarks in a local area, in total and on each surface when they lie on two, TOTAL,SURFACE (tiltalign MinFidsTotalAndEachSurface); an area grows until it has them.", DefaultValueFactory = _ => "8,3" };
+
+        public Tomalign.Core.Solve.LocalOptions Parse(System.CommandLine.ParseResult p)
+        {
+            var (sx, sy) = Pair(p.GetValue(Size)!, "--local-size", "700,700");
+            var (mt, ms) = Pair(p.GetValue(Min)!, "--local-min", "8,3");
+            var o = new Tomalign.Core.Solve.LocalOptions { TargetSizeX = sx, TargetSizeY = sy, MinOverlap = p.GetValue(Overlap), MinLandmarks = mt, MinPerSurface = ms };
+            o.Validate();
+            return o;
+        }
+
+        private static (int, int) Pair(string text, string option, string example)
+        {
+            var t = text.Split(',');
+            if (t.Length == 2 && int.TryParse(t[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out int a)
+                && int.TryParse(t[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out int b)) return (a, b);
+            throw new TomalignInputException(null, $"{option} '{text}' is not two integers", $"give {option} {example}");
+        }
+    }
+
+    internal static LocalCliOptions LocalOptions() => new();
 
     /// <summary>The fields of a command's JSON report, to be written into another JSON document.</summary>
     internal static IReadOnlyDictionary<string, object?> ReportFields(RunReport report)

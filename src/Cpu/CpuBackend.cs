@@ -13,6 +13,7 @@ public sealed class CpuBackend : IComputeBackend
         Fft = new ManagedFft2D();
         PairCorrelator = new CpuPairCorrelator(Fft);
         Backprojector = new CpuBackprojector(fft: Fft);
+        LocalBackprojector = new CpuLocalBackprojector(fft: Fft);
     }
 
     public int Threads { get; }
@@ -24,6 +25,7 @@ public sealed class CpuBackend : IComputeBackend
     public IFft2D Fft { get; }
     public IPairCorrelator PairCorrelator { get; }
     public IBackprojector Backprojector { get; }
+    public ILocalBackprojector? LocalBackprojector { get; }
     public ITemplateCorrelator TemplateCorrelator { get; } = new CpuTemplateCorrelator();
 
     public void Dispose() { }

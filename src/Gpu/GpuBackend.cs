@@ -28,6 +28,7 @@ public sealed class GpuBackend : IComputeBackend
     private readonly Lazy<GpuFft2D> _fft;
     private readonly Lazy<GpuPairCorrelator> _devicePairCorrelator;
     private readonly Lazy<IPairCorrelator> _pairCorrelator;
+    private readonly Lazy<GpuLocalBackprojector> _localBackprojector;
 
     /// <param name="context">taken over: disposed with the backend.</param>
     /// <param name="accelerator">taken over: disposed with the backend.</param>
@@ -47,6 +48,7 @@ public sealed class GpuBackend : IComputeBackend
         _deviceFft = new Lazy<IDeviceFft2D>(() => DeviceFft.Create(meter));
         _bundle = new Lazy<GpuBundleNormalEquations>(() => new GpuBundleNormalEquations(Accelerator, meter));
         _backprojector = new Lazy<GpuBackprojector>(() => new GpuBackprojector(Accelerator, meter, _deviceFft.Value) { MemoryBudgetOverride = budget });
+        _localBackprojector = new Lazy<GpuLocalBackprojector>(() => new GpuLocalBackprojector(Accelerator, meter, _backprojector.Value));
         _templateCorrelator = new Lazy<GpuTemplateCorrelator>(() => new GpuTemplateCorrelator(Accelerator, meter) { MemoryBudgetOverride = budget });
         _fft = new Lazy<GpuFft2D>(() => new GpuFft2D(accelerator, _deviceFft.Value, meter));
         _devicePairCorrelator = new Lazy<GpuPairCorrelator>(() => new GpuPairCorrelator(accelerator, _deviceFft.Value, meter) { MemoryBudgetOverride = budget });
@@ -138,6 +140,9 @@ public sealed class GpuBackend : IComputeBackend
 
     /// <summary>Backprojection and forward projection on this device (kernels compiled on first use).</summary>
     public IBackprojector Backprojector => _backprojectorWithFallback.Value;
+
+    /// <summary>Backprojection with local alignments on this device (kernel compiled on first use; no CPU fallback).</summary>
+    public ILocalBackprojector? LocalBackprojector => _localBackprojector.Value;
 
     /// <summary>Batched template correlation on this device (kernel compiled on first use).</summary>
     public ITemplateCorrelator TemplateCorrelator => _templateCorrelatorWithFallback.Value;

@@ -107,7 +107,7 @@ public sealed class GpuBackprojector : IBackprojector
     }
 
     /// <summary>Filters <paramref name="count"/> lines of <paramref name="lines"/> into <paramref name="target"/> (may be the same buffer), <paramref name="batch"/> lines at a time.</summary>
-    private void Filter(ArrayView<float> lines, ArrayView<float> target, int count, int width, ReadOnlySpan<float> filter, int pad, int batch)
+    internal void Filter(ArrayView<float> lines, ArrayView<float> target, int count, int width, ReadOnlySpan<float> filter, int pad, int batch)
     {
         var (fft, padRows, weight, crop) = _filter.Value;
         LastLinesPerBatch = batch;

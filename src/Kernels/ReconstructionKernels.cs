@@ -96,7 +96,7 @@ internal static class ReconstructionKernels
         slab[k] = box[(long)line * boxWidth + margin + x];
     }
 
-    private static float Sample2(ArrayView<float> data, long offset, int width, int rows, float u, float v)
+    internal static float Sample2(ArrayView<float> data, long offset, int width, int rows, float u, float v)
     {
         if (!(v > -1f) || !(v < rows)) return 0f;
         float fl = XMath.Floor(v);

@@ -26,7 +26,7 @@ public static class HtmlReport
     /// <param name="preparation">What the preparation did to the user's views (sorted, left out): those views are marked
     /// in the per-view plots and table; null when the views were aligned as given.</param>
     public static void Write(string path, RunReport run, SolveResult? solve, IReadOnlyList<double> nominalTilts, double nominalAxis,
-        IReadOnlyList<double>? coarseStrengths, IReadOnlyList<SliceImage> slices, int width, int height, PreparedSeries? preparation = null)
+        IReadOnlyList<double>? coarseStrengths, IReadOnlyList<SliceImage> slices, int width, int height, PreparedSeries? preparation = null, LocalSolution? local = null)
     {
         ArgumentNullException.ThrowIfNull(run);
         var html = new StringBuilder();
@@ -68,6 +68,7 @@ public static class HtmlReport
             html.Append("</div>");
             ViewTable(html, solve, nominalTilts, states);
         }
+        if (local is not null) LocalMap(html, local);
         if (coarseStrengths is { Count: > 0 })
             html.Append("<h2>Coarse alignment</h2><div class=\"plots\">")
                 .Append(Figure(Line("Peak strength per neighbour pair", "pair", "strength", coarseStrengths.Select((s, k) => (k + 1.0, s))), "Coarse correlation strength"))
@@ -121,6 +122,33 @@ public static class HtmlReport
         if (states.Sorted)
             html.Append("<p id=\"sorted-views\">The views were sorted by tilt from acquisition order; every output is in tilt order.</p>");
         html.Append("</section>");
+    }
+
+    /// <summary>
+    /// The local alignments as a residual map: one cell per area, in its place on the field (X across, Y from the top row of areas
+    /// down), with its mean residual and the global solution's over the same points, shaded from the best area (light) to the worst.
+    /// </summary>
+    private static void LocalMap(StringBuilder html, LocalSolution local)
+    {
+        html.Append("<h2 id=\"local\">Local alignments</h2><p>").Append(Fmt($"{local.NumberX} × {local.NumberY} areas, centres {local.DeltaX}, {local.DeltaY} px apart; residual local mean {local.MeanResidual:F3} px (global solution over the same points {local.Areas.Average(a => a.GlobalResidual.Mean):F3} px). Each cell: local / global mean residual (px), landmarks."))
+            .Append("</p><table id=\"local-map\"><tr><th>y \\ x</th>");
+        for (int ix = 0; ix < local.NumberX; ix++) html.Append("<th>").Append(Fmt($"{local.StartX + ix * local.DeltaX}")).Append("</th>");
+        html.Append("</tr>");
+        double lo = local.Areas.Min(a => a.Residual.Mean), hi = local.Areas.Max(a => a.Residual.Mean);
+        for (int iy = local.NumberY - 1; iy >= 0; iy--)
+        {
+            html.Append("<tr><th>").Append(Fmt($"{local.StartY + iy * local.DeltaY}")).Append("</th>");
+            for (int ix = 0; ix < local.NumberX; ix++)
+            {
+                var a = local.Areas[iy * local.NumberX + ix];
+                double f = hi > lo ? (a.Residual.Mean - lo) / (hi - lo) : 0;
+                int g = (int)Math.Round(235 - 90 * f);
+                html.Append("<td style=\"background:rgb(255,").Append(g).Append(',').Append(g).Append(")\">")
+                    .Append(Fmt($"{a.Residual.Mean:F3} / {a.GlobalResidual.Mean:F3}<br>{a.Landmarks.Length}")).Append("</td>");
+            }
+            html.Append("</tr>");
+        }
+        html.Append("</table>");
     }
 
     private static string Fmt(FormattableString s) => Esc(s.ToString(CultureInfo.InvariantCulture));

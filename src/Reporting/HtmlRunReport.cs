@@ -17,7 +17,7 @@ public sealed class HtmlRunReport : IRunReportWriter
         var align = result.Align;
         var slices = result.Volume is { } volume && File.Exists(volume) ? CentralSlices(volume) : [];
         HtmlReport.Write(path, result.Report, align.Solve, align.NominalTilts, align.TiltAxis, align.CoarseStrengths,
-            slices, align.Width, align.Height, result.Preparation);
+            slices, align.Width, align.Height, result.Preparation, align.Local);
     }
 
     /// <summary>The central XY section and the central XZ slice of an XYZ volume.</summary>

@@ -50,6 +50,8 @@ public sealed class CancellableBackend : IComputeBackend
     public IPairCorrelator PairCorrelator { get; }
     public IBackprojector Backprojector { get; }
     public ITemplateCorrelator TemplateCorrelator { get; }
+    /// <summary>The wrapped backend's (the local reconstruction checks the token between its slabs).</summary>
+    public ILocalBackprojector? LocalBackprojector => _inner.LocalBackprojector;
 
     public void Dispose()
     {

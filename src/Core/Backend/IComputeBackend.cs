@@ -40,6 +40,9 @@ public interface IComputeBackend : IDisposable
     /// <summary>Backprojection and forward projection of Y slabs (the reconstruction stage).</summary>
     IBackprojector Backprojector { get; }
 
+    /// <summary>Backprojection with local alignments (reconstruct --local-xf); null where the backend has none.</summary>
+    ILocalBackprojector? LocalBackprojector => null;
+
     /// <summary>Batched correlation of views with a small template (bead detection and tracking).</summary>
     ITemplateCorrelator TemplateCorrelator { get; }
 }

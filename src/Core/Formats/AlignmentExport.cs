@@ -106,7 +106,9 @@ public static class AlignmentExport
     /// writes NAME.ali) with angles <paramref name="tlt"/>. IMOD's tilt (4.8 and later) with it puts every voxel where
     /// Tomalign's WBP puts it (docs/FORMATS.md, "IMOD: NAME.tilt.com"); what each entry means to tilt is in <see cref="TiltComGeometry"/>.
     /// </summary>
-    public static string TiltCom(ExportSeries s, string aligned, string tlt, string output, IReadOnlyList<int>? excludeOneBased = null, IEnumerable<string>? comments = null)
+    /// <param name="localFile">NAMElocal.xf (run --local) for tilt's LOCALFILE; null: none.</param>
+    public static string TiltCom(ExportSeries s, string aligned, string tlt, string output, IReadOnlyList<int>? excludeOneBased = null, IEnumerable<string>? comments = null,
+        string? localFile = null)
     {
         var g = TiltComGeometry.For(s);
         var sb = new StringBuilder();
@@ -137,6 +139,7 @@ public static class AlignmentExport
         sb.Append(string.Create(Inv, $"FULLIMAGE {g.FullNx} {g.FullNy}\n"));
         sb.Append("SUBSETSTART 0 0\n");
         sb.Append("AdjustOrigin\n");
+        if (localFile is not null) sb.Append("LOCALFILE ").Append(Path.GetFileName(localFile)).Append('\n');
         if (excludeOneBased is { Count: > 0 }) sb.Append("EXCLUDELIST ").Append(ImodList(excludeOneBased)).Append('\n');
         sb.Append("ActionIfGPUFails 1,2\n");
         sb.Append("$if (-e ./savework) ./savework\n");
@@ -181,7 +184,11 @@ public static class AlignmentExport
             comments.Add($"views {ImodList(s.Excluded.Select(e => e.View + 1).ToArray())} (1-based) of {Path.GetFileName(s.InputStack)} were left out before the alignment; " +
                          $"{s.Name}.ali holds the others. {s.Name}.input.tilt.com works on that stack with an EXCLUDELIST instead.");
         string tiltCom = P(".tilt.com");
-        WriteIfChanged(tiltCom, f => ImodText.WriteTextAtomically(f, TiltCom(s, P(".ali"), P(".tlt"), P("_full_rec.mrc"), comments: comments)));
+        // Local alignments (run --local) for the aligned stack: tilt's LOCALFILE (it scales the areas by the file's pixel size over the stack's).
+        // Only one written with this alignment (after its .tlt), not one left by an earlier run in the same folder.
+        string? local = File.Exists(P("local.xf")) && File.Exists(P(".tlt")) && File.GetLastWriteTimeUtc(P("local.xf")) >= File.GetLastWriteTimeUtc(P(".tlt"))
+            ? P("local.xf") : null;
+        WriteIfChanged(tiltCom, f => ImodText.WriteTextAtomically(f, TiltCom(s, P(".ali"), P(".tlt"), P("_full_rec.mrc"), comments: comments, localFile: local)));
         files.Add(tiltCom);
 
         if (s.InputStack is { } input && s.InputViews is { } map && s.InputNz > 0)

@@ -85,6 +85,8 @@ public sealed record AlignmentOutcome(string Prexg, string Fid, string Xf, strin
     public PatchTrackResult? Patches { get; init; }
     /// <summary>The coarse correlation's peak strength per neighbour pair (also when the coarse stage was reused).</summary>
     public IReadOnlyList<double>? CoarseStrengths { get; init; }
+    /// <summary>The local alignments (--local), when they were solved in this run.</summary>
+    public LocalSolution? Local { get; init; }
 }
 
 /// <summary>The result of a whole run: the specification, its report, the alignment, and the aligned stack and tomogram when asked for.</summary>

@@ -58,6 +58,8 @@ public sealed record PipelineSpec
     public string Skew { get; init; } = "fixed";
     /// <summary>Level the specimen (tilt-angle offset).</summary>
     public bool Level { get; init; }
+    /// <summary>Local alignments (tiltalign's, with etomo's usual settings): NAMElocal.xf, and the tomogram backprojected through them.</summary>
+    public bool Local { get; init; }
     /// <summary>The axis-profile refinement after the solve: auto, on or off.</summary>
     public string AxisProfiles { get; init; } = "auto";
     /// <summary>Views to leave out, IMOD's 1-based list syntax ("1-3,40"); null: none beyond those the screening finds.</summary>
@@ -139,6 +141,8 @@ public sealed record PipelineSpec
         {
             ReconstructionOptionsFor(t, Method, Iterations, Log);
             if (Bin < 1) throw new TomalignInputException(null, $"--bin {Bin} is not a binning factor", "use --bin 1 or more");
+            if (Local && Method.Trim().ToLowerInvariant() == "sirt")
+                throw new TomalignInputException(null, "--local reconstructs by WBP only (SIRT with local alignments is not supported, as in IMOD's tilt)", "use --method wbp with --local, or leave out --local");
         }
         return this;
     }
@@ -147,7 +151,7 @@ public sealed record PipelineSpec
 
     /// <summary>The settings fields: everything but the series and its output folder (serve's settings file, a batch's defaults).</summary>
     public static readonly string[] SettingsFields =
-        ["tiltAxis", "markerless", "beadDiameter", "beads", "lightBeads", "twoSurfaces", "excludeViews", "rotation", "tilt", "mag", "xstretch", "skew", "tiltPrior", "level", "axisProfiles",
+        ["tiltAxis", "markerless", "beadDiameter", "beads", "lightBeads", "twoSurfaces", "excludeViews", "rotation", "tilt", "mag", "xstretch", "skew", "tiltPrior", "level", "local", "axisProfiles",
          "thickness", "method", "iterations", "bin", "log", "device"];
 
     /// <summary>Every field of the JSON form.</summary>
@@ -180,6 +184,7 @@ public sealed record PipelineSpec
         o["tiltPrior"] = TiltPrior;
         if (ExcludeViews is { } ev) o["excludeViews"] = ev;
         o["level"] = Level;
+        if (Local) o["local"] = true;
         o["axisProfiles"] = AxisProfiles;
         if (Thickness is { } t) o["thickness"] = t;
         o["method"] = Method;
@@ -233,6 +238,7 @@ public sealed record PipelineSpec
                     "xstretch" => s with { XStretch = node!.GetValue<string>() },
                     "skew" => s with { Skew = node!.GetValue<string>() },
                     "level" => s with { Level = node!.GetValue<bool>() },
+                    "local" => s with { Local = node!.GetValue<bool>() },
                     "excludeViews" => s with { ExcludeViews = node?.GetValue<string>() },
                     "tiltPrior" => s with { TiltPrior = node is JsonValue tv && tv.TryGetValue(out double sd) ? sd.ToString("R", CultureInfo.InvariantCulture) : node!.GetValue<string>() },
                     "axisProfiles" => s with { AxisProfiles = node!.GetValue<string>() },
@@ -313,6 +319,7 @@ public sealed record PipelineSpec
         if (TiltPrior != "auto") { yield return "--tilt-prior"; yield return TiltPrior; }
         if (ExcludeViews is { } ev) { yield return "--exclude-views"; yield return ev; }
         if (Level) yield return "--level";
+        if (Local) yield return "--local";
         if (Thickness is { } t)
         {
             yield return "--thickness"; yield return I(t);

@@ -68,8 +68,11 @@ internal sealed class PipelineRun(PipelineSpec spec, PipelineContext context, IC
     public AlignmentOutcome Alignment() => new(P(".prexg"), P(".fid"), P(".xf"), P(".tlt"),
         Solve ?? throw new InvalidOperationException("the solve has not run"), Coarse, Tilts, TiltAxis, Nx, Ny)
     {
-        Landmarks = Observations, Beads = Beads, Patches = Patches, CoarseStrengths = CoarseStrengths,
+        Landmarks = Observations, Beads = Beads, Patches = Patches, CoarseStrengths = CoarseStrengths, Local = Local,
     };
+
+    /// <summary>The local alignments solved in this run (--local; null when reused or not asked for).</summary>
+    public LocalSolution? Local { get; set; }
 }
 
 /// <summary>
@@ -286,13 +289,14 @@ internal sealed class RefineStage : PipelineStage
 {
     public override string Name => "refine";
 
-    public override JsonObject Options(PipelineRun run) => new()
+    public override JsonObject Options(PipelineRun run) => new JsonObject()
     {
         ["axisProfiles"] = run.Spec.AxisProfilesMode() switch { true => "on", false => "off", null => "auto" },
-    };
+    }.WithLocal(run.Spec.Local);
 
     public override IEnumerable<string> Outputs(PipelineRun run) =>
-        [run.P(".xf"), run.P(".tltxf"), run.P(".tlt"), run.P(".xtilt"), run.P(".resid"), run.P("fid.xyz"), run.P(".solve.txt"), run.P(".aln")];
+        [run.P(".xf"), run.P(".tltxf"), run.P(".tlt"), run.P(".xtilt"), run.P(".resid"), run.P("fid.xyz"), run.P(".solve.txt"), run.P(".aln"),
+         .. run.Spec.Local ? new[] { run.P("local.xf") } : []];
 
     public override void Execute(PipelineRun run)
     {
@@ -314,6 +318,19 @@ internal sealed class RefineStage : PipelineStage
                 ? WithDarkFrames(AreTomoAln.FromImod(alnXf, alnTilts, run.Nx, run.Ny), excluded)
                 : AreTomoAln.FromImod(alnXf, alnTilts, run.Nx, run.Ny)).Write(run.P(".aln"));
         report.Outputs.Add(Path.GetFullPath(run.P(".aln")));
+        if (spec.Local)
+        {
+            // Local alignments on top of the global solution; each area's transforms are followed by the refinement, as the views' are.
+            var local = run.Local = report.Stage("local", () => new LocalAligner(run.Log).Solve(run.SolveInput!, result, new LocalOptions()));
+            // The stack's pixel size, which IMOD's tilt compares with its input's to scale the areas (LOCALSCALE); 0 when the header has none.
+            double pixel;
+            using (var r = MrcReader.Open(spec.Stack)) pixel = r.Header.PixelSizeX;
+            LocalAlignmentFile.From(local, pixel > 0 && double.IsFinite(pixel) ? pixel : 0, refinement).Write(run.P("local.xf"));
+            report.Outputs.Add(Path.GetFullPath(run.P("local.xf")));
+            report.Results["local"] = LocalReport.Json(local);
+            report.Results["localResidualMean"] = local.MeanResidual;
+            report.Warnings.AddRange(local.Notes);
+        }
     }
 
     public override void Reuse(PipelineRun run, StageRecord record) =>
@@ -421,10 +438,10 @@ internal sealed class ReconstructStage : PipelineStage
 {
     public override string Name => "reconstruct";
 
-    public override JsonObject Options(PipelineRun run) => new()
+    public override JsonObject Options(PipelineRun run) => new JsonObject()
     {
         ["thickness"] = run.Spec.Thickness, ["method"] = run.Spec.Method.Trim().ToLowerInvariant(), ["iterations"] = run.Spec.Iterations, ["log"] = run.Spec.Log,
-    };
+    }.WithLocal(run.Spec.Local);
 
     public override IEnumerable<string> Outputs(PipelineRun run) => [run.P(".rec")];
 
@@ -434,7 +451,18 @@ internal sealed class ReconstructStage : PipelineStage
         string ali = run.P(".ali"), rec = run.P(".rec");
         var tilts = ImodText.ReadAngles(run.P(".tlt"));
         var recOptions = spec.ReconstructionOptions();
-        if (run.AlignedInMemory is { } aligned)
+        if (spec.Local)
+        {
+            // With local alignments: the aligned stack written first (if still in memory), then each voxel backprojected through the nearest areas.
+            var local = LocalAlignmentFile.Read(run.P("local.xf"), tilts.Length);
+            if (run.AlignedInMemory is { } inMemory)
+            {
+                report.Stage("write aligned", () => { inMemory.Write(); run.PendingRecord?.Invoke(); });
+                report.Outputs.Add(Path.GetFullPath(ali));
+            }
+            run.Summary = report.Stage("reconstruct", () => new LocalReconstructor(run.Backend, run.Log).Run(ali, tilts, local, rec, recOptions, run.Context.Progress("reconstruct"), run.Context.Cancel));
+        }
+        else if (run.AlignedInMemory is { } aligned)
         {
             var record = run.PendingRecord;
             run.Summary = report.Stage("reconstruct", () => TiltSeriesPipeline.ReconstructWhileWriting(run.Backend, run.Log, run.Context.Progress("reconstruct"),
@@ -453,5 +481,15 @@ internal sealed class ReconstructStage : PipelineStage
         using var reader = MrcReader.Open(run.P(".rec"));
         run.Summary = new ReconstructionSummary(reader.Nx, reader.Ny, reader.Nz, 0, 0, 0, 0, 0);
         run.Log.LogInformation("resume: tomogram {File} kept", run.P(".rec"));
+    }
+}
+
+internal static class StageOptionsExtensions
+{
+    /// <summary>Adds "local": true when local alignments are asked for (records of runs without them stay as they were).</summary>
+    public static JsonObject WithLocal(this JsonObject o, bool local)
+    {
+        if (local) o["local"] = true;
+        return o;
     }
 }

@@ -79,6 +79,13 @@ public sealed class SimulatedSeries
         {
             var (px, py, pz) = points[j];
             (double x, double y) = aligned ? g.ProjectAligned(px, py, pz) : g.ProjectPoint(px, py, pz);
+            if (Options.LocalWarpPixels != 0)
+            {
+                // The local warp moves the raw projection; its aligned image is the moved point through the view's alignment.
+                var (wx, wy) = LocalWarp.Displacement(Options.LocalWarpPixels, LocalWarp.Gain(Options, NominalTilts[view]), px, py, Nx, Ny);
+                var (rx, ry) = g.ProjectPoint(px, py, pz);
+                (x, y) = aligned ? g.RawToAligned().ApplyCentred(rx + wx, ry + wy) : (rx + wx, ry + wy);
+            }
             result[j] = (x + xc, y + yc);
         }
         return result;

@@ -84,6 +84,12 @@ public sealed record SimulationOptions
     /// <summary>A known skew (degrees), changing linearly with tilt: this × (θᵢ − θ_ref) / θ_max. 0: none.</summary>
     public double SkewAtMaxTiltDegrees { get; init; }
 
+    /// <summary>
+    /// A known local warp (<see cref="LocalWarp"/>): the projections move by up to 2× this many pixels at the corners of the
+    /// field at the largest tilt, by an amount that varies across the field (a local rotation and scale). 0: none (the default).
+    /// </summary>
+    public double LocalWarpPixels { get; init; }
+
     /// <summary>Electrons per pixel per view for Poisson shot noise; 0 = no noise.</summary>
     public double DoseElectronsPerPixel { get; init; } = 20;
 
@@ -184,6 +190,8 @@ public sealed record SimulationOptions
         if (Math.Abs(XStretchAtMaxTilt) > 0.2) Fail(nameof(XStretchAtMaxTilt), $"must be within ±0.2 (got {XStretchAtMaxTilt})");
         Finite(nameof(SkewAtMaxTiltDegrees), SkewAtMaxTiltDegrees);
         if (Math.Abs(SkewAtMaxTiltDegrees) > 10) Fail(nameof(SkewAtMaxTiltDegrees), $"must be within ±10° (got {SkewAtMaxTiltDegrees})");
+        Finite(nameof(LocalWarpPixels), LocalWarpPixels);
+        if (Math.Abs(LocalWarpPixels) > 50) Fail(nameof(LocalWarpPixels), $"must be within ±50 pixels (got {LocalWarpPixels})");
         NonNegative(nameof(DoseElectronsPerPixel), DoseElectronsPerPixel);
         NonNegative(nameof(CarbonDensity), CarbonDensity);
         Finite(nameof(CarbonEdgeAngleDegrees), CarbonEdgeAngleDegrees);

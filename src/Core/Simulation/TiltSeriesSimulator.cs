@@ -89,7 +89,7 @@ public sealed class TiltSeriesSimulator
         var bandItems = new int[n][];
         Parallel.For(0, n, i =>
         {
-            features[i] = BuildFeatures(nx, ny, geometry[i], beads, blobs);
+            features[i] = BuildFeatures(nx, ny, geometry[i], beads, blobs, o.LocalWarpPixels, LocalWarp.Gain(o, nominal[i]));
             (bandStart[i], bandItems[i]) = Bucket(features[i], ny, bands);
         });
 
@@ -213,7 +213,8 @@ public sealed class TiltSeriesSimulator
     /// <summary>A feature projected into one raw view (image coordinates).</summary>
     private readonly record struct Feature(double Cx, double Cy, double Reach, double P1, double P2, bool IsSphere);
 
-    private static Feature[] BuildFeatures(int nx, int ny, ViewGeometry g, IReadOnlyList<Bead> beads, IReadOnlyList<Blob> blobs)
+    private static Feature[] BuildFeatures(int nx, int ny, ViewGeometry g, IReadOnlyList<Bead> beads, IReadOnlyList<Blob> blobs,
+        double warp = 0, double warpGain = 0)
     {
         double xc = nx / 2.0, yc = ny / 2.0, m = g.Magnification;
         var list = new List<Feature>(beads.Count + blobs.Count / 2);
@@ -226,6 +227,7 @@ public sealed class TiltSeriesSimulator
         {
             var b = blobs[k];
             var (px, py) = g.ProjectPoint(b.X, b.Y, b.Z);
+            if (warp != 0) { var (wx, wy) = LocalWarp.Displacement(warp, warpGain, b.X, b.Y, nx, ny); px += wx; py += wy; }
             double s = b.Sigma * m;
             // peak a·s·√(2π); exponent factor 1/(2 (s·m)²); reach 4 sigma (exp(−8) ≈ 3e−4 of the peak)
             Add(new Feature(px + xc, py + yc, 4 * s, b.Amplitude * b.Sigma * Math.Sqrt(2 * Math.PI), 1 / (2 * s * s), false));
@@ -234,6 +236,7 @@ public sealed class TiltSeriesSimulator
         {
             var b = beads[k];
             var (px, py) = g.ProjectPoint(b.X, b.Y, b.Z);
+            if (warp != 0) { var (wx, wy) = LocalWarp.Displacement(warp, warpGain, b.X, b.Y, nx, ny); px += wx; py += wy; }
             double r = b.Radius * m;
             // value (2ρ/m)·√((R·m)² − d²) = 2ρ·√(R² − (d/m)²)
             Add(new Feature(px + xc, py + yc, r + 1, 2 * b.Density / m, r, true));

@@ -48,6 +48,9 @@ public static partial class KernelVerifier
         results.AddRange(VerifyFft(gpu, cpu, Fft.FftSize.NextGood(size), Fft.FftSize.NextGood(size * 3 / 4 + 1), 3, random));
         // Correlation: at most 64 px on ILGPU's CPU emulator (~1 µs per thread), the full size on a GPU.
         results.AddRange(VerifyCorrelations(gpu, cpu, Math.Max(16, gpu.IsGpu ? size : Math.Min(size, 64)), random));
+        // Local alignments (reconstruct --local-xf): last, so that the rows above see the same random inputs as before it was added.
+        results.AddRange(gpu.IsGpu ? VerifyLocalBackprojection(gpu, cpu, size, 16, 61, Math.Max(8, size / 2), random)
+                                   : VerifyLocalBackprojection(gpu, cpu, Math.Min(size, 40), 3, 7, 12, random));
         return results;
     }
 
