@@ -1,4 +1,6 @@
+using Tomalign.Core;
 using Tomalign.Core.Geometry;
+using Tomalign.Core.Pipeline;
 using Tomalign.Core.Solve;
 using Tomalign.Cpu;
 using Xunit;
@@ -87,5 +89,23 @@ public class AxisHoldTests
         // Held as asked, it stays 1° off: the hold does what it says.
         var held = solver.Solve(input, Options with { AxisHold = AxisHoldMode.Held });
         Assert.True(Math.Abs(AxisError(held, truth) - 1) < 0.01, $"held axis error {AxisError(held, truth):F4}°; {held.AxisChoice!.Reason}");
+    }
+
+    [Fact]
+    public void TheHoldIsAnAlignOptionThatReadsBackAndRefusesNonsense()
+    {
+        const string json = """{ "stack": "a.mrc", "angles": "a.rawtlt", "out": "o", "markerless": true, "tiltAxisHold": "held" }""";
+        var spec = PipelineSpec.FromJson(json);
+        Assert.Equal(AxisHoldMode.Held, spec.SolveOptions().AxisHold);
+        Assert.Equal(spec, PipelineSpec.FromJson(spec.ToJson()));
+        Assert.Equal(["--tilt-axis-hold", "held"], spec.ToArguments().SkipWhile(a => a != "--tilt-axis-hold").Take(2));
+        // The default (free) is not written, so the records of earlier runs still match.
+        var free = spec with { TiltAxisHold = "free" };
+        Assert.Equal(AxisHoldMode.Free, free.SolveOptions().AxisHold);
+        Assert.DoesNotContain("tiltAxisHold", free.ToJson());
+        Assert.Equal(AxisHoldMode.Auto, (spec with { TiltAxisHold = "auto" }).SolveOptions().AxisHold);
+        var e = Assert.Throws<TomalignInputException>(() => PipelineSpec.FromJson(json.Replace("\"held\"", "\"sideways\""), "job.json"));
+        Assert.Contains("tilt-axis-hold sideways is not a choice", e.Message);
+        Assert.Contains("job.json", e.Message);
     }
 }
