@@ -52,7 +52,7 @@ internal static class PatchZooStudy
         if (Env("PZ_JITTER") == "0") so = so with { RotationJitterDegrees = 0, MagnificationJitter = 0, TiltErrorDegrees = 0 };
         var series = new TiltSeriesSimulator().Simulate(so);
         var tilts = series.NominalTilts;
-        double axis = series.Options.TiltAxisDegrees;
+        double axis = Env("PZ_AXIS") is { } ax ? double.Parse(ax) : series.Options.TiltAxisDegrees;
         int nz = series.ViewCount;
         var coarse = new CoarseAligner(new CpuPairCorrelator()).Align(series.Raw, tilts, new CoarseAlignOptions { TiltAxisDegrees = axis });
         var cpu = new CpuBackend();
@@ -71,7 +71,16 @@ internal static class PatchZooStudy
         var solveOptions = new SolveOptions
         {
             Robust = true, WeightWholeTracks = true, Tilt = VariableOption.Auto, Magnification = VariableOption.Auto, TiltPrior = TiltPriorOption.Auto,
+            AxisHold = Env("PZ_HOLD") switch { "auto" => AxisHoldMode.Auto, "held" => AxisHoldMode.Held, _ => AxisHoldMode.Free },
         };
+        if (Env("PZ_SUBSET") is { } sub)
+        {
+            double lim = double.Parse(sub);
+            var subObs = track.Observations.Where(o => Math.Abs(tilts[o.View]) <= lim).ToList();
+            var sv = new BundleSolver(new CpuBundleNormalEquations()).Solve(new SolveInput(subObs, n, n, tilts, axis), solveOptions);
+            var idx = Enumerable.Range(0, nz).Where(i => Math.Abs(tilts[i]) <= lim).ToArray();
+            Console.WriteLine($"   subset |tilt| <= {lim}: axis error {idx.Average(i => sv.Views[i].AxisAngleDegrees - series.TrueGeometry[i].AxisAngleDegrees):F3}°");
+        }
         var solved = new BundleSolver(new CpuBundleNormalEquations()).Solve(new SolveInput(track.Observations, n, n, tilts, axis), solveOptions);
         var final = Enumerable.Range(0, nz).Select(i => Xf.Product(coarse.Prexg[i], solved.Views[i].RawToAligned())).ToArray();
         var solvedTilts = solved.Views.Select(v => v.TiltDegrees).ToArray();
@@ -79,6 +88,32 @@ internal static class PatchZooStudy
         double withTilts = AlignmentCheck.FieldErrorWithTilts(series, final, solvedTilts);
         var tiltErr = AlignmentCheck.TiltError(series, solvedTilts);
         double tSolve = sw.Elapsed.TotalSeconds;
+        if (Env("PZ_JACK") is { } jk)
+        {
+            // Delete-a-block jackknife of the solved mean axis angle: tracks grouped by their mean position on a g×g grid.
+            int g = int.Parse(jk);
+            var pos = track.Observations.GroupBy(o => o.Landmark).ToDictionary(q => q.Key, q => (q.Average(o => o.X), q.Average(o => o.Y)));
+            int Block(int id) { var (x, y) = pos[id]; return Math.Clamp((int)(x / n * g), 0, g - 1) * g + Math.Clamp((int)(y / n * g), 0, g - 1); }
+            double full = solved.Views.Average(v => v.AxisAngleDegrees);
+            var est = new List<double>();
+            for (int b2 = 0; b2 < g * g; b2++)
+            {
+                var keep = track.Observations.Where(o => Block(o.Landmark) != b2).ToList();
+                if (keep.Count == track.Observations.Count) continue;
+                var sj = new BundleSolver(new CpuBundleNormalEquations()).Solve(new SolveInput(keep, n, n, tilts, axis), solveOptions);
+                est.Add(sj.Views.Average(v => v.AxisAngleDegrees));
+            }
+            double m = est.Average(); int G = est.Count;
+            double se = Math.Sqrt((G - 1.0) / G * est.Sum(e => (e - m) * (e - m)));
+            double truthAxis = series.TrueGeometry.Average(v2 => v2.AxisAngleDegrees);
+            Console.WriteLine($"   jackknife ({G} blocks): axis {full:F3}° (truth {truthAxis:F3}, given {axis}), SE {se:F3}°; blocks {string.Join(" ", est.Select(e => (e - full).ToString("F2")))}");
+        }
+        {
+            // Diagnostics: the field error with the solve's mean rotation (the tilt axis) and mean magnification set to the truth's.
+            double dRot = Enumerable.Range(0, nz).Average(i => solved.Views[i].AxisAngleDegrees - series.TrueGeometry[i].AxisAngleDegrees);
+            var rotFixed = final.Select(f => Xf.Product(f, Xf.RotationScale(dRot, 1))).ToArray();
+            Console.WriteLine($"   axis error {dRot:F3}°: field with the true axis {AlignmentCheck.FieldErrorAfterGauge(series, rotFixed):F3}, with tilts {AlignmentCheck.FieldErrorWithTilts(series, rotFixed, solvedTilts):F3}");
+        }
         // The floor: the same solve on ideal landmarks (the field points seen through the truth in the prealigned frame).
         double truthField = double.NaN;
         if (Env("PZ_TRUTH") == "1")
@@ -97,6 +132,7 @@ internal static class PatchZooStudy
             var s = new BundleSolver(new CpuBundleNormalEquations()).Solve(new SolveInput(obs, n, n, tilts, axis), solveOptions);
             truthField = AlignmentCheck.FieldErrorAfterGauge(series, Enumerable.Range(0, nz).Select(i => Xf.Product(coarse.Prexg[i], s.Views[i].RawToAligned())).ToArray());
         }
+        if (solved.AxisChoice is { } ac) Console.WriteLine("   " + ac.Reason);
         Console.WriteLine($"{style} {seed} | {coarseError:F2} | {track.PatchSize} {track.Bin} {track.Landmarks} {track.Observations.Count} {track.MedianStrength:F3} | " +
             $"{fitRms:F2} {midRms:F2} | {field:F3} {withTilts:F3} {tiltErr.Rms:F2} ({solved.TiltChoice?.Chosen}) | {truthField:F3}   " +
             $"[{tCoarse:F0}+{tTrack:F0}+{tSolve:F0} s] resid {solved.Overall.Mean:F2}; by |v-ref|/5: {byDist}");
@@ -106,6 +142,8 @@ internal static class PatchZooStudy
         {
             Console.WriteLine("   track scale along axis (%): " + string.Join(" ", ScaleAcc.Select(kv => (100 * kv.Value[0] / kv.Value[1]).ToString("F2"))));
             Console.WriteLine("   track scale across axis (%): " + string.Join(" ", ScaleAcc.Select(kv => (100 * kv.Value[2] / kv.Value[3]).ToString("F2"))));
+            Console.WriteLine("   along-resid per across-pos (mrad): " + string.Join(" ", ScaleAcc.Select(kv => (1000 * kv.Value[4] / kv.Value[3]).ToString("F2"))));
+            Console.WriteLine("   across-resid per along-pos (mrad): " + string.Join(" ", ScaleAcc.Select(kv => (1000 * kv.Value[5] / kv.Value[1]).ToString("F2"))));
             Console.WriteLine("   track rotation (°): " + string.Join(" ", ScaleAcc.Select(kv => (180 / Math.PI * 0.5 * (kv.Value[4] / kv.Value[3] - kv.Value[5] / kv.Value[1])).ToString("F2"))));
         }
         ScaleAcc.Clear();

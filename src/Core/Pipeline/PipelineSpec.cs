@@ -66,6 +66,8 @@ public sealed record PipelineSpec
     public string? ExcludeViews { get; init; }
     /// <summary>Solve: the prior that ties the solved tilts to the nominal ones (auto, off, or an SD in degrees).</summary>
     public string TiltPrior { get; init; } = "auto";
+    /// <summary>Solve: the tilt axis (the views' mean rotation) free, held at the given one, or auto (<see cref="Solve.AxisHoldMode"/>).</summary>
+    public string TiltAxisHold { get; init; } = "free";
 
     // --- Aligned stack and tomogram (null thickness: align only).
     /// <summary>Tomogram thickness in (binned) voxels; null: align only, no aligned stack and no tomogram.</summary>
@@ -105,6 +107,16 @@ public sealed record PipelineSpec
         Robust = true,
         Level = Level,
         TiltPrior = TiltPriorOption.Parse(TiltPrior, "--tilt-prior"),
+        AxisHold = ParseTiltAxisHold(TiltAxisHold),
+    };
+
+    /// <summary>--tilt-axis-hold: free, held or auto.</summary>
+    public static AxisHoldMode ParseTiltAxisHold(string mode) => mode.Trim().ToLowerInvariant() switch
+    {
+        "free" or "off" => AxisHoldMode.Free,
+        "held" or "hold" or "on" => AxisHoldMode.Held,
+        "auto" => AxisHoldMode.Auto,
+        var m => throw new TomalignInputException(null, $"--tilt-axis-hold {m} is not a choice", "use --tilt-axis-hold free, held or auto"),
     };
 
     /// <summary>The reconstruction these options ask for (<see cref="Thickness"/> must be set).</summary>
@@ -151,7 +163,7 @@ public sealed record PipelineSpec
 
     /// <summary>The settings fields: everything but the series and its output folder (serve's settings file, a batch's defaults).</summary>
     public static readonly string[] SettingsFields =
-        ["tiltAxis", "markerless", "beadDiameter", "beads", "lightBeads", "twoSurfaces", "excludeViews", "rotation", "tilt", "mag", "xstretch", "skew", "tiltPrior", "level", "local", "axisProfiles",
+        ["tiltAxis", "markerless", "beadDiameter", "beads", "lightBeads", "twoSurfaces", "excludeViews", "rotation", "tilt", "mag", "xstretch", "skew", "tiltPrior", "tiltAxisHold", "level", "local", "axisProfiles",
          "thickness", "method", "iterations", "bin", "log", "device"];
 
     /// <summary>Every field of the JSON form.</summary>
@@ -182,6 +194,7 @@ public sealed record PipelineSpec
         if (XStretch != "fixed") o["xstretch"] = XStretch;
         if (Skew != "fixed") o["skew"] = Skew;
         o["tiltPrior"] = TiltPrior;
+        if (TiltAxisHold != "free") o["tiltAxisHold"] = TiltAxisHold;
         if (ExcludeViews is { } ev) o["excludeViews"] = ev;
         o["level"] = Level;
         if (Local) o["local"] = true;
@@ -242,6 +255,7 @@ public sealed record PipelineSpec
                     "excludeViews" => s with { ExcludeViews = node?.GetValue<string>() },
                     "tiltPrior" => s with { TiltPrior = node is JsonValue tv && tv.TryGetValue(out double sd) ? sd.ToString("R", CultureInfo.InvariantCulture) : node!.GetValue<string>() },
                     "axisProfiles" => s with { AxisProfiles = node!.GetValue<string>() },
+                    "tiltAxisHold" => s with { TiltAxisHold = node!.GetValue<string>() },
                     "thickness" => s with { Thickness = node?.GetValue<int>() },
                     "method" => s with { Method = node!.GetValue<string>() },
                     "iterations" => s with { Iterations = node!.GetValue<int>() },
@@ -317,6 +331,7 @@ public sealed record PipelineSpec
         if (Tilt != "auto") { yield return "--tilt"; yield return Tilt; }
         if (Mag != "auto") { yield return "--mag"; yield return Mag; }
         if (TiltPrior != "auto") { yield return "--tilt-prior"; yield return TiltPrior; }
+        if (TiltAxisHold != "free") { yield return "--tilt-axis-hold"; yield return TiltAxisHold; }
         if (ExcludeViews is { } ev) { yield return "--exclude-views"; yield return ev; }
         if (Level) yield return "--level";
         if (Local) yield return "--local";

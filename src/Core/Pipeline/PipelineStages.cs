@@ -209,6 +209,8 @@ internal sealed class SolveStage : PipelineStage
         if (!run.Spec.Markerless) o["twoSurfaces"] = run.Spec.TwoSurfaces;
         // Distortion only when asked for, so that the records of earlier runs (without it) still match.
         if (s.SolvesDistortion) { o["xstretch"] = s.XStretch.ToString(); o["skew"] = s.Skew.ToString(); }
+        // The axis hold only when asked for, for the same reason.
+        if (s.AxisHold != AxisHoldMode.Free) o["tiltAxisHold"] = s.AxisHold.ToString();
         return o;
     }
 
@@ -267,6 +269,7 @@ internal sealed class SolveStage : PipelineStage
         report.Results["solvedMagnifications"] = result.Views.Select(v => v.Magnification).ToArray();
         report.Results["gauge"] = result.Gauge;
         if (result.TiltChoice is { } tiltChoice) report.Results["tiltChoice"] = tiltChoice;
+        if (result.AxisChoice is { } axisChoice) report.Results["axisChoice"] = axisChoice;
         report.Results["specimenLevel"] = SpecimenLevel.Fit(result.Landmarks);
     }
 

@@ -220,9 +220,60 @@ public sealed class BundleSolver
             fit = plain ?? FitFrom(problem, state, lm, map, null, options, "full");
         else
             (fit, tiltChoice) = ChooseTilts(problem, state, lm, map, nv, observed, viewObservations, reference, nominal, options, notes, plain);
+        AxisChoice? axisChoice = null;
+        bool rotationsFree = Enumerable.Range(0, nv).Any(i => fit.Map.Entries[fit.Map.Parameters * i + BundleLayout.Rotation].Length > 0);
+        if (rotationsFree && options.AxisHold != AxisHoldMode.Free)
+        {
+            (fit, axisChoice) = ChooseAxis(problem, state, lm, fit, tiltChoice, nominal, input.AxisAngleDegrees, options, notes);
+        }
         iterations += fit.Iterations;
-        return Report(input, options, problem, ids, fit.State, fit.Lm, fit.Weights, fit.Map, reference, fit.Stop, iterations, fit.Rounds, notes, dropped, tiltChoice);
+        var solved = Report(input, options, problem, ids, fit.State, fit.Lm, fit.Weights, fit.Map, reference, fit.Stop, iterations, fit.Rounds, notes, dropped, tiltChoice);
+        return axisChoice is null ? solved : solved.With(solved.Views, solved.Landmarks, solved.Notes, axisChoice);
     }
+
+    /// <summary>
+    /// The tilt axis held at the given one or left to the data (<see cref="SolveOptions.AxisHold"/>). Patch landmarks lie near
+    /// one plane; for them the axis shows only through the foreshortening across it (x·(cos θ − mean cos θ)) and the landmarks'
+    /// small spread in height, and the tracks' correlated errors in a thick specimen move it by tenths of a degree while every
+    /// part of the field agrees (a jackknife over blocks of tracks gives 0.03–0.04° for axes 0.13–0.35° off; docs/ZOO.md).
+    /// Automatic: the solve with the axis held (each view's rotation about it free, tilts tied as <paramref name="tiltChoice"/>
+    /// tied them) is kept unless it leaves at least <see cref="AxisClearlyBetterVarianceRatio"/>× the residual variance of the
+    /// free solve over the observations both trust.
+    /// </summary>
+    private (Fit, AxisChoice) ChooseAxis(BundleProblem problem, double[] state, double[] lm, Fit free, TiltChoice? tiltChoice, double[] nominal,
+        double givenDegrees, SolveOptions options, List<string> notes)
+    {
+        var ci = System.Globalization.CultureInfo.InvariantCulture;
+        int np = free.Map.Parameters, nv = problem.ViewCount;
+        var views = Enumerable.Range(0, nv).Where(i => free.Map.Entries[np * i + BundleLayout.Rotation].Length > 0).ToArray();
+        double freeRms0 = WeightedRms(problem, free, free.Weights);
+        double sd = AxisHoldSdDegrees * Math.PI / 180;
+        var term = new TiltPriorTerm(nominal, tiltChoice is { Chosen: "prior", PriorWeight: { } w } ? w : 0)
+        {
+            AxisTarget = givenDegrees * Math.PI / 180, AxisWeight = Math.Max(freeRms0 * freeRms0, 1e-6) / (sd * sd), AxisViews = views,
+        };
+        var held = FitFrom(problem, state, lm, free.Map, term, options, "full, tilt axis held");
+        var common = free.Weights.Zip(held.Weights, Math.Min).ToArray();
+        double freeRms = WeightedRms(problem, free, common), heldRms = WeightedRms(problem, held, common);
+        double freeAxis = views.Average(i => free.State[S * i + BundleLayout.Rotation]) * 180 / Math.PI;
+        double ratio = freeRms > 0 ? heldRms * heldRms / (freeRms * freeRms) : double.PositiveInfinity;
+        bool keepFree = options.AxisHold == AxisHoldMode.Auto && ratio >= AxisClearlyBetterVarianceRatio;
+        string numbers = string.Create(ci, $"solved axis {freeAxis:F2}° against {givenDegrees:F2}° given, residual {freeRms:F3} px free against {heldRms:F3} px held (variance ratio {ratio:F3})");
+        string why = options.AxisHold == AxisHoldMode.Held
+            ? $"tilt axis held at the given one as asked: {numbers}"
+            : keepFree
+                ? string.Create(ci, $"tilt axis free: {numbers}; the given axis leaves at least {AxisClearlyBetterVarianceRatio:F2}× the residual variance")
+                : string.Create(ci, $"tilt axis held at the given one: {numbers}, not clearly better (less than {AxisClearlyBetterVarianceRatio:F2}× the residual variance); a coplanar landmark set determines the axis weakly");
+        notes.Add(why);
+        _log.LogInformation("Axis choice: {Why}", why);
+        var chosen = keepFree ? free : held;
+        return (chosen, new AxisChoice(keepFree ? "free" : "held", why, givenDegrees, freeAxis, freeRms, heldRms));
+    }
+
+    /// <summary>SD (degrees) of the hold on the tilt axis: tight enough that the axis stays at the given one to a hundredth of this.</summary>
+    internal const double AxisHoldSdDegrees = 1e-4;
+    /// <summary>Automatic axis choice: the free axis is kept when the held one leaves at least this many times its residual variance.</summary>
+    public const double AxisClearlyBetterVarianceRatio = 1.1;
 
     /// <summary>
     /// Grouped or per-view tilt and magnification, chosen from the landmarks by Mallows' C_p (the expected prediction
@@ -260,11 +311,23 @@ public sealed class BundleSolver
     /// <summary>A Gaussian prior on each view's tilt about its nominal angle: cost += Weight · Σ (θ_i − nominal_i)² (radians, px² per rad²).</summary>
     internal sealed record TiltPriorTerm(double[] Nominal, double Weight)
     {
+        /// <summary>
+        /// A hold of the mean in-plane rotation (the tilt axis) of <see cref="AxisViews"/> at <see cref="AxisTarget"/> (radians):
+        /// cost += AxisWeight · (mean α − target)²; per-view deviations about the mean stay free. Weight 0: none.
+        /// </summary>
+        public double AxisTarget { get; init; }
+        public double AxisWeight { get; init; }
+        public int[] AxisViews { get; init; } = [];
+
+        public double AxisMean(double[] state) => AxisViews.Length == 0 ? 0 : AxisViews.Average(i => state[S * i + BundleLayout.Rotation]);
+
         public double Cost(double[] state)
         {
             double c = 0;
-            for (int i = 0; i < Nominal.Length; i++) c += Sq(state[S * i + BundleLayout.Tilt] - Nominal[i]);
-            return Weight * c;
+            if (Weight > 0)
+                for (int i = 0; i < Nominal.Length; i++) c += Sq(state[S * i + BundleLayout.Tilt] - Nominal[i]);
+            double a = AxisWeight > 0 && AxisViews.Length > 0 ? AxisWeight * Sq(AxisMean(state) - AxisTarget) : 0;
+            return Weight * c + a;
         }
     }
 
@@ -602,13 +665,25 @@ public sealed class BundleSolver
             }
         // The tilt prior: residual √w·(θ_i − nominal_i) per view, so g += w·(θ_i − nominal_i) and H += w on the tilt diagonal
         // (not damped by λ: it is part of the cost, not of the step control).
-        if (prior is not null)
+        if (prior is not null && prior.Weight > 0)
             for (int i = 0; i < nv; i++)
             {
                 int r = np * i + BundleLayout.Tilt;
                 g[r] += prior.Weight * (state[S * i + BundleLayout.Tilt] - prior.Nominal[i]);
                 s[r * nr + r] += prior.Weight;
             }
+        // The axis hold: residual √W·(mean α − target), d/dα_i = √W/n for each of the n views in the mean.
+        if (prior is not null && prior.AxisWeight > 0 && prior.AxisViews.Length > 0)
+        {
+            int n = prior.AxisViews.Length;
+            double gi = prior.AxisWeight * (prior.AxisMean(state) - prior.AxisTarget) / n, hij = prior.AxisWeight / ((double)n * n);
+            foreach (int i in prior.AxisViews)
+            {
+                int r = np * i + BundleLayout.Rotation;
+                g[r] += gi;
+                foreach (int j in prior.AxisViews) s[r * nr + np * j + BundleLayout.Rotation] += hij;
+            }
+        }
 
         // Map to the solved variables: S' = Mᵀ S M, g' = Mᵀ g; damping from diag(Mᵀ Hvv M).
         var active = Enumerable.Range(0, nr).Where(r => map.Entries[r].Length > 0).ToArray();

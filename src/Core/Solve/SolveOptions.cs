@@ -87,6 +87,17 @@ public enum TiltPriorMode
     Auto,
 }
 
+/// <summary>How the solve treats the tilt axis, the mean of the views' in-plane rotations (<see cref="SolveOptions.AxisHold"/>).</summary>
+public enum AxisHoldMode
+{
+    /// <summary>Solved with everything else.</summary>
+    Free,
+    /// <summary>Held at the given axis; each view's rotation about it is free.</summary>
+    Held,
+    /// <summary>Held unless the given axis leaves clearly more residual than the solved one (<see cref="AxisChoice"/>).</summary>
+    Auto,
+}
+
 /// <summary>The tilt prior option: off, a given SD in degrees, or automatic.</summary>
 public sealed record TiltPriorOption(TiltPriorMode Mode, double SdDegrees = 0)
 {
@@ -150,6 +161,12 @@ public sealed record SolveOptions
     /// </summary>
     public TiltPriorOption TiltPrior { get; init; } = TiltPriorOption.Off;
 
+    /// <summary>
+    /// How the tilt axis (the views' mean in-plane rotation) is tied to the given one (<see cref="SolveInput.AxisAngleDegrees"/>):
+    /// free (the default), held there (per-view rotations about it stay free), or automatic (<see cref="AxisChoice"/>: held
+    /// unless the data clearly ask for another axis). Has no effect when rotations are fixed.
+    /// </summary>
+    public AxisHoldMode AxisHold { get; init; } = AxisHoldMode.Free;
     /// <summary>Reference view (0-based) whose tilt and magnification fix the gauge; null: the view of smallest |tilt|.</summary>
     public int? ReferenceView { get; init; }
 

@@ -53,6 +53,7 @@ public static class SolveReport
         yield return string.Create(Inv, $"{r.ObservationCount} observations, {r.Landmarks.Length} landmarks, {r.ViewVariables} view variables, {r.Unknowns} unknowns after the gauge");
         yield return "Gauge: " + r.Gauge;
         if (r.TiltChoice is { } tc) yield return $"Tilts: {tc.Chosen} ({tc.Reason})";
+        if (r.AxisChoice is { } ac) yield return $"Tilt axis: {ac.Chosen} ({ac.Reason})";
         yield return string.Create(Inv, $"Residual (px) over all points: mean {o.Mean:F3}  SD {o.Sd:F3}  RMS {o.Rms:F3}  (per axis RMS {r.RmsPerAxis:F3})");
         foreach (var n in r.Notes) yield return "Note: " + n;
         yield return "";

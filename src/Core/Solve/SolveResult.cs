@@ -61,16 +61,21 @@ public sealed class SolveResult
     public required int ReferenceView { get; init; }
     /// <summary>How the tilts were tied to the nominal ones, when a tilt prior was asked for; null otherwise.</summary>
     public TiltChoice? TiltChoice { get; init; }
+    /// <summary>How the tilt axis was tied to the given one, when <see cref="SolveOptions.AxisHold"/> is not free; null otherwise.</summary>
+    public AxisChoice? AxisChoice { get; init; }
     public int ObservationCount => Points.Length;
     public int FlaggedPointCount => Points.Count(p => p.Flagged);
 
     /// <summary>A copy with other view geometries and landmark positions (a change of frame; residuals unchanged).</summary>
-    public SolveResult With(ViewGeometry[] views, SolvedLandmark[] landmarks, IReadOnlyList<string>? notes = null) => new()
+    public SolveResult With(ViewGeometry[] views, SolvedLandmark[] landmarks, IReadOnlyList<string>? notes = null) => With(views, landmarks, notes, AxisChoice);
+
+    /// <summary>A copy with other view geometries, landmark positions and axis choice.</summary>
+    public SolveResult With(ViewGeometry[] views, SolvedLandmark[] landmarks, IReadOnlyList<string>? notes, AxisChoice? axisChoice) => new()
     {
         Options = Options, StopReason = StopReason, Iterations = Iterations, RobustRounds = RobustRounds,
         Views = views, Landmarks = landmarks, Points = Points, Overall = Overall, PerView = PerView, RmsPerAxis = RmsPerAxis,
         Unknowns = Unknowns, ViewVariables = ViewVariables, Gauge = Gauge, Notes = notes ?? Notes, DroppedLandmarks = DroppedLandmarks,
-        ReferenceView = ReferenceView, TiltChoice = TiltChoice,
+        ReferenceView = ReferenceView, TiltChoice = TiltChoice, AxisChoice = axisChoice,
     };
 }
 
@@ -83,3 +88,11 @@ public sealed class SolveResult
 /// <param name="Reason">Why, in words.</param>
 public sealed record TiltChoice(string Chosen, string Reason, double FixedResidual, double FreeResidual, double FreeDeviationDegrees,
     double FreeMaxDeviationDegrees, double ChosenDeviationDegrees, double? PriorSdDegrees, double? PriorWeight);
+
+/// <summary>
+/// How the tilt axis of a solve (the mean of the views' in-plane rotations) was tied to the given one
+/// (<see cref="SolveOptions.AxisHold"/>), with the numbers the choice rests on: the per-axis RMS residuals (px) of the
+/// solve with the axis free and held, over the observations both robust fits trust, and the two axes (degrees).
+/// </summary>
+/// <param name="Chosen">free or held.</param>
+public sealed record AxisChoice(string Chosen, string Reason, double GivenAxisDegrees, double FreeAxisDegrees, double FreeResidual, double HeldResidual);
