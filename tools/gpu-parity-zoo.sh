@@ -20,6 +20,6 @@ for st in $STYLES; do
     rm -f $d/$dev/*.mrc $d/$dev/*.ali $d/$dev/*.rec
   done
   rm -f $d/sim.mrc
+  tar -C $W -czf $O/parity.tar.gz .   # after every series: a run cut short still brings back what it did
 done
-tar -C $W -czf $O/parity.tar.gz .
 rm -rf "$W"
