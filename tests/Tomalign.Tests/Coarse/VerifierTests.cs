@@ -26,6 +26,7 @@ public sealed class VerifierTests
         public IStackWarper Warper => _inner.Warper;
         public IBundleNormalEquations BundleNormalEquations => _inner.BundleNormalEquations;
         public IBackprojector Backprojector => _inner.Backprojector;
+        public ILocalBackprojector? LocalBackprojector => _inner.LocalBackprojector;
         public ITemplateCorrelator TemplateCorrelator => _inner.TemplateCorrelator;
         public IFft2D Fft { get; }
         public IPairCorrelator PairCorrelator { get; }
