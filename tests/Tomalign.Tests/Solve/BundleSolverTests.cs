@@ -1,4 +1,5 @@
 using Tomalign.Core.Geometry;
+using Tomalign.Tests.Backend;
 using Tomalign.Core.Solve;
 using Tomalign.Cpu;
 using Xunit;
@@ -136,16 +137,6 @@ public class BundleSolverTests(ITestOutputHelper output)
         Assert.Equal(0.5 * (r.Views[36].Magnification + r.Views[42].Magnification), r.Views[39].Magnification, 9);
         Assert.True(r.ViewVariables == 1 + 12 + 10 + 2 * 61, $"{r.ViewVariables} view variables");
     }
-    /// <summary>Every message the solver logs, with its level (debug included).</summary>
-    private sealed class ListLogger : Microsoft.Extensions.Logging.ILogger
-    {
-        public List<(Microsoft.Extensions.Logging.LogLevel Level, string Message)> Lines { get; } = [];
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
-        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state,
-            Exception? exception, Func<TState, Exception?, string> formatter) => Lines.Add((logLevel, formatter(state, exception)));
-    }
-
     /// <summary>One Levenberg–Marquardt run as its log tells it.</summary>
     private sealed record StageLog(string Name, double StartRms, List<(int Iteration, double Rms, double Lambda)> Accepted,
         (int Iteration, double Lambda)? NoDecrease, string Stop, int Reported, double EndRms);
@@ -157,7 +148,7 @@ public class BundleSolverTests(ITestOutputHelper output)
     {
         var stages = new List<StageLog>();
         string? name = null; double start = 0; var accepted = new List<(int, double, double)>(); (int, double)? none = null;
-        foreach (var (_, m) in log.Lines)
+        foreach (var (_, m) in log.Entries)
         {
             if (m.StartsWith("Solve ") && m.Contains(" view variables, "))
             {
