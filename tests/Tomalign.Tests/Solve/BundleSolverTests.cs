@@ -298,13 +298,17 @@ public class BundleSolverTests(ITestOutputHelper output)
     /// either way raises J; the parabola through J(θ_i − h), J(θ_i), J(θ_i + h) has its vertex at the solved tilt. The prior
     /// acts: the tilts lie between the free ones and the nominal ones.
     /// </summary>
-    [Fact]
-    public void AGivenTiltPriorGivesTheMinimumOfDataPlusPrior()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]   // robust rounds: each starts away from the nominal tilts, where the prior term is not 0
+    public void AGivenTiltPriorGivesTheMinimumOfDataPlusPrior(bool robust)
     {
-        var sim = SimulatedLandmarks.Create(seed: 23, landmarks: 16, views: 31, sigma: 0.3, missingFraction: 0.1);
-        var options = AllPerView with { TiltPrior = TiltPriorOption.Sd(0.1) };
+        var sim = SimulatedLandmarks.Create(seed: 23, landmarks: 16, views: 31, sigma: 0.3, missingFraction: 0.1, displacedFraction: robust ? 0.02 : 0);
+        var options = AllPerView with { TiltPrior = TiltPriorOption.Sd(0.1), Robust = robust };
         var r = new BundleSolver(new CpuBundleNormalEquations()).Solve(sim.Input(), options);
-        var free = new BundleSolver(new CpuBundleNormalEquations()).Solve(sim.Input(), AllPerView);
+        var free = new BundleSolver(new CpuBundleNormalEquations()).Solve(sim.Input(), AllPerView with { Robust = robust });
+        // J with the final robust weights (all 1 without the robust rounds).
+        var weight = r.Points.ToDictionary(p => (p.Landmark, p.View), p => p.Weight);
         Assert.Equal("prior", r.TiltChoice!.Chosen);
         double w = r.TiltChoice.PriorWeight!.Value;
         var lm = r.Landmarks.ToDictionary(l => l.Id);
@@ -316,7 +320,7 @@ public class BundleSolverTests(ITestOutputHelper output)
             {
                 var l = lm[o.Landmark];
                 var (x, y) = views[o.View].ProjectPoint(l.X, l.Y, l.Z);
-                data += Sq(x + cx - o.X) + Sq(y + cy - o.Y);
+                data += weight[(o.Landmark, o.View)] * (Sq(x + cx - o.X) + Sq(y + cy - o.Y));
             }
             double prior = 0;
             for (int i = 0; i < views.Length; i++) prior += Sq((views[i].TiltDegrees - sim.NominalTilts[i]) * Math.PI / 180);
@@ -325,7 +329,7 @@ public class BundleSolverTests(ITestOutputHelper output)
         static double Sq(double x) => x * x;
         var solved = r.Views.ToArray();
         double j0 = J(solved);
-        double reported = r.Points.Sum(p => p.Dx * p.Dx + p.Dy * p.Dy) + w * solved.Select((v, i) => Sq((v.TiltDegrees - sim.NominalTilts[i]) * Math.PI / 180)).Sum();
+        double reported = r.Points.Sum(p => p.Weight * (p.Dx * p.Dx + p.Dy * p.Dy)) + w * solved.Select((v, i) => Sq((v.TiltDegrees - sim.NominalTilts[i]) * Math.PI / 180)).Sum();
         Assert.Equal(1, j0 / reported, 9);
         const double h = 0.01;
         double worst = 0;
@@ -339,7 +343,7 @@ public class BundleSolverTests(ITestOutputHelper output)
             double vertex = -h * (jp - jm) / (2 * (jp + jm - 2 * j0));
             worst = Math.Max(worst, Math.Abs(vertex));
         }
-        output.WriteLine($"J {j0:F4} (W {w:G4}); largest distance from a solved tilt to the minimum along it {worst:E2}°; {r.StopReason} after {r.Iterations}");
+        output.WriteLine($"robust {robust}: J {j0:F4} (W {w:G4}); largest distance from a solved tilt to the minimum along it {worst:E2}°; {r.StopReason} after {r.Iterations}");
         Assert.True(worst < 1e-3, $"a tilt is {worst:E2}° from the minimum of J along it");
         Assert.Equal(SolveStopReason.Converged, r.StopReason);
         // The prior acts: each tilt moves from nominal less than the free solve's (summed over views), and the data fit less well.
