@@ -100,8 +100,14 @@ public sealed class AxisOffsetTests(ITestOutputHelper output)
         var (weighted, _) = CoarseAligner.SolveAxisOffsets(pairs, t, good, reference, nz, given, robust: false);
         double weightedWorst = Enumerable.Range(0, nz).Max(v => Math.Max(Math.Abs(weighted[v].X - truth[v].X), Math.Abs(weighted[v].Y - truth[v].Y)));
         Assert.True(weightedWorst < 0.1, $"with the wrong pair given weight 0: {weightedWorst:F4} px");
-        var (_, robustGiven) = CoarseAligner.SolveAxisOffsets(pairs, t, good, reference, nz, given);
+        // In the robust rounds too: a right pair given weight 0 stays at 0, one given 0.5 keeps at most that, though their
+        // residuals alone would earn full weight.
+        given[2] = 0; given[3] = 0.5;
+        var (robustAxis, robustGiven) = CoarseAligner.SolveAxisOffsets(pairs, t, good, reference, nz, given);
         Assert.Equal(0, robustGiven[wrong]);
+        Assert.Equal(0, robustGiven[2]);
+        Assert.InRange(robustGiven[3], 0.45, 0.5);
+        Assert.True(Enumerable.Range(0, nz).Max(v => Math.Abs(robustAxis[v].X - truth[v].X)) < 0.1);
     }
 
     /// <summary>Only the reference view is good: nothing to solve, every offset 0, the given weights returned.</summary>
