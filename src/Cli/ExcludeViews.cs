@@ -27,7 +27,7 @@ internal static partial class Commands
     /// </summary>
     internal static (ImageStack Stack, double[] Tilts, int[] Views) KeepViews(ImageStack stack, double[] tilts, int[] excluded, string input)
     {
-        int[] keep = Enumerable.Range(0, stack.Nz).Where(v => Array.IndexOf(excluded, v) < 0).ToArray();
+        int[] keep = ViewScreening.KeptViews(excluded, stack.Nz);
         if (excluded.Length == 0) return (stack, tilts, keep);
         if (keep.Length < 3)
             throw new Tomalign.Core.TomalignInputException(input, $"only {keep.Length} of its {stack.Nz} views are left after --exclude-views",

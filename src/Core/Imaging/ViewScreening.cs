@@ -156,6 +156,19 @@ public static class ViewScreening
     }
 
     /// <summary>
+    /// The views of a stack of <paramref name="viewCount"/> that are not in <paramref name="excluded"/> (0-based), in order.
+    /// </summary>
+    /// <exception cref="TomalignInputException">An excluded view outside the stack.</exception>
+    public static int[] KeptViews(IReadOnlyCollection<int> excluded, int viewCount)
+    {
+        ArgumentNullException.ThrowIfNull(excluded);
+        if (excluded.Any(v => v < 0 || v >= viewCount))
+            throw new TomalignInputException(null, $"excluded views must be within 1…{viewCount} (1-based)", "give views of this stack");
+        var skip = excluded.ToHashSet();
+        return Enumerable.Range(0, viewCount).Where(v => !skip.Contains(v)).ToArray();
+    }
+
+    /// <summary>
     /// Parses IMOD's 1-based view list syntax ("1-3,40", also with spaces; EXCLUDELIST style) into 0-based view
     /// indices, checked against <paramref name="viewCount"/>.
     /// </summary>

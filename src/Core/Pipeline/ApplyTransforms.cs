@@ -158,13 +158,7 @@ public sealed class ApplyTransforms
     }
 
     /// <summary>The input views written, in order: all but <see cref="ApplyOptions.ExcludedViews"/>.</summary>
-    internal static int[] KeptViews(int nz, ApplyOptions options)
-    {
-        if (options.ExcludedViews.Any(v => v < 0 || v >= nz))
-            throw new TomalignInputException(null, $"excluded views must be within 1…{nz} (1-based)", "give views of this stack");
-        var skip = options.ExcludedViews.ToHashSet();
-        return Enumerable.Range(0, nz).Where(v => !skip.Contains(v)).ToArray();
-    }
+    internal static int[] KeptViews(int nz, ApplyOptions options) => ViewScreening.KeptViews(options.ExcludedViews, nz);
 
     private static int ChunkViews(MrcHeader h, Result r, ApplyOptions options)
     {

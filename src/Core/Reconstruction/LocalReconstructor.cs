@@ -59,10 +59,7 @@ public sealed class LocalReconstructor(IComputeBackend backend, ILogger? logger 
         for (int i = 0; i < views; i++)
             if (!(Math.Abs(tiltDegrees[i]) < 89)) throw new TomalignInputException(null, $"tilt {tiltDegrees[i]}° of view {i} cannot be reconstructed", "give tilts within ±89°");
         // Views left out (tilt's EXCLUDELIST): neither read nor backprojected nor counted in the weights, as in the plain WBP.
-        var skip = o.ExcludedViews.ToHashSet();
-        if (skip.Any(v => v < 0 || v >= views))
-            throw new TomalignInputException(null, $"excluded views must be within 1…{views} (1-based)", "give views of this stack");
-        int[] keep = Enumerable.Range(0, views).Where(v => !skip.Contains(v)).ToArray();
+        int[] keep = ViewScreening.KeptViews(o.ExcludedViews, views);
         if (keep.Length < 2)
             throw new TomalignInputException(name, $"only {keep.Length} of its {views} views are left to reconstruct", "exclude fewer views");
         if (keep.Length < views)

@@ -198,10 +198,7 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
                 "give the .tlt of this aligned stack (one angle per view)");
         if (o.ExcludedViews.Count > 0)
         {
-            var skip = o.ExcludedViews.ToHashSet();
-            if (skip.Any(v => v < 0 || v >= source.Nz))
-                throw new TomalignInputException(null, $"excluded views must be within 1…{source.Nz} (1-based)", "give views of this stack");
-            int[] keep = Enumerable.Range(0, source.Nz).Where(v => !skip.Contains(v)).ToArray();
+            int[] keep = ViewScreening.KeptViews(o.ExcludedViews, source.Nz);
             if (keep.Length < 2)
                 throw new TomalignInputException(alignedPath, $"only {keep.Length} of its {source.Nz} views are left to reconstruct", "exclude fewer views");
             _log.LogInformation("reconstruct: views {Views} (1-based) left out", string.Join(",", o.ExcludedViews.Order().Select(v => v + 1)));

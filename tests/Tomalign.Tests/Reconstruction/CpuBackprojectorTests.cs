@@ -142,15 +142,7 @@ public sealed class CpuBackprojectorTests
         return result;
     }
 
-    private static float Sample2(float[] data, long offset, int width, int rows, float u, float v)
-    {
-        if (!(v > -1f) || !(v < rows)) return 0f;
-        float fl = MathF.Floor(v);
-        int k = (int)fl;
-        float f = v - fl;
-        // The one-line sample the forward projector also uses (unchanged by the reordering).
-        float a = k >= 0 ? CpuBackprojector.Sample(data, offset + (long)k * width, width, u) : 0f;
-        float b = k + 1 < rows ? CpuBackprojector.Sample(data, offset + (long)(k + 1) * width, width, u) : 0f;
-        return a + (b - a) * f;
-    }
+    /// <summary>The two-row sample of the kernel, as the local twin has it.</summary>
+    private static float Sample2(float[] data, long offset, int width, int rows, float u, float v) =>
+        CpuLocalBackprojector.Sample2(data, offset, width, rows, u, v);
 }
