@@ -334,14 +334,20 @@ public sealed class Reconstructor(IComputeBackend backend, ILogger? logger = nul
             {
                 // IMOD tilt's own layout: section r is Y row r, and its rows run from the top of the specimen (the largest z,
                 // towards the source) down: IMOD's tilt backprojects row I at z = −(I − centre), so trimvol -rx (clip rotx, output
-                // Z = NY − 1 − row) gives the XYZ layout back. (The slab buffer is reused and may be longer than this slab.)
+                // Z = NY − 1 − row) gives the XYZ layout back. The lines are swapped in place: the slab buffer is not read again
+                // before it goes back to the pool (it is reused, and may be longer than this slab).
                 var computed = slab.AsSpan(0, (int)s.Geometry.SlabLength);
-                var flipped = new float[computed.Length];
+                var line = new float[width];
                 for (int r = 0; r < rows; r++)
-                    for (int z = 0; z < thickness; z++)
-                        computed.Slice((int)(((long)r * thickness + z) * width), width)
-                            .CopyTo(flipped.AsSpan((int)(((long)r * thickness + (thickness - 1 - z)) * width), width));
-                writer.WriteSections(s.Y0 - yFirst, rows, flipped);
+                    for (int z = 0; z < thickness / 2; z++)
+                    {
+                        var lower = computed.Slice((int)(((long)r * thickness + z) * width), width);
+                        var upper = computed.Slice((int)(((long)r * thickness + (thickness - 1 - z)) * width), width);
+                        lower.CopyTo(line);
+                        upper.CopyTo(lower);
+                        line.CopyTo(upper);
+                    }
+                writer.WriteSections(s.Y0 - yFirst, rows, computed);
             }
             tWrite += sw.Elapsed.TotalSeconds;
             AfterSlabWritten?.Invoke(s.Index);
