@@ -3,7 +3,7 @@
 between where the two put each point of a 16x16 grid over the NX x NY field, over all views, and the largest tilt
 difference. Usage: compare-alignments.py NX NY A.xf B.xf [A.tlt B.tlt]
 Or, for tools/gpu-parity-zoo.sh's archive unpacked in DIR: compare-alignments.py --zoo DIR NX NY"""
-import json, math, os, re, sys
+import math, os, re, sys
 
 def xf(path):
     return [list(map(float, l.split())) for l in open(path) if l.strip()]
